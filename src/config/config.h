@@ -1,0 +1,166 @@
+/* The typed configuration model of SPEC §2 and its loader.
+ *
+ * A cfg_t is one immutable generation of the configuration: built whole by cfg_load(), validated,
+ * then handed to the server. A reload builds a new cfg_t and swaps; nothing mutates a loaded one
+ * except live `set` of the settings marked LIVE below, which writes into the current generation.
+ * Every string in the model is owned by the cfg_t and freed by cfg_free().
+ */
+#ifndef FCGIHOST_CONFIG_CONFIG_H
+#define FCGIHOST_CONFIG_CONFIG_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum cfg_listen_kind {
+    CFG_LISTEN_TCP4,
+    CFG_LISTEN_TCP6,
+    CFG_LISTEN_UNIX,
+} cfg_listen_kind_t;
+
+typedef struct cfg_listen {
+    char *text;              /* as written: "127.0.0.1:8080", "[::1]:8080", "unix:/path" */
+    cfg_listen_kind_t kind;
+    char *host;              /* TCP: numeric address without brackets ("127.0.0.1", "::1", "0.0.0.0") */
+    int port;                /* TCP: 1..65535 */
+    char *path;              /* unix: the socket path (absolute after load) */
+    int line;
+} cfg_listen_t;
+
+typedef enum cfg_symlinks {
+    CFG_SYMLINKS_INSIDE_ROOT,
+    CFG_SYMLINKS_IF_OWNER_MATCH,
+    CFG_SYMLINKS_FOLLOW,
+} cfg_symlinks_t;
+
+/* An address range of statusAllow: family AF_INET or AF_INET6, network bytes, prefix length. */
+typedef struct cfg_cidr {
+    int family;
+    unsigned char addr[16];
+    int prefix;
+} cfg_cidr_t;
+
+typedef struct cfg_server {
+    cfg_listen_t *listen;    /* at least one; the default is 127.0.0.1:8080 when none is given */
+    size_t n_listen;
+    char *root;              /* absolute, no trailing slash (except "/") */
+    char **index;            /* index file names, in order */
+    size_t n_index;
+    char *access_log;        /* path, "-" or "off" */
+    char *error_log;         /* path, "-" or "off" */
+    int log_level;           /* a log_level_t */
+    char *control_socket;
+    char *runtime_dir;
+    char *user;              /* NULL = no privilege drop ("none" or unset) */
+    cfg_symlinks_t symlinks;
+    char *status_path;       /* "" disables */
+    cfg_cidr_t *status_allow;
+    size_t n_status_allow;
+    uint64_t max_url_bytes;
+    uint64_t max_header_bytes;
+    uint64_t max_body_bytes;
+    unsigned header_timeout;     /* seconds */
+    unsigned keep_alive_timeout; /* seconds */
+    unsigned shutdown_timeout;   /* seconds */
+} cfg_server_t;
+
+typedef enum cfg_protocol {
+    CFG_PROTOCOL_UNIX,
+    CFG_PROTOCOL_TCP,
+} cfg_protocol_t;
+
+typedef enum cfg_stderr_mode {
+    CFG_STDERR_RETURN_IN_500,   /* ReturnStdErrIn500 */
+    CFG_STDERR_GENERIC_500,     /* ReturnGeneric500 */
+    CFG_STDERR_IGNORE_200,      /* IgnoreAndReturn200 */
+    CFG_STDERR_TERMINATE,       /* TerminateProcess */
+} cfg_stderr_mode_t;
+
+/* One [fastcgi:NAME] section: one FastCGI application, one process pool. */
+typedef struct cfg_app {
+    char *name;
+    char *full_path;             /* absolute path of the program */
+    char *arguments;             /* as written (may be "") */
+    char **argv;                 /* argv[0] = full_path, then `arguments` split on white space
+                                    (double quotes group), NULL-terminated */
+    char **env;                  /* "NAME=value" entries in file order */
+    size_t n_env;
+    unsigned max_instances;      /* LIVE; 0 = automatic (§4.2) */
+    unsigned instance_max_requests; /* LIVE; 0 = never recycle by count */
+    unsigned idle_timeout;       /* LIVE; seconds */
+    unsigned activity_timeout;   /* LIVE; seconds */
+    unsigned request_timeout;    /* LIVE; seconds */
+    unsigned queue_length;       /* LIVE */
+    unsigned rapid_fails_per_minute;
+    cfg_protocol_t protocol;
+    bool flush_named_pipe;
+    char *monitor_changes_to;    /* NULL = none; absolute after load */
+    cfg_stderr_mode_t stderr_mode;   /* LIVE */
+    unsigned signal_before_terminate_seconds; /* LIVE */
+    bool response_headers_strict;    /* responseHeaders = strict */
+    bool utf8_all;               /* utf8ServerVariables = * */
+    char **utf8_vars;            /* the listed names when not utf8_all */
+    size_t n_utf8_vars;
+    char *user;                  /* NULL = the server's identity */
+    int line;                    /* line of the section header */
+} cfg_app_t;
+
+typedef enum cfg_resource_type {
+    CFG_RESOURCE_FILE,
+    CFG_RESOURCE_DIRECTORY,
+    CFG_RESOURCE_EITHER,
+    CFG_RESOURCE_UNSPECIFIED,
+} cfg_resource_type_t;
+
+/* Verb bits for the common methods; a handler's `verb` list becomes a mask plus extra names. */
+#define CFG_VERB_ALL 0xffffffffu
+
+/* One [handler:NAME] section: a handler mapping. Handlers are kept in file order. */
+typedef struct cfg_handler {
+    char *name;
+    char *path;                  /* as written: "*.php", "/app/", "*" ... */
+    bool path_is_prefix;         /* path starts with '/': a URL prefix; else a file-name pattern */
+    bool any_verb;               /* verb = * */
+    char **verbs;                /* upper-case method names when not any_verb */
+    size_t n_verbs;
+    char *script_processor;      /* as written */
+    size_t app_index;            /* index into cfg_t.apps of the resolved application */
+    cfg_resource_type_t resource_type;
+    uint64_t response_buffer_limit;
+    int line;
+} cfg_handler_t;
+
+typedef struct cfg {
+    char *file;                  /* absolute path of the file loaded */
+    char *dir;                   /* its directory: relative paths are resolved against it */
+    cfg_server_t server;
+    cfg_app_t *apps;
+    size_t n_apps;
+    cfg_handler_t *handlers;
+    size_t n_handlers;
+} cfg_t;
+
+/* Diagnostics collected by the loader: each a full "file:line: message" line. */
+typedef struct cfg_diag {
+    char **msgs;
+    size_t n;
+} cfg_diag_t;
+
+void cfg_diag_init(cfg_diag_t *d);
+void cfg_diag_dispose(cfg_diag_t *d);
+
+/* Load and validate `path`. Returns the new configuration, or NULL when there was any error; every
+ * problem found (not just the first) is appended to `diag` as "file:line: message". */
+cfg_t *cfg_load(const char *path, cfg_diag_t *diag);
+/* Same, from a string (`name` is used in messages; relative paths resolve against `dir`). */
+cfg_t *cfg_load_string(const char *text, const char *name, const char *dir, cfg_diag_t *diag);
+void cfg_free(cfg_t *cfg);
+
+/* Find an application by name; NULL if none. */
+cfg_app_t *cfg_find_app(const cfg_t *cfg, const char *name);
+
+/* Live settings (ctl set): parse and apply KEY VALUE to `app`. Keys use the config file's names
+ * (maxInstances, queueLength, instanceMaxRequests, idleTimeout, activityTimeout, requestTimeout,
+ * stderrMode, signalBeforeTerminateSeconds). Returns 0, or -1 with a message in err. */
+int cfg_app_set_live(cfg_app_t *app, const char *key, const char *value, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,40 @@
+/* The error log: one line per event, "TIME [level] message". Writes are synchronous and whole-line
+ * (one write(2) per line) so lines from the server never interleave. */
+#ifndef FCGIHOST_UTIL_LOG_H
+#define FCGIHOST_UTIL_LOG_H
+#include <stdbool.h>
+
+typedef enum log_level {
+    LOG_LEVEL_ERROR = 0,
+    LOG_LEVEL_WARN,
+    LOG_LEVEL_INFO,
+    LOG_LEVEL_DEBUG,
+} log_level_t;
+
+/* Parse "error" / "warn" / "info" / "debug"; -1 if unknown. */
+int log_level_parse(const char *s);
+const char *log_level_name(log_level_t l);
+
+void log_set_level(log_level_t l);
+bool log_enabled(log_level_t l);
+
+/* Target: a path, "-" for stderr, or "off". Returns 0 or a negative errno. The previous target is
+ * closed only when the new one opened. */
+int log_open(const char *target);
+/* Reopen the current file target (SIGUSR1, after logrotate moved it). */
+int log_reopen(void);
+void log_close(void);
+
+void log_msg(log_level_t l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Write a block of text as lines prefixed with `tag` (used for captured app output). */
+void log_lines(log_level_t l, const char *tag, const char *text, unsigned long len);
+
+#define log_error(...) log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
+#define log_debug(...) \
+    do { \
+        if (log_enabled(LOG_LEVEL_DEBUG)) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__); \
+    } while (0)
+
+#endif
