@@ -1,0 +1,604 @@
+/* Client connections: read → parse → dispatch, one request at a time, responses in order.
+ *
+ * Memory: an idle connection holds no read buffer (it is taken in alloc_cb when bytes arrive and
+ * released as soon as nothing is pending), so 10,000 idle keep-alive connections cost little more
+ * than their uv handle. Timeouts are deadlines checked by the server's one maintenance timer. */
+#include "http/conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "http/dispatch.h"
+#include "http/parser.h"
+#include "http/request.h"
+#include "http/request_int.h"
+#include "server.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+#define RBUF_INITIAL 4096u
+#define RBUF_BODY 65536u
+#define MAX_HEADERS 256
+#define DISCARD_MAX 65536u        /* a finished request's unread body up to this is skipped */
+#define WRITE_QUEUE_HIGH (256u * 1024u) /* pipelined heads wait while this much is unsent */
+#define LINGER_MS 2000u
+
+static http_header_t header_scratch[MAX_HEADERS]; /* the loop is single-threaded */
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+static void conn_process(conn_t *c);
+static void access_log_line(conn_t *c, request_t *r);
+static void abandon_request(conn_t *c, request_t *r);
+
+static const cfg_server_t *conn_cfg(const conn_t *c) {
+    return &c->srv->gen->cfg->server;
+}
+
+static void set_deadline(conn_t *c, unsigned seconds) {
+    c->deadline = uv_now(c->srv->loop) + (uint64_t)seconds * 1000u;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+    conn_t *c = h->data;
+    if (c->rbuf == NULL) {
+        c->rcap = RBUF_INITIAL;
+        c->rbuf = xmalloc(c->rcap);
+        c->rlen = 0;
+    }
+    *buf = uv_buf_init(c->rbuf + c->rlen, c->rcap - c->rlen);
+}
+
+static void read_start(conn_t *c) {
+    if (c->reading || c->state == CONN_STATE_CLOSING || c->peer_eof) return;
+    if (uv_read_start(&c->h.stream, on_alloc, on_read) == 0) c->reading = true;
+}
+
+static void read_stop(conn_t *c) {
+    if (!c->reading) return;
+    uv_read_stop(&c->h.stream);
+    c->reading = false;
+}
+
+static void release_rbuf_if_empty(conn_t *c) {
+    if (c->rbuf && c->rlen == 0) {
+        free(c->rbuf);
+        c->rbuf = NULL;
+        c->rcap = 0;
+        c->scanned = c->parsed_at = 0;
+    }
+}
+
+static void consume(conn_t *c, size_t n) {
+    if (n >= c->rlen) {
+        c->rlen = 0;
+    } else {
+        memmove(c->rbuf, c->rbuf + n, c->rlen - n);
+        c->rlen -= (uint32_t)n;
+    }
+    c->scanned = c->parsed_at = 0;
+}
+
+static void grow_rbuf(conn_t *c, uint32_t cap) {
+    if (c->rcap >= cap) return;
+    c->rbuf = xrealloc(c->rbuf, cap);
+    c->rcap = cap;
+}
+
+static void on_close(uv_handle_t *h) {
+    conn_t *c = h->data;
+    server_t *s = c->srv;
+    if (c->prev) c->prev->next = c->next;
+    else s->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    s->n_conns--;
+    free(c->rbuf);
+    free(c);
+    server_conn_closed(s);
+}
+
+void conn_close(conn_t *c) {
+    if (c->state == CONN_STATE_CLOSING) return;
+    request_t *r = c->req;
+    c->state = CONN_STATE_CLOSING;
+    if (r) abandon_request(c, r);
+    uv_close(&c->h.handle, on_close);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+    conn_t *c = req->data;
+    free(req);
+    c->shutting = false;
+    if (status < 0 || c->peer_eof) conn_close(c);
+}
+
+/* Answered: send FIN, then read and discard what the client still sends so that the kernel does
+ * not reset the connection (and destroy the response) because of unread input. */
+static void conn_linger(conn_t *c) {
+    if (c->state == CONN_STATE_CLOSING || c->state == CONN_STATE_LINGER) return;
+    c->state = CONN_STATE_LINGER;
+    c->deadline = uv_now(c->srv->loop) + LINGER_MS;
+    c->rlen = 0;
+    if (c->peer_eof) {
+        if (c->pending_writes == 0) conn_close(c);
+        return;
+    }
+    read_start(c);
+    if (c->pending_writes == 0 && !c->shutting) {
+        uv_shutdown_t *sr = xmalloc(sizeof(*sr));
+        sr->data = c;
+        c->shutting = true;
+        if (uv_shutdown(sr, &c->h.stream, on_shutdown) != 0) {
+            free(sr);
+            c->shutting = false;
+            conn_close(c);
+        }
+    }
+}
+
+void conn_write_done(conn_t *c, int status) {
+    if (c->state == CONN_STATE_CLOSING) return;
+    if (status < 0) {
+        conn_close(c);
+        return;
+    }
+    if (c->state == CONN_STATE_LINGER) {
+        c->state = CONN_STATE_ACTIVE; /* re-enter to start the shutdown now that writes are done */
+        conn_linger(c);
+        return;
+    }
+    if (c->req == NULL && c->pending_writes == 0) conn_process(c);
+}
+
+/* Abandon the current request, if any: the handler releases what it holds. */
+static void abandon_request(conn_t *c, request_t *r) {
+    c->req = NULL;
+    r->conn = NULL;
+    if (!r->finished && r->handler && r->handler->on_abort) r->handler->on_abort(r);
+    r->finished = true;
+    if (r->pending_writes == 0) request_free(r);
+}
+
+/* A protocol error on the connection (malformed head or body, limit exceeded): answer `status`
+ * and close. If a response for the current request has already begun, just close. */
+static void conn_fail(conn_t *c, int status) {
+    request_t *r = c->req;
+    if (r) {
+        bool begun = r->headers_sent;
+        if (!begun) r->status = status;
+        access_log_line(c, r);
+        abandon_request(c, r);
+        if (begun) {
+            conn_close(c);
+            return;
+        }
+    }
+    char msg[160];
+    const char *reason = http_status_reason(status);
+    int blen = snprintf(NULL, 0, "%d %s\n", status, reason);
+    int n = snprintf(msg, sizeof(msg),
+                     "HTTP/1.1 %d %s\r\nServer: fcgihost\r\nDate: %s\r\nContent-Type: text/plain; "
+                     "charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%d %s\n",
+                     status, reason, server_date(c->srv), blen, status, reason);
+    char *owned = xstrndup(msg, (size_t)n);
+    uv_buf_t b = uv_buf_init(owned, (unsigned)n);
+    char peer[64];
+    conn_peer_str(c, peer, sizeof(peer));
+    log_info("%s: %d %s (malformed request, connection closed)", peer, status, reason);
+    read_stop(c);
+    conn_queue_write(c, NULL, &b, 1, owned, NULL, NULL);
+    conn_linger(c);
+}
+
+/* Does rbuf now contain the end of a head? Scans only the bytes not seen before. */
+static bool head_complete(conn_t *c) {
+    uint32_t from = c->scanned > 3 ? c->scanned - 3 : 0;
+    const char *p = c->rbuf + from, *end = c->rbuf + c->rlen;
+    c->scanned = c->rlen;
+    while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+        p++;
+        if (p < end && *p == '\n') return true;
+        if (p + 1 < end && p[0] == '\r' && p[1] == '\n') return true;
+    }
+    return false;
+}
+
+static request_t *request_new(conn_t *c, const http_request_t *h, int head_len) {
+    size_t nh = h->num_headers;
+    request_t *r = xcalloc(1, sizeof(*r) + nh * sizeof(http_header_t) + (size_t)head_len);
+    http_header_t *hdrs = (http_header_t *)(r + 1);
+    char *head = (char *)(hdrs + nh);
+    memcpy(head, c->rbuf, (size_t)head_len);
+    const char *base = c->rbuf;
+#define REBASE(s) ((s).p = (s).p ? head + ((s).p - base) : NULL)
+    r->http = *h;
+    REBASE(r->http.method);
+    REBASE(r->http.target);
+    REBASE(r->http.path);
+    REBASE(r->http.query);
+    REBASE(r->http.host);
+    for (size_t i = 0; i < nh; i++) {
+        hdrs[i] = h->headers[i];
+        REBASE(hdrs[i].name);
+        REBASE(hdrs[i].value);
+    }
+#undef REBASE
+    r->http.headers = hdrs;
+    r->head = head;
+    r->conn = c;
+    r->gen = gen_ref(c->srv->gen);
+    r->start_ns = uv_hrtime();
+    r->app = "-";
+    r->head_only = h->method_id == HTTP_METHOD_HEAD;
+    r->body_chunked = h->chunked;
+    r->body_left = h->chunked ? 0 : (h->content_length > 0 ? h->content_length : 0);
+    r->body_complete = !h->chunked && r->body_left == 0;
+    r->expect_continue = h->expect_continue && !r->body_complete && h->minor_version >= 1;
+    http_chunked_init(&r->chunks);
+    buf_init(&r->resp_head);
+    return r;
+}
+
+void request_free(request_t *r) {
+    buf_dispose(&r->resp_head);
+    free(r->path);
+    gen_unref(r->gen);
+    free(r);
+}
+
+static void body_end(conn_t *c, request_t *r) {
+    r->body_complete = true;
+    if (r->handler && r->handler->on_body_end) r->handler->on_body_end(r);
+}
+
+/* Hand decoded body bytes at the front of rbuf to the handler; returns false when it paused. */
+static bool deliver(conn_t *c, request_t *r, size_t n, size_t *taken) {
+    size_t t = n;
+    if (r->handler && r->handler->on_body && !r->finished) t = r->handler->on_body(r, c->rbuf, n);
+    *taken = t;
+    if (t < n) r->body_paused = true;
+    return t == n;
+}
+
+static void feed_chunked(conn_t *c, request_t *r) {
+    uint64_t max = conn_cfg(c)->max_body_bytes;
+    size_t n = c->rlen;
+    ssize_t rc = http_chunked_decode(&r->chunks, c->rbuf, &n);
+    if (rc == HTTP_CHUNKED_ERROR) {
+        conn_fail(c, 400);
+        return;
+    }
+    if (max && r->chunks.total > max) {
+        conn_fail(c, 413);
+        return;
+    }
+    r->body_total = r->chunks.total;
+    size_t tail = rc >= 0 ? (size_t)rc : 0;
+    /* Decoded data is at rbuf[0..n), the bytes after the body (if it ended) follow it. */
+    c->rlen = (uint32_t)(n + tail);
+    c->scanned = c->parsed_at = 0;
+    r->dec_pending = n;
+    r->dec_ended = rc >= 0;
+}
+
+/* Deliver pending decoded chunked data; true when it was all taken. */
+static bool deliver_decoded(conn_t *c, request_t *r) {
+    size_t taken;
+    bool all = deliver(c, r, r->dec_pending, &taken);
+    consume(c, taken);
+    r->dec_pending -= taken;
+    return all;
+}
+
+static void feed_body(conn_t *c, request_t *r) {
+    if (r->body_chunked) {
+        if (r->dec_pending && !deliver_decoded(c, r)) return;
+        if (!r->dec_ended && c->rlen) {
+            feed_chunked(c, r);
+            if (c->state == CONN_STATE_LINGER || c->state == CONN_STATE_CLOSING) return;
+            if (r->dec_pending && !deliver_decoded(c, r)) return;
+        }
+        if (r->dec_ended && r->dec_pending == 0) body_end(c, r);
+        return;
+    }
+    size_t n = c->rlen < (uint64_t)r->body_left ? c->rlen : (size_t)r->body_left;
+    if (n == 0) return;
+    size_t taken;
+    bool all = deliver(c, r, n, &taken);
+    consume(c, taken);
+    r->body_left -= (int64_t)taken;
+    r->body_total += taken;
+    if (all && r->body_left == 0) body_end(c, r);
+}
+
+void conn_resume_body(conn_t *c) {
+    if (c->req == NULL) return;
+    c->req->body_paused = false;
+    conn_process(c);
+    if (c->state == CONN_STATE_ACTIVE && c->req && !c->req->body_complete) read_start(c);
+}
+
+static void start_request(conn_t *c, const http_request_t *h, int head_len) {
+    const cfg_server_t *sc = conn_cfg(c);
+    if (!h->chunked && sc->max_body_bytes && h->content_length > 0 &&
+        (uint64_t)h->content_length > sc->max_body_bytes) {
+        conn_fail(c, 413);
+        return;
+    }
+    request_t *r = request_new(c, h, head_len);
+    consume(c, (size_t)head_len);
+    c->req = r;
+    c->state = CONN_STATE_ACTIVE;
+    c->deadline = 0;
+    if (!h->keep_alive) c->close_after = true;
+    if (c->srv->stopping) c->close_after = true;
+    dispatch_request(r);
+}
+
+/* The next head in rbuf (if any): parse, then start it. Returns false when waiting for input. */
+static bool next_head(conn_t *c) {
+    if (c->discard) {
+        size_t n = c->rlen < c->discard ? c->rlen : (size_t)c->discard;
+        consume(c, n);
+        c->discard -= n;
+        if (c->discard) return false;
+    }
+    if (c->rlen == 0) return false;
+    const cfg_server_t *sc = conn_cfg(c);
+    if (c->state == CONN_STATE_IDLE) {
+        c->state = CONN_STATE_HEAD;
+        set_deadline(c, sc->header_timeout);
+    }
+    /* Parse once the end of the head is here, or every 1 KiB of a long head to catch limits early:
+     * a client sending one byte at a time must not make us re-parse the whole head per byte. */
+    if (!head_complete(c) && c->rlen - c->parsed_at < 1024 && c->rlen < c->rcap) return false;
+    c->parsed_at = c->rlen;
+    http_limits_t lim = {.max_url_bytes = sc->max_url_bytes, .max_header_bytes = sc->max_header_bytes};
+    http_request_t h;
+    int rc = http_parse_request(c->rbuf, c->rlen, &h, header_scratch, MAX_HEADERS, &lim);
+    if (rc == HTTP_PARSE_AGAIN) {
+        uint32_t want = (uint32_t)(sc->max_header_bytes + 1024);
+        if (c->rlen == c->rcap) {
+            if (c->rcap >= want) {
+                conn_fail(c, 431);
+                return false;
+            }
+            grow_rbuf(c, c->rcap * 2 < want ? c->rcap * 2 : want);
+        }
+        return false;
+    }
+    if (rc < 0) {
+        conn_fail(c, -rc);
+        return false;
+    }
+    start_request(c, &h, rc);
+    return true;
+}
+
+static void conn_process(conn_t *c) {
+    if (c->in_process) return;
+    c->in_process = true;
+    while (c->state != CONN_STATE_CLOSING && c->state != CONN_STATE_LINGER) {
+        request_t *r = c->req;
+        if (r) {
+            if (!r->body_complete && !r->body_paused && !r->finished) {
+                if (c->rcap < RBUF_BODY && (r->body_chunked || r->body_left > (int64_t)c->rcap))
+                    grow_rbuf(c, RBUF_BODY);
+                feed_body(c, r);
+                if (c->req != r) continue; /* finished (or failed) while taking the body */
+            }
+            if (c->rlen == c->rcap || (r->body_complete && c->rlen)) read_stop(c);
+            else read_start(c);
+            break;
+        }
+        if (c->close_after) {
+            conn_linger(c);
+            break;
+        }
+        if (c->pending_writes && c->h.stream.write_queue_size > WRITE_QUEUE_HIGH) {
+            read_stop(c); /* resumed by conn_write_done */
+            break;
+        }
+        if (!next_head(c)) {
+            if (c->state == CONN_STATE_CLOSING || c->state == CONN_STATE_LINGER) break;
+            if (c->rlen == 0 && c->discard == 0) {
+                release_rbuf_if_empty(c);
+                if (c->state != CONN_STATE_IDLE) {
+                    c->state = CONN_STATE_IDLE;
+                    set_deadline(c, conn_cfg(c)->keep_alive_timeout);
+                }
+                if (c->srv->stopping && c->pending_writes == 0) {
+                    conn_close(c);
+                    break;
+                }
+            }
+            if (c->peer_eof) {
+                if (c->pending_writes == 0) conn_close(c);
+                else c->close_after = true;
+                break;
+            }
+            read_start(c);
+            break;
+        }
+    }
+    c->in_process = false;
+}
+
+void conn_request_done(conn_t *c) {
+    request_t *r = c->req;
+    if (r == NULL) return;
+    access_log_line(c, r);
+    c->served++;
+    c->req = NULL;
+    r->conn = NULL;
+    if (!r->body_complete) {
+        /* The handler answered without reading the whole body: skip a small rest, else close. */
+        if (!r->body_chunked && !r->expect_continue && r->body_left <= (int64_t)DISCARD_MAX)
+            c->discard = (uint64_t)r->body_left;
+        else
+            c->close_after = true;
+    }
+    if (r->resp_until_close) c->close_after = true;
+    if (r->pending_writes == 0) request_free(r);
+    c->state = CONN_STATE_HEAD; /* not idle: the next head may already be buffered */
+    c->deadline = 0;
+    if (c->rlen == 0 && !c->close_after) c->state = CONN_STATE_IDLE, set_deadline(c, conn_cfg(c)->keep_alive_timeout);
+    conn_process(c);
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
+    conn_t *c = st->data;
+    if (nread > 0) {
+        if (c->state == CONN_STATE_LINGER) {
+            c->rlen = 0; /* discard */
+            return;
+        }
+        c->rlen += (uint32_t)nread;
+        conn_process(c);
+        return;
+    }
+    if (nread == 0) return;
+    /* EOF or error. */
+    read_stop(c);
+    c->peer_eof = true;
+    if (c->state == CONN_STATE_LINGER || nread != UV_EOF) {
+        if (c->pending_writes == 0 || nread != UV_EOF) conn_close(c);
+        return;
+    }
+    request_t *r = c->req;
+    if (r && !r->body_complete) {
+        conn_close(c); /* the body can never complete */
+        return;
+    }
+    if (r) {
+        c->close_after = true; /* answer what was asked, then close */
+        return;
+    }
+    release_rbuf_if_empty(c);
+    if (c->pending_writes == 0) conn_close(c);
+    else c->close_after = true;
+}
+
+void conn_accept(server_t *s, uv_stream_t *listener, bool is_unix) {
+    conn_t *c = xcalloc(1, sizeof(*c));
+    c->srv = s;
+    c->is_unix = is_unix;
+    int rc = is_unix ? uv_pipe_init(s->loop, &c->h.pipe, 0) : uv_tcp_init(s->loop, &c->h.tcp);
+    if (rc != 0) {
+        free(c);
+        return;
+    }
+    c->h.handle.data = c;
+    c->next = s->conns;
+    if (s->conns) s->conns->prev = c;
+    s->conns = c;
+    s->n_conns++;
+    if (uv_accept(listener, &c->h.stream) != 0) {
+        conn_close(c);
+        return;
+    }
+    if (is_unix) {
+        c->peer_family = AF_UNIX;
+    } else {
+        uv_tcp_nodelay(&c->h.tcp, 1);
+        struct sockaddr_storage ss;
+        int len = sizeof(ss);
+        if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) == 0) {
+            c->peer_family = (uint8_t)ss.ss_family;
+            if (ss.ss_family == AF_INET) {
+                struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+                memcpy(c->peer_addr, &a->sin_addr, 4);
+                c->peer_port = ntohs(a->sin_port);
+            } else if (ss.ss_family == AF_INET6) {
+                struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+                memcpy(c->peer_addr, &a->sin6_addr, 16);
+                c->peer_port = ntohs(a->sin6_port);
+            }
+        }
+    }
+    c->state = CONN_STATE_IDLE;
+    /* A new connection must start a request within headerTimeout. */
+    set_deadline(c, conn_cfg(c)->header_timeout);
+    read_start(c);
+}
+
+void conn_peer_str(const conn_t *c, char *out, size_t outlen) {
+    if (c->peer_family == AF_INET) inet_ntop(AF_INET, c->peer_addr, out, (socklen_t)outlen);
+    else if (c->peer_family == AF_INET6) inet_ntop(AF_INET6, c->peer_addr, out, (socklen_t)outlen);
+    else snprintf(out, outlen, "unix");
+}
+
+void conn_sweep(server_t *s, uint64_t now) {
+    conn_t *next;
+    for (conn_t *c = s->conns; c; c = next) {
+        next = c->next;
+        if (c->deadline == 0 || now < c->deadline) continue;
+        c->deadline = 0;
+        switch (c->state) {
+        case CONN_STATE_HEAD:
+            if (c->req == NULL && c->rlen > 0) conn_fail(c, 408);
+            else conn_close(c);
+            break;
+        case CONN_STATE_IDLE:
+        case CONN_STATE_LINGER:
+            conn_close(c);
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+void conn_begin_stop(server_t *s) {
+    conn_t *next;
+    for (conn_t *c = s->conns; c; c = next) {
+        next = c->next;
+        if (c->state == CONN_STATE_IDLE && c->pending_writes == 0) conn_close(c);
+        else c->close_after = true;
+    }
+}
+
+/* Access log: combined format + request time (seconds) + application. */
+static void log_escaped(buf_t *b, str_t s) {
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned char ch = (unsigned char)s.p[i];
+        if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\') buf_printf(b, "\\x%02X", ch);
+        else buf_append(b, &s.p[i], 1);
+    }
+}
+
+static void access_log_line(conn_t *c, request_t *r) {
+    server_t *s = c->srv;
+    if (s->access_fd < 0) return;
+    static char when[40];
+    static time_t when_sec = -1;
+    time_t now = time(NULL);
+    if (now != when_sec) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(when, sizeof(when), "%d/%b/%Y:%H:%M:%S +0000", &tm);
+        when_sec = now;
+    }
+    char peer[64];
+    conn_peer_str(c, peer, sizeof(peer));
+    const http_header_t *ref = HTTP_FIND_HEADER(&r->http, "referer");
+    const http_header_t *ua = HTTP_FIND_HEADER(&r->http, "user-agent");
+    buf_t *b = &s->access_buf;
+    buf_printf(b, "%s - - [%s] \"", peer, when);
+    log_escaped(b, r->http.method);
+    buf_append(b, " ", 1);
+    log_escaped(b, r->http.target);
+    buf_printf(b, " HTTP/1.%d\" %d %" PRIu64 " \"", r->http.minor_version, r->status, r->resp_body_bytes);
+    if (ref) log_escaped(b, ref->value);
+    else buf_append(b, "-", 1);
+    buf_append(b, "\" \"", 3);
+    if (ua) log_escaped(b, ua->value);
+    else buf_append(b, "-", 1);
+    double secs = (double)(uv_hrtime() - r->start_ns) / 1e9;
+    buf_printf(b, "\" %.6f %s\n", secs, r->app);
+}

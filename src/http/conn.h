@@ -1,0 +1,71 @@
+/* One client connection: reads, parses request heads, runs one request at a time (pipelined heads
+ * wait their turn), writes responses in order, enforces the head and keep-alive deadlines. */
+#ifndef FCGIHOST_HTTP_CONN_H
+#define FCGIHOST_HTTP_CONN_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct server server_t;
+typedef struct request request_t;
+
+typedef enum conn_state {
+    CONN_STATE_IDLE,    /* between requests: no byte of the next one yet */
+    CONN_STATE_HEAD,    /* some bytes of a head arrived: the headerTimeout deadline runs */
+    CONN_STATE_ACTIVE,  /* a request is being served */
+    CONN_STATE_LINGER,  /* answered and shut down for writing; discarding input until EOF */
+    CONN_STATE_CLOSING, /* uv_close called; freed in the close callback */
+} conn_state_t;
+
+typedef struct conn {
+    union {
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+        uv_stream_t stream;
+        uv_handle_t handle;
+    } h;
+    server_t *srv; /* borrowed */
+    struct conn *prev, *next;
+    char *rbuf;             /* NULL while idle: idle connections hold no read buffer */
+    uint32_t rlen, rcap;
+    uint32_t scanned;       /* bytes of rbuf already searched for the end of the head */
+    uint32_t parsed_at;     /* rlen at the last full parse attempt */
+    request_t *req;         /* the request being served, or NULL */
+    uint64_t deadline;      /* loop time (ms) at which the current timeout fires; 0 = none */
+    uint32_t served;        /* requests served on this connection */
+    uint64_t discard;       /* bytes of a finished request's body still to skip */
+    uint8_t state;          /* conn_state_t */
+    bool reading;
+    bool close_after;       /* close once the current response is written */
+    bool is_unix;
+    bool shutting;          /* uv_shutdown in progress */
+    bool in_process;        /* inside conn_process: finishing a request must not recurse */
+    bool peer_eof;          /* the client shut down its side */
+    uint8_t peer_family;    /* AF_INET / AF_INET6 / AF_UNIX */
+    uint16_t peer_port;     /* host order */
+    uint8_t peer_addr[16];
+    unsigned pending_writes;
+} conn_t;
+
+/* Accept a new connection from a listening stream. */
+void conn_accept(server_t *s, uv_stream_t *listener, bool is_unix);
+
+/* Maintenance tick: fire expired deadlines. */
+void conn_sweep(server_t *s, uint64_t now);
+
+/* Graceful stop: close idle connections now; busy ones close after their current response. */
+void conn_begin_stop(server_t *s);
+
+/* Close the connection (idempotent). */
+void conn_close(conn_t *c);
+
+/* Format the peer address ("127.0.0.1", "::1", "unix") into out. */
+void conn_peer_str(const conn_t *c, char *out, size_t outlen);
+
+/* The request finished (response fully queued): log it, free it, continue with the next one. */
+void conn_request_done(conn_t *c);
+
+/* Resume reading the request body after the handler paused it. */
+void conn_resume_body(conn_t *c);
+
+#endif

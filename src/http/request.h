@@ -1,0 +1,95 @@
+/* A request in flight and the response API its handler uses.
+ *
+ * Lifetime: created by the connection when a head is complete; the handler (static files, later
+ * FastCGI) answers through resp_*; resp_finish() hands the request back to the connection, which
+ * logs it and frees it once its own queued writes have completed. A request never outlives its
+ * connection: when the client goes away, handler->on_abort runs and the request is freed. */
+#ifndef FCGIHOST_HTTP_REQUEST_H
+#define FCGIHOST_HTTP_REQUEST_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "http/chunked.h"
+#include "http/parser.h"
+#include "util/buf.h"
+
+typedef struct conn conn_t;
+typedef struct gen gen_t;
+typedef struct request request_t;
+
+/* What a handler provides so the connection can drive it. Any callback may be NULL. */
+typedef struct request_handler {
+    const char *name;
+    /* A piece of the decoded request body. Return the number of bytes taken; taking fewer pauses
+     * the body until the handler calls conn_resume_body(). */
+    size_t (*on_body)(request_t *r, const char *data, size_t len);
+    /* The whole body has arrived (called once; also for requests without a body). */
+    void (*on_body_end)(request_t *r);
+    /* The client went away or the server gives up on the request: release everything now. */
+    void (*on_abort)(request_t *r);
+} request_handler_t;
+
+typedef void (*resp_write_cb)(request_t *r, void *ctx, int status);
+
+struct request {
+    conn_t *conn;            /* borrowed; NULL once detached (finished, writes pending) */
+    gen_t *gen;              /* the configuration generation this request runs under (a reference) */
+    http_request_t http;     /* slices point into `head` */
+    char *head;              /* owned copy of the request head */
+    uint64_t start_ns;
+
+    /* Request body framing. */
+    int64_t body_left;       /* Content-Length bytes still to come */
+    bool body_chunked;
+    bool body_complete;
+    bool body_paused;
+    bool expect_continue;    /* a 100 Continue is owed before the body arrives */
+    http_chunked_t chunks;
+    size_t dec_pending;      /* decoded chunked bytes at the front of the read buffer, not taken yet */
+    bool dec_ended;          /* the chunked body ended; only dec_pending bytes remain to deliver */
+    uint64_t body_total;
+
+    /* Response. */
+    int status;
+    buf_t resp_head;         /* header block being built */
+    bool headers_sent;
+    bool resp_chunked;       /* chunked response framing */
+    bool resp_until_close;   /* HTTP/1.0 response of unknown length: close-delimited */
+    bool head_only;          /* HEAD: headers but no body */
+    bool finished;
+    uint64_t resp_body_bytes;
+    unsigned pending_writes; /* this request's writes not yet completed */
+    const char *app;         /* application name for the access log ("-" for static) */
+    char *path;              /* the decoded, checked URL path (NUL-terminated, owned) */
+    size_t path_len;
+
+    const request_handler_t *handler;
+    void *hctx;              /* the handler's own state */
+};
+
+/* Begin the response: status line and the standard headers (Date, Server). */
+void resp_start(request_t *r, int status);
+/* Add a header (name without colon; value is written as given, the caller guarantees no CR/LF). */
+void resp_header(request_t *r, const char *name, const char *value, size_t vlen);
+void resp_header_str(request_t *r, const char *name, const char *value);
+/* Finish the header block and queue it. content_length >= 0: length-delimited; -1: chunked for
+ * HTTP/1.1 clients, close-delimited for HTTP/1.0. For HEAD the length is announced, no body sent. */
+void resp_send_headers(request_t *r, int64_t content_length);
+/* Same, and run cb once the header block has been written (before any body byte is queued). */
+void resp_send_headers_cb(request_t *r, int64_t content_length, resp_write_cb cb, void *ctx);
+/* Queue body bytes. The bytes must stay valid until `cb` runs (it always runs, status < 0 when the
+ * connection failed). `cb` may be NULL when the data is static or owned elsewhere for long enough. */
+void resp_write(request_t *r, const uv_buf_t *bufs, unsigned nbufs, resp_write_cb cb, void *ctx);
+/* Copy and queue body bytes. */
+void resp_write_copy(request_t *r, const char *data, size_t len);
+/* The response is complete. The request is handed back to the connection. */
+void resp_finish(request_t *r);
+/* A complete short error response ("404 Not Found\n"): for statuses >= 400 with a one-line text. */
+void resp_error(request_t *r, int status, const char *detail);
+/* Bytes queued on the connection and not yet written (for back-pressure decisions). */
+size_t resp_queued_bytes(const request_t *r);
+
+const char *http_status_reason(int status);
+
+#endif

@@ -1,0 +1,24 @@
+/* Internals shared by conn.c and response.c only. */
+#ifndef FCGIHOST_HTTP_REQUEST_INT_H
+#define FCGIHOST_HTTP_REQUEST_INT_H
+#include "http/conn.h"
+#include "http/request.h"
+
+typedef struct wreq {
+    uv_write_t w;
+    conn_t *c;
+    request_t *r;    /* NULL for connection-level writes (parse errors) */
+    resp_write_cb cb;
+    void *ctx;
+    char *owned;     /* freed when the write completes */
+} wreq_t;
+
+/* Queue bufs on the connection; `owned` (may be NULL) is freed after the write. */
+void conn_queue_write(conn_t *c, request_t *r, const uv_buf_t *bufs, unsigned n, char *owned,
+                      resp_write_cb cb, void *ctx);
+/* A write finished: continue pipelined work or finish a close. */
+void conn_write_done(conn_t *c, int status);
+void request_free(request_t *r);
+void request_free_ctx_cb(request_t *r, void *ctx, int status);
+
+#endif

@@ -1,0 +1,209 @@
+/* Response writing: status line and headers, body framing (length, chunked, close-delimited),
+ * and the write requests that keep the bytes alive until libuv has written them. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/conn.h"
+#include "http/request.h"
+#include "http/request_int.h"
+#include "server.h"
+#include "util/xalloc.h"
+
+const char *http_status_reason(int status) {
+    switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 411: return "Length Required";
+    case 412: return "Precondition Failed";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 416: return "Range Not Satisfiable";
+    case 417: return "Expectation Failed";
+    case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "";
+    }
+}
+
+static void on_write(uv_write_t *w, int status) {
+    wreq_t *wr = (wreq_t *)w;
+    conn_t *c = wr->c;
+    request_t *r = wr->r;
+    c->pending_writes--;
+    if (r) r->pending_writes--;
+    if (wr->cb) wr->cb(r, wr->ctx, status);
+    free(wr->owned);
+    free(wr);
+    if (r && r->finished && r->pending_writes == 0 && r->conn == NULL) request_free(r);
+    conn_write_done(c, status);
+}
+
+void conn_queue_write(conn_t *c, request_t *r, const uv_buf_t *bufs, unsigned n, char *owned,
+                      resp_write_cb cb, void *ctx) {
+    if (c == NULL || c->state == CONN_STATE_CLOSING) {
+        free(owned);
+        if (cb) cb(r, ctx, UV_ECANCELED);
+        return;
+    }
+    wreq_t *wr = xmalloc(sizeof(*wr));
+    wr->c = c;
+    wr->r = r;
+    wr->cb = cb;
+    wr->ctx = ctx;
+    wr->owned = owned;
+    c->pending_writes++;
+    if (r) r->pending_writes++;
+    int rc = uv_write(&wr->w, &c->h.stream, bufs, n, on_write);
+    if (rc != 0) {
+        /* The stream is unusable; report through the same path as an asynchronous failure. */
+        c->pending_writes--;
+        if (r) r->pending_writes--;
+        free(owned);
+        free(wr);
+        if (cb) cb(r, ctx, rc);
+        conn_close(c);
+    }
+}
+
+void resp_start(request_t *r, int status) {
+    server_t *s = r->conn ? r->conn->srv : NULL;
+    r->status = status;
+    r->resp_head.len = 0;
+    buf_printf(&r->resp_head, "HTTP/1.1 %d %s\r\nServer: fcgihost\r\nDate: %s\r\n", status,
+               http_status_reason(status), s ? server_date(s) : "");
+}
+
+void resp_header(request_t *r, const char *name, const char *value, size_t vlen) {
+    buf_append_str(&r->resp_head, name);
+    buf_append(&r->resp_head, ": ", 2);
+    buf_append(&r->resp_head, value, vlen);
+    buf_append(&r->resp_head, "\r\n", 2);
+}
+
+void resp_header_str(request_t *r, const char *name, const char *value) {
+    resp_header(r, name, value, strlen(value));
+}
+
+void resp_send_headers(request_t *r, int64_t content_length) {
+    resp_send_headers_cb(r, content_length, NULL, NULL);
+}
+
+void resp_send_headers_cb(request_t *r, int64_t content_length, resp_write_cb cb, void *ctx) {
+    conn_t *c = r->conn;
+    bool bodyless = r->status == 204 || r->status == 304 || (r->status >= 100 && r->status < 200);
+    if (content_length >= 0) {
+        if (!bodyless) buf_printf(&r->resp_head, "Content-Length: %" PRId64 "\r\n", content_length);
+    } else if (!bodyless && r->http.minor_version >= 1) {
+        r->resp_chunked = !r->head_only;
+        if (!r->head_only) buf_append_str(&r->resp_head, "Transfer-Encoding: chunked\r\n");
+    } else if (!bodyless) {
+        r->resp_until_close = true;
+        if (c) c->close_after = true;
+    }
+    if (bodyless || r->head_only) r->head_only = true;
+    if (c && (c->close_after || c->srv->stopping))
+        buf_append_str(&r->resp_head, "Connection: close\r\n");
+    else if (r->http.minor_version == 0)
+        buf_append_str(&r->resp_head, "Connection: keep-alive\r\n");
+    buf_append(&r->resp_head, "\r\n", 2);
+    r->headers_sent = true;
+    uv_buf_t b = uv_buf_init(r->resp_head.data, (unsigned)r->resp_head.len);
+    char *owned = r->resp_head.data;
+    buf_init(&r->resp_head); /* ownership moves to the write request */
+    conn_queue_write(c, r, &b, 1, owned, cb, ctx);
+}
+
+void resp_write(request_t *r, const uv_buf_t *bufs, unsigned nbufs, resp_write_cb cb, void *ctx) {
+    size_t total = 0;
+    for (unsigned i = 0; i < nbufs; i++) total += bufs[i].len;
+    if (r->head_only || total == 0) {
+        if (cb) cb(r, ctx, 0);
+        return;
+    }
+    r->resp_body_bytes += total;
+    if (!r->resp_chunked) {
+        conn_queue_write(r->conn, r, bufs, nbufs, NULL, cb, ctx);
+        return;
+    }
+    uv_buf_t framed[18];
+    uv_buf_t *fb = nbufs + 2 <= 18 ? framed : xmalloc((nbufs + 2) * sizeof(uv_buf_t));
+    char *hdr = xmalloc(24);
+    int n = snprintf(hdr, 24, "%zx\r\n", total);
+    fb[0] = uv_buf_init(hdr, (unsigned)n);
+    memcpy(fb + 1, bufs, nbufs * sizeof(uv_buf_t));
+    fb[nbufs + 1] = uv_buf_init((char *)"\r\n", 2);
+    conn_queue_write(r->conn, r, fb, nbufs + 2, hdr, cb, ctx);
+    if (fb != framed) free(fb);
+}
+
+void resp_write_copy(request_t *r, const char *data, size_t len) {
+    if (r->head_only || len == 0) return;
+    char *copy = xmalloc(len);
+    memcpy(copy, data, len);
+    uv_buf_t b = uv_buf_init(copy, (unsigned)len);
+    resp_write(r, &b, 1, request_free_ctx_cb, copy);
+}
+
+void request_free_ctx_cb(request_t *r, void *ctx, int status) {
+    free(ctx);
+}
+
+void resp_finish(request_t *r) {
+    if (r->finished) return;
+    if (r->resp_chunked) {
+        uv_buf_t b = uv_buf_init((char *)"0\r\n\r\n", 5);
+        conn_queue_write(r->conn, r, &b, 1, NULL, NULL, NULL);
+    }
+    r->finished = true;
+    if (r->conn) conn_request_done(r->conn);
+    else if (r->pending_writes == 0) request_free(r);
+}
+
+void resp_error(request_t *r, int status, const char *detail) {
+    char body[256];
+    int n;
+    if (detail && *detail)
+        n = snprintf(body, sizeof(body), "%d %s: %s\n", status, http_status_reason(status), detail);
+    else
+        n = snprintf(body, sizeof(body), "%d %s\n", status, http_status_reason(status));
+    if (n < 0) n = 0;
+    if ((size_t)n >= sizeof(body)) n = sizeof(body) - 1;
+    resp_start(r, status);
+    resp_header_str(r, "Content-Type", "text/plain; charset=utf-8");
+    if (status == 405) resp_header_str(r, "Allow", "GET, HEAD");
+    resp_send_headers(r, n);
+    resp_write_copy(r, body, (size_t)n);
+    resp_finish(r);
+}
+
+size_t resp_queued_bytes(const request_t *r) {
+    return r->conn ? r->conn->h.stream.write_queue_size : 0;
+}

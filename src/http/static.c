@@ -1,0 +1,586 @@
+/* Static files. See static.h.
+ *
+ * Resolution is done with openat2(RESOLVE_BENEATH) against an O_PATH descriptor of the root, so
+ * "is this inside root?" is answered by the kernel in the same call that opens the file. Results
+ * are cached for one second per path (open descriptor, metadata, formatted validators and, for small
+ * files, the bytes), so a hot small file costs one writev per request. Large bodies are sent with
+ * sendfile(2) on the libuv threadpool; when the socket is full we wait for it to become writable
+ * with a uv_poll on a duplicate of its descriptor (the dup also keeps the socket alive while a
+ * threadpool sendfile may still be using it). */
+#include "http/static.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http/conn.h"
+#include "http/mime.h"
+#include "http/path.h"
+#include "http/request.h"
+#include "server.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+#define CACHE_TTL_MS 1000u
+#define CACHE_MAX_ENTRIES 4096u
+#define CACHE_MAX_INLINE (64u * 1024u)           /* files up to this are kept in memory */
+#define CACHE_MAX_DATA (64u * 1024u * 1024u)     /* total bytes kept in memory */
+#define SENDFILE_CHUNK (4u * 1024u * 1024u)
+
+typedef struct file_entry {
+    struct file_entry *hnext;
+    char *key;
+    size_t keylen;
+    unsigned refs;      /* the table's reference counts as one while in_table */
+    bool in_table;
+    uint64_t checked;   /* loop ms when resolved */
+    static_kind_t kind;
+    int fd;
+    int64_t size;
+    time_t mtime;
+    const char *ctype;  /* borrowed from the mime table */
+    char etag[48];
+    char lastmod[40];
+    char *data;         /* the whole file when small */
+} file_entry_t;
+
+struct file_cache {
+    file_entry_t **buckets;
+    size_t nbuckets;
+    size_t n;
+    uint64_t data_bytes;
+};
+
+file_cache_t *file_cache_new(void) {
+    file_cache_t *fc = xcalloc(1, sizeof(*fc));
+    fc->nbuckets = 1024;
+    fc->buckets = xcalloc(fc->nbuckets, sizeof(file_entry_t *));
+    return fc;
+}
+
+static void entry_unref(file_entry_t *e) {
+    if (--e->refs > 0) return;
+    if (e->fd >= 0) close(e->fd);
+    free(e->data);
+    free(e->key);
+    free(e);
+}
+
+static void table_remove(file_cache_t *fc, file_entry_t **link) {
+    file_entry_t *e = *link;
+    *link = e->hnext;
+    e->in_table = false;
+    fc->n--;
+    if (e->data) fc->data_bytes -= (uint64_t)e->size; /* counted while in the table only */
+    entry_unref(e);
+}
+
+void file_cache_clear(file_cache_t *fc) {
+    for (size_t i = 0; i < fc->nbuckets; i++)
+        while (fc->buckets[i]) table_remove(fc, &fc->buckets[i]);
+}
+
+void file_cache_free(file_cache_t *fc) {
+    if (fc == NULL) return;
+    file_cache_clear(fc);
+    free(fc->buckets);
+    free(fc);
+}
+
+static uint64_t hash_key(const char *s, size_t n) {
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    return h;
+}
+
+/* ---- resolution under root ---- */
+
+static int open_beneath(int dirfd, const char *rel) {
+    struct open_how how = {.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
+                           .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
+    int fd = (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
+    return fd < 0 ? -errno : fd;
+}
+
+static bool path_inside(const char *real, const char *root) {
+    size_t n = strlen(root);
+    if (strcmp(root, "/") == 0) return true;
+    return strncmp(real, root, n) == 0 && (real[n] == '/' || real[n] == '\0');
+}
+
+/* symlinks = ifOwnerMatch: every link on the way must have the same owner as its target. */
+static bool links_owner_match(const char *full) {
+    char prefix[PATH_MAX];
+    size_t n = strlen(full);
+    if (n >= sizeof(prefix)) return false;
+    for (size_t i = 1; i <= n; i++) {
+        if (full[i] != '/' && full[i] != '\0') continue;
+        memcpy(prefix, full, i);
+        prefix[i] = '\0';
+        struct stat lst, st;
+        if (lstat(prefix, &lst) != 0) return true; /* missing: the open will say so */
+        if (!S_ISLNK(lst.st_mode)) continue;
+        if (stat(prefix, &st) != 0 || st.st_uid != lst.st_uid) return false;
+    }
+    return true;
+}
+
+/* Open `path` (URL path, starts with '/') under root following the symlink rule.
+ * Returns an fd, or -ENOENT / -EACCES (refused) / another negative errno. */
+static int open_under_root(server_t *s, const char *path) {
+    const char *rel = path[1] ? path + 1 : ".";
+    cfg_symlinks_t mode = s->gen->cfg->server.symlinks;
+    if (mode == CFG_SYMLINKS_FOLLOW) {
+        int fd = openat(s->root_fd, rel, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        return fd < 0 ? -errno : fd;
+    }
+    int fd = open_beneath(s->root_fd, rel);
+    if (fd != -EXDEV && fd != -ELOOP) return fd;
+    /* A link left the root as the kernel sees it (absolute links always do): allow it only if
+     * the real path is still inside root (insideRoot) or its owner matches (ifOwnerMatch). */
+    char full[PATH_MAX], real[PATH_MAX];
+    if (snprintf(full, sizeof(full), "%s/%s", s->root_real, rel) >= (int)sizeof(full)) return -EACCES;
+    if (realpath(full, real) == NULL) return errno == ENOENT ? -ENOENT : -EACCES;
+    if (mode == CFG_SYMLINKS_INSIDE_ROOT && !path_inside(real, s->root_real)) return -EACCES;
+    if (mode == CFG_SYMLINKS_IF_OWNER_MATCH && !links_owner_match(full)) return -EACCES;
+    fd = open(real, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    return fd < 0 ? -errno : fd;
+}
+
+static void fill_entry(server_t *s, file_entry_t *e, int fd) {
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        e->kind = STATIC_FORBIDDEN;
+        return;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        close(fd);
+        e->kind = STATIC_DIR;
+        return;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        e->kind = STATIC_OTHER;
+        return;
+    }
+    e->kind = STATIC_FILE;
+    e->fd = fd;
+    e->size = st.st_size;
+    e->mtime = st.st_mtime;
+    e->ctype = mime_lookup(s->mime, e->key, e->keylen);
+    snprintf(e->etag, sizeof(e->etag), "\"%" PRIx64 "-%" PRIx64 "\"", (uint64_t)st.st_mtime,
+             (uint64_t)st.st_size);
+    struct tm tm;
+    gmtime_r(&e->mtime, &tm);
+    strftime(e->lastmod, sizeof(e->lastmod), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    if (st.st_size <= (off_t)CACHE_MAX_INLINE && s->files->data_bytes + (uint64_t)st.st_size <= CACHE_MAX_DATA) {
+        char *data = xmalloc((size_t)st.st_size + 1);
+        ssize_t got = pread(fd, data, (size_t)st.st_size, 0);
+        if (got == st.st_size) {
+            e->data = data;
+            s->files->data_bytes += (uint64_t)st.st_size;
+        } else {
+            free(data);
+        }
+    }
+}
+
+static file_entry_t *resolve(server_t *s, const char *path, size_t len) {
+    file_entry_t *e = xcalloc(1, sizeof(*e));
+    e->key = xstrndup(path, len);
+    e->keylen = len;
+    e->fd = -1;
+    e->refs = 1;
+    e->checked = uv_now(s->loop);
+    int fd = open_under_root(s, e->key);
+    if (fd >= 0) fill_entry(s, e, fd);
+    else if (fd == -ENOENT || fd == -ENOTDIR || fd == -ENAMETOOLONG) e->kind = STATIC_MISSING;
+    else e->kind = STATIC_FORBIDDEN;
+    return e;
+}
+
+/* Look up (or resolve and insert) a path; returns a reference the caller must release. */
+static file_entry_t *cache_get(server_t *s, const char *path, size_t len) {
+    file_cache_t *fc = s->files;
+    uint64_t now = uv_now(s->loop);
+    file_entry_t **link = &fc->buckets[hash_key(path, len) & (fc->nbuckets - 1)];
+    for (; *link; link = &(*link)->hnext) {
+        file_entry_t *e = *link;
+        if (e->keylen != len || memcmp(e->key, path, len) != 0) continue;
+        if (now - e->checked < CACHE_TTL_MS) {
+            e->refs++;
+            return e;
+        }
+        table_remove(fc, link);
+        break;
+    }
+    file_entry_t *e = resolve(s, path, len);
+    if (fc->n >= CACHE_MAX_ENTRIES) file_cache_clear(fc);
+    size_t b = hash_key(path, len) & (fc->nbuckets - 1);
+    e->hnext = fc->buckets[b];
+    fc->buckets[b] = e;
+    e->in_table = true;
+    e->refs++; /* the table's */
+    fc->n++;
+    return e;
+}
+
+static_kind_t static_probe(server_t *s, const char *path) {
+    file_entry_t *e = cache_get(s, path, strlen(path));
+    static_kind_t k = e->kind;
+    entry_unref(e);
+    return k;
+}
+
+/* ---- conditional requests and ranges ---- */
+
+static bool etag_matches(str_t list, const char *etag) {
+    size_t elen = strlen(etag);
+    str_t item;
+    while (str_next_list_item(&list, &item)) {
+        if (STR_EQ(item, "*")) return true;
+        if (item.len > 2 && item.p[0] == 'W' && item.p[1] == '/') item = str_make(item.p + 2, item.len - 2);
+        if (item.len == elen && memcmp(item.p, etag, elen) == 0) return true;
+    }
+    return false;
+}
+
+static bool parse_http_date(str_t v, time_t *out) {
+    char tmp[64];
+    if (v.len >= sizeof(tmp)) return false;
+    memcpy(tmp, v.p, v.len);
+    tmp[v.len] = '\0';
+    struct tm tm = {0};
+    const char *end = strptime(tmp, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    if (end == NULL || *end != '\0') return false;
+    *out = timegm(&tm);
+    return true;
+}
+
+static bool not_modified(const request_t *r, const file_entry_t *e) {
+    const http_header_t *inm = HTTP_FIND_HEADER(&r->http, "if-none-match");
+    if (inm) return etag_matches(inm->value, e->etag);
+    const http_header_t *ims = HTTP_FIND_HEADER(&r->http, "if-modified-since");
+    time_t t;
+    return ims && parse_http_date(ims->value, &t) && e->mtime <= t;
+}
+
+static bool parse_u64(const char *p, const char *end, int64_t *out) {
+    if (p == end || end - p > 18) return false;
+    int64_t v = 0;
+    for (; p < end; p++) {
+        if (*p < '0' || *p > '9') return false;
+        v = v * 10 + (*p - '0');
+    }
+    *out = v;
+    return true;
+}
+
+/* Returns 0 no range (serve whole), 1 range in *from..*to, -1 unsatisfiable (416). */
+static int parse_range(const request_t *r, const file_entry_t *e, int64_t *from, int64_t *to) {
+    const http_header_t *h = HTTP_FIND_HEADER(&r->http, "range");
+    if (h == NULL || r->http.method_id != HTTP_METHOD_GET) return 0;
+    const http_header_t *ifr = HTTP_FIND_HEADER(&r->http, "if-range");
+    if (ifr) {
+        time_t t;
+        bool ok = ifr->value.len && ifr->value.p[0] == '"'
+                      ? str_eq(ifr->value, e->etag, strlen(e->etag))
+                      : parse_http_date(ifr->value, &t) && t == e->mtime;
+        if (!ok) return 0;
+    }
+    str_t v = h->value;
+    if (v.len < 7 || !str_ieq(str_make(v.p, 6), "bytes=", 6)) return 0;
+    const char *p = v.p + 6, *end = v.p + v.len;
+    if (memchr(p, ',', (size_t)(end - p))) return 0; /* several ranges: send the whole file */
+    const char *dash = memchr(p, '-', (size_t)(end - p));
+    if (dash == NULL) return 0;
+    int64_t a, b;
+    if (dash == p) {
+        if (!parse_u64(dash + 1, end, &b)) return 0;
+        if (b == 0 || e->size == 0) return -1;
+        *from = b >= e->size ? 0 : e->size - b;
+        *to = e->size - 1;
+        return 1;
+    }
+    if (!parse_u64(p, dash, &a)) return 0;
+    if (dash + 1 == end) b = e->size - 1;
+    else if (!parse_u64(dash + 1, end, &b) || b < a) return 0;
+    if (a >= e->size) return -1;
+    *from = a;
+    *to = b < e->size ? b : e->size - 1;
+    return 1;
+}
+
+/* ---- sending ---- */
+
+/* A large body in flight. Exactly one of these is pending at any time, and its callback frees
+ * the job if the request was abandoned meanwhile: the header write, a threadpool sendfile, or a
+ * writable poll (which abandonment can stop directly). */
+typedef struct sendfile_job {
+    request_t *r;       /* NULL once the request was abandoned */
+    file_entry_t *e;    /* a reference */
+    int sock;           /* dup of the client socket */
+    int64_t off, end;
+    uv_fs_t fs;
+    uv_poll_t poll;
+    bool poll_init;
+    bool busy;          /* a threadpool sendfile is running */
+} sendfile_job_t;
+
+static void job_step(sendfile_job_t *j);
+
+static void on_poll_closed(uv_handle_t *h) {
+    sendfile_job_t *j = h->data;
+    close(j->sock);
+    entry_unref(j->e);
+    free(j);
+}
+
+static void job_free(sendfile_job_t *j) {
+    if (j->poll_init) {
+        uv_close((uv_handle_t *)&j->poll, on_poll_closed);
+        return;
+    }
+    close(j->sock);
+    entry_unref(j->e);
+    free(j);
+}
+
+static void job_fail(sendfile_job_t *j, int err) {
+    request_t *r = j->r;
+    j->r = NULL;
+    if (r) {
+        r->hctx = NULL;
+        if (r->conn) conn_close(r->conn);
+    }
+    job_free(j);
+}
+
+static void on_writable(uv_poll_t *p, int status, int events) {
+    sendfile_job_t *j = p->data;
+    uv_poll_stop(p);
+    if (j->r == NULL) {
+        job_free(j);
+        return;
+    }
+    if (status < 0) job_fail(j, status);
+    else job_step(j);
+}
+
+static void on_sendfile(uv_fs_t *fs) {
+    sendfile_job_t *j = fs->data;
+    ssize_t res = fs->result;
+    uv_fs_req_cleanup(fs);
+    j->busy = false;
+    if (j->r == NULL) {
+        job_free(j);
+        return;
+    }
+    if (res > 0) {
+        j->off += res;
+        j->r->resp_body_bytes += (uint64_t)res;
+    }
+    if (j->off >= j->end) {
+        request_t *r = j->r;
+        r->hctx = NULL;
+        job_free(j);
+        resp_finish(r);
+        return;
+    }
+    if (res == UV_EAGAIN || res > 0) {
+        if (!j->poll_init) {
+            if (uv_poll_init(j->r->conn->srv->loop, &j->poll, j->sock) != 0) {
+                job_fail(j, UV_EIO);
+                return;
+            }
+            j->poll.data = j;
+            j->poll_init = true;
+        }
+        if (res == UV_EAGAIN) uv_poll_start(&j->poll, UV_WRITABLE, on_writable);
+        else job_step(j);
+        return;
+    }
+    job_fail(j, (int)res);
+}
+
+static void job_step(sendfile_job_t *j) {
+    int64_t left = j->end - j->off;
+    size_t n = left > SENDFILE_CHUNK ? SENDFILE_CHUNK : (size_t)left;
+    j->busy = true;
+    if (uv_fs_sendfile(j->r->conn->srv->loop, &j->fs, j->sock, j->e->fd, j->off, n, on_sendfile) != 0) {
+        j->busy = false;
+        job_fail(j, UV_EIO);
+    }
+}
+
+static void on_headers_written(request_t *r, void *ctx, int status) {
+    sendfile_job_t *j = ctx;
+    if (j->r == NULL) {
+        job_free(j);
+        return;
+    }
+    if (status < 0 || r->conn == NULL) {
+        job_fail(j, status);
+        return;
+    }
+    job_step(j);
+}
+
+static void static_abort(request_t *r) {
+    sendfile_job_t *j = r->hctx;
+    if (j == NULL) return;
+    r->hctx = NULL;
+    j->r = NULL;
+    /* A waiting poll has no callback to come: free now. Otherwise the pending callback frees. */
+    if (j->poll_init && uv_is_active((uv_handle_t *)&j->poll)) {
+        uv_poll_stop(&j->poll);
+        job_free(j);
+    }
+}
+
+static const request_handler_t static_handler = {
+    .name = "static",
+    .on_abort = static_abort,
+};
+
+static void on_inline_written(request_t *r, void *ctx, int status) {
+    entry_unref(ctx);
+}
+
+static void send_body(request_t *r, file_entry_t *e, int64_t from, int64_t len) {
+    if (e->data || r->head_only || len == 0) {
+        resp_send_headers(r, len);
+        if (!r->head_only && len) {
+            e->refs++;
+            uv_buf_t b = uv_buf_init(e->data + from, (unsigned)len);
+            resp_write(r, &b, 1, on_inline_written, e);
+        }
+        resp_finish(r);
+        return;
+    }
+    uv_os_fd_t fd = -1;
+    int sock = uv_fileno(&r->conn->h.handle, &fd) == 0 ? dup(fd) : -1;
+    if (sock < 0) {
+        resp_error(r, 500, NULL);
+        return;
+    }
+    sendfile_job_t *j = xcalloc(1, sizeof(*j));
+    j->r = r;
+    j->e = e;
+    e->refs++;
+    j->sock = sock;
+    j->off = from;
+    j->end = from + len;
+    j->fs.data = j;
+    r->hctx = j;
+    r->handler = &static_handler;
+    resp_send_headers_cb(r, len, on_headers_written, j);
+}
+
+static void serve_file(request_t *r, file_entry_t *e) {
+    if (r->http.method_id != HTTP_METHOD_GET && r->http.method_id != HTTP_METHOD_HEAD) {
+        resp_error(r, 405, NULL);
+        return;
+    }
+    if (not_modified(r, e)) {
+        resp_start(r, 304);
+        resp_header_str(r, "ETag", e->etag);
+        resp_header_str(r, "Last-Modified", e->lastmod);
+        resp_send_headers(r, -1);
+        resp_finish(r);
+        return;
+    }
+    int64_t from = 0, to = e->size - 1;
+    int range = parse_range(r, e, &from, &to);
+    if (range < 0) {
+        char cr[64];
+        int n = snprintf(cr, sizeof(cr), "bytes */%" PRId64, e->size);
+        resp_start(r, 416);
+        resp_header(r, "Content-Range", cr, (size_t)n);
+        resp_header_str(r, "Content-Type", "text/plain; charset=utf-8");
+        resp_send_headers(r, 27);
+        resp_write_copy(r, "416 Range Not Satisfiable\n\n", 27);
+        resp_finish(r);
+        return;
+    }
+    resp_start(r, range ? 206 : 200);
+    resp_header_str(r, "Content-Type", e->ctype);
+    resp_header_str(r, "Last-Modified", e->lastmod);
+    resp_header_str(r, "ETag", e->etag);
+    resp_header_str(r, "Accept-Ranges", "bytes");
+    if (range) {
+        char cr[80];
+        int n = snprintf(cr, sizeof(cr), "bytes %" PRId64 "-%" PRId64 "/%" PRId64, from, to, e->size);
+        resp_header(r, "Content-Range", cr, (size_t)n);
+    }
+    send_body(r, e, from, e->size ? to - from + 1 : 0);
+}
+
+static void redirect_to_slash(request_t *r) {
+    buf_t loc;
+    buf_init(&loc);
+    char *enc = xmalloc(r->path_len * 3 + 2);
+    http_path_encode(r->path, r->path_len, enc, r->path_len * 3 + 2);
+    buf_append_str(&loc, enc);
+    buf_append(&loc, "/", 1);
+    free(enc);
+    if (r->http.has_query) {
+        buf_append(&loc, "?", 1);
+        buf_append(&loc, r->http.query.p, r->http.query.len);
+    }
+    resp_start(r, 301);
+    resp_header(r, "Location", loc.data, loc.len);
+    resp_header_str(r, "Content-Type", "text/plain; charset=utf-8");
+    resp_send_headers(r, 22);
+    resp_write_copy(r, "301 Moved Permanently\n", 22);
+    resp_finish(r);
+    buf_dispose(&loc);
+}
+
+/* A directory with a trailing slash: its first index file that exists. */
+static void serve_dir(request_t *r) {
+    server_t *s = r->conn->srv;
+    const cfg_server_t *sc = &r->gen->cfg->server;
+    for (size_t i = 0; i < sc->n_index; i++) {
+        char *p = xasprintf("%s%s", r->path, sc->index[i]);
+        file_entry_t *e = cache_get(s, p, strlen(p));
+        free(p);
+        if (e->kind == STATIC_FILE) {
+            serve_file(r, e);
+            entry_unref(e);
+            return;
+        }
+        entry_unref(e);
+    }
+    resp_error(r, 403, "directory listing is not allowed");
+}
+
+void static_serve(request_t *r) {
+    server_t *s = r->conn->srv;
+    file_entry_t *e = cache_get(s, r->path, r->path_len);
+    switch (e->kind) {
+    case STATIC_MISSING: resp_error(r, 404, NULL); break;
+    case STATIC_FORBIDDEN:
+    case STATIC_OTHER: resp_error(r, 403, NULL); break;
+    case STATIC_DIR:
+        if (r->http.method_id != HTTP_METHOD_GET && r->http.method_id != HTTP_METHOD_HEAD)
+            resp_error(r, 405, NULL);
+        else if (r->path[r->path_len - 1] != '/')
+            redirect_to_slash(r);
+        else
+            serve_dir(r);
+        break;
+    case STATIC_FILE: serve_file(r, e); break;
+    }
+    entry_unref(e);
+}

@@ -1,0 +1,33 @@
+/* Static files: safe resolution under root, a small revalidating cache of open files (small ones
+ * kept in memory), conditional requests, single ranges, and sendfile for large bodies. */
+#ifndef FCGIHOST_HTTP_STATIC_H
+#define FCGIHOST_HTTP_STATIC_H
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct request request_t;
+typedef struct server server_t;
+typedef struct file_cache file_cache_t;
+
+file_cache_t *file_cache_new(void);
+/* Drop every entry (after a reload changed root or symlink rules). */
+void file_cache_clear(file_cache_t *fc);
+void file_cache_free(file_cache_t *fc);
+
+/* Serve r->path from the document root. Answers every case itself (404, 403, 301, 405, ...). */
+void static_serve(request_t *r);
+
+/* Result of resolving a decoded URL path under root. */
+typedef enum static_kind {
+    STATIC_MISSING,   /* no such file (404) */
+    STATIC_FORBIDDEN, /* exists but refused: outside root via a link, permissions (403) */
+    STATIC_FILE,      /* a regular file */
+    STATIC_DIR,       /* a directory */
+    STATIC_OTHER,     /* a device, socket, fifo (403) */
+} static_kind_t;
+
+/* Classify `path` (decoded, absolute URL path) under the server's root with its symlink rules,
+ * without opening it for the response. Used by handler mappings (resourceType, PATH_INFO). */
+static_kind_t static_probe(server_t *s, const char *path);
+
+#endif

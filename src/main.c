@@ -1,0 +1,51 @@
+/* fcgihost: argv → server_run() or a configuration check. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "server.h"
+
+#define DEFAULT_CONF "/etc/fcgihost/fcgihost.conf"
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: fcgihost [-c FILE] [-t]\n"
+            "  -c FILE  configuration file (default " DEFAULT_CONF ")\n"
+            "  -t       check the configuration, print problems as file:line, exit 0 or 1\n"
+            "  -v       print the version\n");
+}
+
+static int check_config(const char *path) {
+    cfg_diag_t diag;
+    cfg_diag_init(&diag);
+    cfg_t *cfg = cfg_load(path, &diag);
+    for (size_t i = 0; i < diag.n; i++) fprintf(stderr, "%s\n", diag.msgs[i]);
+    cfg_diag_dispose(&diag);
+    if (cfg == NULL) {
+        fprintf(stderr, "fcgihost: configuration %s has errors\n", path);
+        return 1;
+    }
+    cfg_free(cfg);
+    fprintf(stderr, "fcgihost: configuration %s is ok\n", path);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    const char *conf = DEFAULT_CONF;
+    int test_only = 0, opt;
+    while ((opt = getopt(argc, argv, "c:tvh")) != -1) {
+        switch (opt) {
+        case 'c': conf = optarg; break;
+        case 't': test_only = 1; break;
+        case 'v': printf("fcgihost %s\n", FCGIHOST_VERSION); return 0;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        usage(stderr);
+        return 2;
+    }
+    return test_only ? check_config(conf) : server_run(conf);
+}

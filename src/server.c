@@ -1,0 +1,435 @@
+/* The server: configuration generations, listeners, signals, the maintenance timer, logs and the
+ * graceful stop. See server.h. */
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http/conn.h"
+#include "http/mime.h"
+#include "http/static.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+#define MAINT_INTERVAL_MS 1000
+#define LISTEN_BACKLOG 1024
+
+struct listener {
+    union {
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+        uv_stream_t stream;
+        uv_handle_t handle;
+    } h;
+    server_t *srv;
+    char *text;       /* the listen value, to match listeners across reloads */
+    char *unix_path;  /* unlinked when the listener closes */
+    bool is_unix;
+    bool keep;        /* reload bookkeeping */
+    listener_t *next;
+};
+
+gen_t *gen_ref(gen_t *g) {
+    g->refs++;
+    return g;
+}
+
+void gen_unref(gen_t *g) {
+    if (--g->refs > 0) return;
+    cfg_free(g->cfg);
+    free(g);
+}
+
+const char *server_date(server_t *s) {
+    time_t now = time(NULL);
+    if (now != s->date_sec) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(s->date, sizeof(s->date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        s->date_sec = now;
+    }
+    return s->date;
+}
+
+/* ---- access log ---- */
+
+static void access_flush(server_t *s) {
+    buf_t *b = &s->access_buf;
+    size_t off = 0;
+    while (off < b->len && s->access_fd >= 0) {
+        ssize_t w = write(s->access_fd, b->data + off, b->len - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) break;
+        off += (size_t)w;
+    }
+    b->len = 0;
+}
+
+void server_access_log(server_t *s, const char *line, size_t len) {
+    if (s->access_fd >= 0) buf_append(&s->access_buf, line, len);
+}
+
+static void on_prepare(uv_prepare_t *p) {
+    server_t *s = p->data;
+    if (s->access_buf.len) access_flush(s);
+}
+
+static int open_access_log(server_t *s, const char *target) {
+    if (strcmp(target, "off") == 0) {
+        s->access_fd = -1;
+        return 0;
+    }
+    if (strcmp(target, "-") == 0) {
+        s->access_fd = 1;
+        return 0;
+    }
+    int fd = open(target, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (fd < 0) return -errno;
+    s->access_fd = fd;
+    free(s->access_path);
+    s->access_path = xstrdup(target);
+    return 0;
+}
+
+static void close_access_log(server_t *s) {
+    access_flush(s);
+    if (s->access_fd > 2) close(s->access_fd);
+    s->access_fd = -1;
+    free(s->access_path);
+    s->access_path = NULL;
+}
+
+static void reopen_logs(server_t *s) {
+    access_flush(s);
+    if (s->access_path) {
+        int fd = open(s->access_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+        if (fd >= 0) {
+            dup2(fd, s->access_fd);
+            close(fd);
+        } else {
+            log_error("cannot reopen access log %s: %s", s->access_path, strerror(errno));
+        }
+    }
+    int rc = log_reopen();
+    if (rc < 0) log_error("cannot reopen error log: %s", strerror(-rc));
+    log_info("log files reopened");
+}
+
+/* ---- listeners ---- */
+
+static void on_connection(uv_stream_t *st, int status) {
+    listener_t *l = st->data;
+    if (status < 0) {
+        log_warn("accept on %s: %s", l->text, uv_strerror(status));
+        return;
+    }
+    conn_accept(l->srv, st, l->is_unix);
+}
+
+static void on_listener_closed(uv_handle_t *h) {
+    listener_t *l = h->data;
+    free(l->text);
+    free(l->unix_path);
+    free(l);
+}
+
+static void listener_close(listener_t *l) {
+    if (l->unix_path) unlink(l->unix_path);
+    uv_close(&l->h.handle, on_listener_closed);
+}
+
+static int listener_open(server_t *s, const cfg_listen_t *cl, listener_t **out) {
+    listener_t *l = xcalloc(1, sizeof(*l));
+    l->srv = s;
+    l->text = xstrdup(cl->text);
+    int rc;
+    if (cl->kind == CFG_LISTEN_UNIX) {
+        l->is_unix = true;
+        rc = uv_pipe_init(s->loop, &l->h.pipe, 0);
+        struct stat st;
+        if (lstat(cl->path, &st) == 0 && S_ISSOCK(st.st_mode)) unlink(cl->path); /* stale */
+        if (rc == 0) rc = uv_pipe_bind(&l->h.pipe, cl->path);
+        if (rc == 0) {
+            l->unix_path = xstrdup(cl->path);
+            chmod(cl->path, 0666);
+        }
+    } else {
+        struct sockaddr_storage ss;
+        rc = uv_tcp_init(s->loop, &l->h.tcp);
+        if (rc == 0)
+            rc = cl->kind == CFG_LISTEN_TCP6 ? uv_ip6_addr(cl->host, cl->port, (struct sockaddr_in6 *)&ss)
+                                            : uv_ip4_addr(cl->host, cl->port, (struct sockaddr_in *)&ss);
+        if (rc == 0)
+            rc = uv_tcp_bind(&l->h.tcp, (struct sockaddr *)&ss,
+                             cl->kind == CFG_LISTEN_TCP6 ? UV_TCP_IPV6ONLY : 0);
+    }
+    l->h.handle.data = l;
+    if (rc == 0) rc = uv_listen(&l->h.stream, LISTEN_BACKLOG, on_connection);
+    if (rc != 0) {
+        log_error("cannot listen on %s: %s", cl->text, uv_strerror(rc));
+        uv_close(&l->h.handle, on_listener_closed);
+        return rc;
+    }
+    log_info("listening on %s", cl->text);
+    *out = l;
+    return 0;
+}
+
+/* Make the listeners match cfg: keep the ones still configured, open new ones, close the rest. */
+static int sync_listeners(server_t *s, const cfg_t *cfg) {
+    for (listener_t *l = s->listeners; l; l = l->next) l->keep = false;
+    int failed = 0;
+    for (size_t i = 0; i < cfg->server.n_listen; i++) {
+        const cfg_listen_t *cl = &cfg->server.listen[i];
+        listener_t *found = NULL;
+        for (listener_t *l = s->listeners; l; l = l->next)
+            if (strcmp(l->text, cl->text) == 0) found = l;
+        if (found) {
+            found->keep = true;
+            continue;
+        }
+        listener_t *l;
+        if (listener_open(s, cl, &l) != 0) {
+            failed++;
+            continue;
+        }
+        l->keep = true;
+        l->next = s->listeners;
+        s->listeners = l;
+    }
+    for (listener_t **pl = &s->listeners; *pl;) {
+        listener_t *l = *pl;
+        if (l->keep) {
+            pl = &l->next;
+            continue;
+        }
+        *pl = l->next;
+        log_info("no longer listening on %s", l->text);
+        listener_close(l);
+    }
+    return failed ? -1 : 0;
+}
+
+static void close_listeners(server_t *s) {
+    while (s->listeners) {
+        listener_t *l = s->listeners;
+        s->listeners = l->next;
+        listener_close(l);
+    }
+}
+
+/* ---- configuration generations ---- */
+
+static int open_root(server_t *s, const cfg_t *cfg) {
+    int fd = open(cfg->server.root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        log_error("cannot open root %s: %s", cfg->server.root, strerror(errno));
+        return -1;
+    }
+    char *real = realpath(cfg->server.root, NULL);
+    if (real == NULL) {
+        close(fd);
+        return -1;
+    }
+    if (s->root_fd >= 0) close(s->root_fd);
+    free(s->root_real);
+    s->root_fd = fd;
+    s->root_real = real;
+    return 0;
+}
+
+static void apply_logging(server_t *s, const cfg_t *cfg) {
+    log_set_level((log_level_t)cfg->server.log_level);
+    int rc = log_open(cfg->server.error_log);
+    if (rc < 0) log_error("cannot open error log %s: %s", cfg->server.error_log, strerror(-rc));
+    close_access_log(s);
+    rc = open_access_log(s, cfg->server.access_log);
+    if (rc < 0) log_error("cannot open access log %s: %s", cfg->server.access_log, strerror(-rc));
+}
+
+static void log_diag(cfg_diag_t *d) {
+    for (size_t i = 0; i < d->n; i++) log_error("%s", d->msgs[i]);
+}
+
+static void server_reload(server_t *s) {
+    if (s->stopping) return;
+    log_info("reloading %s", s->conf_path);
+    cfg_diag_t diag;
+    cfg_diag_init(&diag);
+    cfg_t *cfg = cfg_load(s->conf_path, &diag);
+    if (cfg == NULL) {
+        log_diag(&diag);
+        log_error("reload failed: keeping the running configuration");
+        cfg_diag_dispose(&diag);
+        return;
+    }
+    cfg_diag_dispose(&diag);
+    if (open_root(s, cfg) != 0) {
+        cfg_free(cfg);
+        log_error("reload failed: keeping the running configuration");
+        return;
+    }
+    gen_t *g = xcalloc(1, sizeof(*g));
+    g->cfg = cfg;
+    g->refs = 1;
+    gen_t *old = s->gen;
+    s->gen = g;
+    gen_unref(old);
+    file_cache_clear(s->files);
+    apply_logging(s, cfg);
+    sync_listeners(s, cfg);
+    log_info("configuration reloaded");
+}
+
+/* ---- stop ---- */
+
+static void on_handle_closed(uv_handle_t *h) {}
+
+static void finish_stop(server_t *s) {
+    log_info("stopped");
+    uv_close((uv_handle_t *)&s->sig_term, on_handle_closed);
+    uv_close((uv_handle_t *)&s->sig_int, on_handle_closed);
+    uv_close((uv_handle_t *)&s->sig_hup, on_handle_closed);
+    uv_close((uv_handle_t *)&s->sig_usr1, on_handle_closed);
+    uv_close((uv_handle_t *)&s->maint, on_handle_closed);
+    uv_close((uv_handle_t *)&s->flush, on_handle_closed);
+}
+
+void server_conn_closed(server_t *s) {
+    if (s->stopping && s->n_conns == 0 && !uv_is_closing((uv_handle_t *)&s->maint)) finish_stop(s);
+}
+
+static void begin_stop(server_t *s, const char *why) {
+    if (s->stopping) return;
+    s->stopping = true;
+    s->stop_deadline = uv_now(s->loop) + (uint64_t)s->gen->cfg->server.shutdown_timeout * 1000u;
+    log_info("%s: stopping (finishing %zu connection(s), at most %us)", why, s->n_conns,
+             s->gen->cfg->server.shutdown_timeout);
+    close_listeners(s);
+    conn_begin_stop(s);
+    if (s->n_conns == 0) finish_stop(s);
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+    server_t *s = h->data;
+    switch (signum) {
+    case SIGTERM: begin_stop(s, "SIGTERM"); break;
+    case SIGINT: begin_stop(s, "SIGINT"); break;
+    case SIGHUP: server_reload(s); break;
+    case SIGUSR1: reopen_logs(s); break;
+    }
+}
+
+static void on_maint(uv_timer_t *t) {
+    server_t *s = t->data;
+    uint64_t now = uv_now(s->loop);
+    server_date(s);
+    conn_sweep(s, now);
+    if (s->stopping && now >= s->stop_deadline && s->n_conns) {
+        log_warn("shutdownTimeout reached: closing %zu connection(s)", s->n_conns);
+        for (conn_t *c = s->conns; c; c = c->next) conn_close(c);
+    }
+}
+
+static void start_signal(server_t *s, uv_signal_t *h, int signum) {
+    uv_signal_init(s->loop, h);
+    h->data = s;
+    uv_signal_start(h, on_signal, signum);
+}
+
+static void raise_fd_limit(void) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static mime_table_t *load_mime(void) {
+    FILE *f = fopen("/etc/mime.types", "re");
+    buf_t b;
+    buf_init(&b);
+    if (f) {
+        char chunk[8192];
+        size_t n;
+        while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) buf_append(&b, chunk, n);
+        fclose(f);
+    }
+    mime_table_t *t = mime_table_new(b.data, b.len);
+    buf_dispose(&b);
+    return t;
+}
+
+static void server_dispose(server_t *s) {
+    close_access_log(s);
+    buf_dispose(&s->access_buf);
+    file_cache_free(s->files);
+    mime_table_free(s->mime);
+    if (s->root_fd >= 0) close(s->root_fd);
+    free(s->root_real);
+    if (s->gen) gen_unref(s->gen);
+    free(s->conf_path);
+}
+
+int server_run(const char *conf_path) {
+    cfg_diag_t diag;
+    cfg_diag_init(&diag);
+    cfg_t *cfg = cfg_load(conf_path, &diag);
+    for (size_t i = 0; i < diag.n; i++) fprintf(stderr, "%s\n", diag.msgs[i]);
+    cfg_diag_dispose(&diag);
+    if (cfg == NULL) {
+        fprintf(stderr, "fcgihost: not started: %s has errors\n", conf_path);
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
+
+    server_t srv = {.access_fd = -1, .root_fd = -1, .date_sec = -1};
+    server_t *s = &srv;
+    s->conf_path = realpath(conf_path, NULL);
+    if (s->conf_path == NULL) s->conf_path = xstrdup(conf_path);
+    s->gen = xcalloc(1, sizeof(gen_t));
+    s->gen->cfg = cfg;
+    s->gen->refs = 1;
+    buf_init(&s->access_buf);
+    apply_logging(s, cfg);
+
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    s->loop = &loop;
+    s->mime = load_mime();
+    s->files = file_cache_new();
+    if (open_root(s, cfg) != 0 || sync_listeners(s, cfg) != 0) {
+        close_listeners(s);
+        uv_run(&loop, UV_RUN_NOWAIT);
+        uv_loop_close(&loop);
+        server_dispose(s);
+        fprintf(stderr, "fcgihost: not started (see the error log)\n");
+        return 1;
+    }
+    start_signal(s, &s->sig_term, SIGTERM);
+    start_signal(s, &s->sig_int, SIGINT);
+    start_signal(s, &s->sig_hup, SIGHUP);
+    start_signal(s, &s->sig_usr1, SIGUSR1);
+    uv_timer_init(&loop, &s->maint);
+    s->maint.data = s;
+    uv_timer_start(&s->maint, on_maint, MAINT_INTERVAL_MS, MAINT_INTERVAL_MS);
+    uv_prepare_init(&loop, &s->flush);
+    s->flush.data = s;
+    uv_prepare_start(&s->flush, on_prepare);
+    log_info("fcgihost %s started (pid %d, config %s)", FCGIHOST_VERSION, (int)getpid(), s->conf_path);
+
+    uv_run(&loop, UV_RUN_DEFAULT);
+    int rc = uv_loop_close(&loop);
+    if (rc != 0) log_error("event loop closed with handles still open: %s", uv_strerror(rc));
+    server_dispose(s);
+    return s->exit_code;
+}

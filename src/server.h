@@ -1,0 +1,64 @@
+/* The server: owns the uv loop, the configuration generations, listeners, connections, signals and
+ * the one maintenance timer. There is exactly one server_t per process, passed explicitly (no
+ * global), so tests could run several. */
+#ifndef FCGIHOST_SERVER_H
+#define FCGIHOST_SERVER_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config/config.h"
+#include "util/buf.h"
+
+typedef struct conn conn_t;
+typedef struct listener listener_t;
+typedef struct file_cache file_cache_t;
+typedef struct mime_table mime_table_t;
+
+/* One configuration generation. Requests hold a reference to the generation they started with, so
+ * a reload never changes the rules under a request in flight. */
+typedef struct gen {
+    cfg_t *cfg;
+    unsigned refs;
+} gen_t;
+
+typedef struct server {
+    uv_loop_t *loop;
+    char *conf_path;
+    gen_t *gen;               /* current generation (holds one reference) */
+    listener_t *listeners;
+    uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;
+    uv_timer_t maint;         /* the one maintenance timer: timeouts, clock, caches */
+    uv_prepare_t flush;       /* flushes the access log once per loop iteration */
+    conn_t *conns;            /* all open connections (intrusive list) */
+    size_t n_conns;
+    mime_table_t *mime;
+    file_cache_t *files;
+    int root_fd;              /* O_PATH descriptor of the document root */
+    char *root_real;          /* realpath() of the document root */
+    int access_fd;            /* -1 = off */
+    char *access_path;        /* NULL for stdout or off */
+    buf_t access_buf;
+    char date[40];            /* "Date: ...\r\n" value part, refreshed every second */
+    int64_t date_sec;
+    bool stopping;
+    uint64_t stop_deadline;   /* loop ms */
+    int exit_code;
+} server_t;
+
+/* Load the configuration at conf_path, bind, run until stopped. Returns the process exit code. */
+int server_run(const char *conf_path);
+
+gen_t *gen_ref(gen_t *g);
+void gen_unref(gen_t *g);
+
+/* Called by connections when they close, so a stopping server can finish. */
+void server_conn_closed(server_t *s);
+
+/* Cached "Sun, 22 Nov 2026 04:40:00 GMT" for the current second. */
+const char *server_date(server_t *s);
+
+/* Append a finished line to the access log buffer (flushed once per loop iteration). */
+void server_access_log(server_t *s, const char *line, size_t len);
+
+#endif
