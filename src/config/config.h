@@ -23,7 +23,7 @@ typedef struct cfg_listen {
     char *host;              /* TCP: numeric address without brackets ("127.0.0.1", "::1", "0.0.0.0") */
     int port;                /* TCP: 1..65535 */
     char *path;              /* unix: the socket path (absolute after load) */
-    int line;
+    int line;                /* its line; the [server] header's line for the default */
 } cfg_listen_t;
 
 typedef enum cfg_symlinks {
@@ -42,8 +42,9 @@ typedef struct cfg_cidr {
 typedef struct cfg_server {
     cfg_listen_t *listen;    /* at least one; the default is 127.0.0.1:8080 when none is given */
     size_t n_listen;
-    char *root;              /* absolute, no trailing slash (except "/") */
-    char **index;            /* index file names, in order */
+    char *root;              /* an existing directory, canonical (realpath): absolute, no
+                                symlinks, no trailing slash (except "/") */
+    char **index;            /* index file names, in order (none when n_index = 0) */
     size_t n_index;
     char *access_log;        /* path, "-" or "off" */
     char *error_log;         /* path, "-" or "off" */
@@ -52,12 +53,12 @@ typedef struct cfg_server {
     char *runtime_dir;
     char *user;              /* NULL = no privilege drop ("none" or unset) */
     cfg_symlinks_t symlinks;
-    char *status_path;       /* "" disables */
+    char *status_path;       /* "" disables ("statusPath = off" or empty) */
     cfg_cidr_t *status_allow;
     size_t n_status_allow;
     uint64_t max_url_bytes;
     uint64_t max_header_bytes;
-    uint64_t max_body_bytes;
+    uint64_t max_body_bytes;     /* 0 = no request body accepted */
     unsigned header_timeout;     /* seconds */
     unsigned keep_alive_timeout; /* seconds */
     unsigned shutdown_timeout;   /* seconds */
@@ -86,10 +87,10 @@ typedef struct cfg_app {
     size_t n_env;
     unsigned max_instances;      /* LIVE; 0 = automatic (§4.2) */
     unsigned instance_max_requests; /* LIVE; 0 = never recycle by count */
-    unsigned idle_timeout;       /* LIVE; seconds */
+    unsigned idle_timeout;       /* LIVE; seconds; 0 = never end an idle process */
     unsigned activity_timeout;   /* LIVE; seconds */
     unsigned request_timeout;    /* LIVE; seconds */
-    unsigned queue_length;       /* LIVE */
+    unsigned queue_length;       /* LIVE; 0 = no waiting: 503 when no process is free */
     unsigned rapid_fails_per_minute;
     cfg_protocol_t protocol;
     bool flush_named_pipe;
@@ -122,7 +123,7 @@ typedef struct cfg_handler {
     bool any_verb;               /* verb = * */
     char **verbs;                /* upper-case method names when not any_verb */
     size_t n_verbs;
-    char *script_processor;      /* as written */
+    char *script_processor;      /* as written: a [fastcgi:NAME] name, or "fullPath|arguments" */
     size_t app_index;            /* index into cfg_t.apps of the resolved application */
     cfg_resource_type_t resource_type;
     uint64_t response_buffer_limit;
@@ -139,7 +140,9 @@ typedef struct cfg {
     size_t n_handlers;
 } cfg_t;
 
-/* Diagnostics collected by the loader: each a full "file:line: message" line. */
+/* Diagnostics collected by the loader: each a full "file:line: message" line (a problem with the
+ * whole file, such as "cannot open", is "file: message"), sorted by line within one load. `file` is the path as
+ * the caller gave it. The strings are owned by the cfg_diag_t. */
 typedef struct cfg_diag {
     char **msgs;
     size_t n;
@@ -151,7 +154,9 @@ void cfg_diag_dispose(cfg_diag_t *d);
 /* Load and validate `path`. Returns the new configuration, or NULL when there was any error; every
  * problem found (not just the first) is appended to `diag` as "file:line: message". */
 cfg_t *cfg_load(const char *path, cfg_diag_t *diag);
-/* Same, from a string (`name` is used in messages; relative paths resolve against `dir`). */
+/* Same, from a string (`name` is used in messages; relative paths resolve against `dir`; a NULL
+ * or relative `dir` is taken from the working directory; cfg->file becomes dir/name).
+ * For both: `diag` may be NULL. Not thread-safe: inih is configured through globals. */
 cfg_t *cfg_load_string(const char *text, const char *name, const char *dir, cfg_diag_t *diag);
 void cfg_free(cfg_t *cfg);
 

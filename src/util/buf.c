@@ -38,11 +38,16 @@ void buf_append_str(buf_t *b, const char *s) {
 }
 
 void buf_printf(buf_t *b, const char *fmt, ...) {
+    char tmp[512];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
     va_end(ap);
     if (n <= 0) return;
+    if ((size_t)n < sizeof(tmp)) {
+        buf_append(b, tmp, (size_t)n);
+        return;
+    }
     char *w = buf_reserve(b, (size_t)n + 1);
     va_start(ap, fmt);
     vsnprintf(w, (size_t)n + 1, fmt, ap);
