@@ -18,8 +18,9 @@
 
 #define HTTP_CHUNKED_AGAIN (-2)   /* all input consumed, the body has not ended yet */
 #define HTTP_CHUNKED_ERROR (-1)   /* malformed: answer 400 and close */
-#define HTTP_CHUNKED_MAX_LINE 4096     /* chunk-size line incl. extensions */
-#define HTTP_CHUNKED_MAX_TRAILER 16384 /* all trailer lines together */
+#define HTTP_CHUNKED_MAX_LINE 4096     /* chunk-size line incl. extensions, excl. CRLF */
+#define HTTP_CHUNKED_MAX_TRAILER 16384 /* all trailer lines together, line ends and the final
+                                          empty line included */
 
 typedef struct http_chunked {
     /* Private state; zero it (or call http_chunked_init) before the first call. */
@@ -36,7 +37,9 @@ void http_chunked_init(http_chunked_t *d);
 /* Decode buf[0..*len) in place. On return *len is the number of decoded data bytes now at buf[0..).
  * Returns HTTP_CHUNKED_AGAIN, HTTP_CHUNKED_ERROR, or (>= 0) when the last chunk and trailer are
  * complete: the number of bytes after the body that were not consumed; they have been moved to
- * start at buf + *len (they are the next pipelined request). */
+ * start at buf + *len (they are the next pipelined request). On HTTP_CHUNKED_ERROR, *len is the
+ * data decoded before the error, and every later call fails too; once the body has ended, a later
+ * call hands its whole input back as left over. */
 ssize_t http_chunked_decode(http_chunked_t *d, char *buf, size_t *len);
 
 #endif

@@ -18,15 +18,20 @@
 #define HTTP_PARSE_AGAIN (-1) /* the head is not complete yet and no limit is exceeded */
 /* Errors are the negated HTTP status the server should answer with:
  *   -400 malformed (bad request line, bad header syntax, obs-fold, white space before a colon,
- *        HTTP/1.1 without Host or with several Host fields, invalid or differing Content-Length,
- *        Content-Length together with Transfer-Encoding, Transfer-Encoding whose last coding is not
- *        chunked, Transfer-Encoding in an HTTP/1.0 request, a control character in a field value
- *        other than HTAB, a target that is not origin-form / asterisk-form / absolute-form),
- *   -414 request line longer than limits.max_url_bytes (also while still incomplete),
+ *        HTTP/1.1 without Host, several Host fields, a Host that is not a non-empty host[:port],
+ *        invalid or differing Content-Length,
+ *        Content-Length together with Transfer-Encoding, Transfer-Encoding that is empty, lists
+ *        chunked twice or gives chunked a parameter, Transfer-Encoding in an HTTP/1.0 request, a
+ *        control character in a field value other than HTAB, a target that is not origin-form /
+ *        asterisk-form ("*" with OPTIONS only) / absolute-form (http or https, no userinfo):
+ *        CONNECT's authority-form is refused too; a raw byte >= 0x80 in the target),
+ *   -414 request-target longer than limits.max_url_bytes (also while still incomplete),
  *   -431 head longer than limits.max_header_bytes, or more than max_headers fields,
- *   -501 a transfer coding other than chunked (e.g. "gzip, chunked"),
+ *   -501 a transfer coding other than chunked (e.g. "gzip, chunked", "chunked, gzip"),
  *   -505 an HTTP version other than 1.0 / 1.1,
- *   -417 an Expect value other than 100-continue. */
+ *   -417 an Expect value other than 100-continue.
+ * Checks run left to right and the first failing byte decides, so the error for a given input does
+ * not depend on how much of it has arrived; a field's semantics are checked when its line ends. */
 
 typedef enum http_method {
     HTTP_METHOD_OTHER = 0,
@@ -48,15 +53,17 @@ typedef struct http_header {
 
 typedef struct http_limits {
     size_t max_url_bytes;    /* length of the request-target; 0 = no limit */
-    size_t max_header_bytes; /* length of the whole head; 0 = no limit */
+    size_t max_header_bytes; /* length of the whole head, counted from buf[0] (skipped empty lines
+                                included); 0 = no limit (INT_MAX) */
 } http_limits_t;
 
 typedef struct http_request {
     str_t method;          /* a token */
     http_method_t method_id;
     str_t target;          /* request-target as sent */
-    str_t path;            /* the target's path part (absolute-form: without scheme and authority;
-                              asterisk-form: "*"), still percent-encoded, without the query */
+    str_t path;            /* the target's path part (absolute-form: without scheme and authority,
+                              and "/" -- the last '/' of "://" -- when empty; asterisk-form: "*"),
+                              still percent-encoded, without the query */
     str_t query;           /* after the first '?', without it; STR_NULL (p == NULL) when no '?' */
     bool has_query;
     int minor_version;     /* 0 or 1 (HTTP/1.x) */
@@ -65,11 +72,12 @@ typedef struct http_request {
     size_t num_headers;
 
     /* Framing and connection semantics, derived while parsing: */
-    str_t host;            /* Host field value (authority from an absolute-form target wins) */
+    str_t host;            /* Host field value (authority from an absolute-form target wins);
+                              STR_NULL for HTTP/1.0 without either */
     int64_t content_length; /* -1 when absent */
     bool chunked;          /* Transfer-Encoding: chunked (the only accepted coding) */
     bool keep_alive;       /* 1.1 unless "Connection: close"; 1.0 only with "Connection: keep-alive" */
-    bool expect_continue;  /* Expect: 100-continue */
+    bool expect_continue;  /* Expect: 100-continue (ignored in HTTP/1.0, RFC 9110 §10.1.1) */
     size_t head_len;       /* same as the positive return value */
 } http_request_t;
 
