@@ -1,0 +1,109 @@
+/* Pool policy: pure decisions (see policy.h). */
+#include "pool/policy.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+unsigned pool_policy_auto_limit(unsigned ncpu) {
+    if (ncpu == 0) ncpu = 1;
+    unsigned twice = ncpu > 5000 ? 10000 : 2 * ncpu;
+    return twice > 4 ? twice : 4;
+}
+
+unsigned pool_policy_limit(unsigned max_instances, unsigned auto_limit) {
+    unsigned l = max_instances ? max_instances : auto_limit;
+    return l ? l : 1;
+}
+
+unsigned pool_policy_spawns_needed(unsigned queued, unsigned starting, unsigned counted,
+                                   unsigned limit) {
+    if (queued <= starting || counted >= limit) return 0;
+    unsigned want = queued - starting, room = limit - counted;
+    return want < room ? want : room;
+}
+
+bool pool_policy_queue_accepts(unsigned queued, unsigned queue_length, unsigned startable) {
+    return (uint64_t)queued < (uint64_t)queue_length + startable;
+}
+
+/* The value as php-cgi reads it: atoi(), so "12abc" is 12 and garbage is 0 (no limit). Reading it
+ * the same way matters: a different reading would bring back the race the limit avoids. A negative
+ * value makes php-cgi refuse to start; it is 0 here. */
+static unsigned parse_like_atoi(const char *s) {
+    long long v = strtoll(s, NULL, 10); /* saturates on overflow */
+    if (v <= 0) return 0;
+    return v > 0x7fffffffLL ? 0x7fffffffu : (unsigned)v; /* atoi() yields an int */
+}
+
+unsigned pool_policy_env_number(const char *const *env, size_t n_env, const char *name,
+                                bool *found) {
+    size_t len = strlen(name);
+    unsigned value = 0;
+    *found = false;
+    for (size_t i = 0; i < n_env && env[i]; i++) {
+        if (strncmp(env[i], name, len) != 0 || env[i][len] != '=') continue;
+        *found = true;
+        value = parse_like_atoi(env[i] + len + 1);
+    }
+    return value;
+}
+
+unsigned pool_policy_php_max_requests(const char *const *env, size_t n_env, bool *found) {
+    return pool_policy_env_number(env, n_env, "PHP_FCGI_MAX_REQUESTS", found);
+}
+
+bool pool_policy_is_php_cgi(const char *full_path) {
+    if (full_path == NULL) return false;
+    const char *base = strrchr(full_path, '/');
+    base = base ? base + 1 : full_path;
+    if (strncmp(base, "php-cgi", 7) == 0) return true;
+    return strncmp(base, "php", 3) == 0 && strstr(base, "-cgi") != NULL;
+}
+
+unsigned pool_policy_request_limit(unsigned instance_max_requests, unsigned php_max_requests) {
+    if (instance_max_requests == 0) return php_max_requests;
+    if (php_max_requests == 0) return instance_max_requests;
+    return instance_max_requests < php_max_requests ? instance_max_requests : php_max_requests;
+}
+
+bool pool_policy_recycle_after(uint64_t completed, unsigned request_limit) {
+    return request_limit != 0 && completed >= request_limit;
+}
+
+bool pool_policy_idle_expired(uint64_t now, uint64_t idle_since, unsigned idle_timeout) {
+    return idle_timeout != 0 && now >= idle_since &&
+           now - idle_since >= (uint64_t)idle_timeout * 1000;
+}
+
+bool pool_policy_is_rapid_fail(const pool_exit_facts_t *f) {
+    if (f->requested) return false;
+    bool in_request = f->died_in_request || (f->gone_before_answer && !f->clean_exit);
+    return f->completed == 0 || in_request;
+}
+
+void pool_failwin_init(pool_failwin_t *fw) {
+    memset(fw, 0, sizeof(*fw));
+}
+
+void pool_failwin_record(pool_failwin_t *fw, uint64_t now) {
+    uint64_t s = now / 1000 + 1;
+    size_t i = (size_t)(s % POOL_FAILWIN_BUCKETS);
+    if (fw->sec[i] != s) {
+        fw->sec[i] = s;
+        fw->count[i] = 0;
+    }
+    if (fw->count[i] != UINT32_MAX) fw->count[i]++;
+}
+
+unsigned pool_failwin_count(const pool_failwin_t *fw, uint64_t now) {
+    uint64_t s = now / 1000 + 1;
+    uint64_t total = 0;
+    for (size_t i = 0; i < POOL_FAILWIN_BUCKETS; i++)
+        if (fw->sec[i] != 0 && fw->sec[i] <= s && s - fw->sec[i] < POOL_FAILWIN_BUCKETS)
+            total += fw->count[i];
+    return total > 0xffffffffu ? 0xffffffffu : (unsigned)total;
+}
+
+bool pool_policy_should_fail(unsigned fails_in_window, unsigned rapid_fails_per_minute) {
+    return fails_in_window > rapid_fails_per_minute;
+}

@@ -1,0 +1,98 @@
+/* Pool policy: the decisions of the process pool as pure functions of settings, counters and `now`.
+ *
+ * PURE: no libuv, no processes, no clock. pool.c asks these functions what to do and does it; the
+ * unit tests (tests/unit/pool/test_policy.c) drive them with tables and simulated time. Times are
+ * milliseconds on the caller's monotonic clock (the loop's uv_now()).
+ */
+#ifndef FCGIHOST_POOL_POLICY_H
+#define FCGIHOST_POOL_POLICY_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- Instance limit ---- */
+
+/* The limit used for maxInstances = 0 until the adaptive controller of SPEC §4.2 exists:
+ * max(4, 2 × ncpu). ncpu = 0 (unknown) counts as 1. */
+unsigned pool_policy_auto_limit(unsigned ncpu);
+
+/* The effective limit: max_instances when set, else the automatic one. Never below 1. */
+unsigned pool_policy_limit(unsigned max_instances, unsigned auto_limit);
+
+/* How many processes to start now: one for each queued waiter that no starting process will serve,
+ * as long as `counted` (starting + idle + busy + draining: processes that count against the limit)
+ * stays within `limit`. */
+unsigned pool_policy_spawns_needed(unsigned queued, unsigned starting, unsigned counted,
+                                   unsigned limit);
+
+/* Whether a new waiter may join a queue that holds `queued` waiters. The queue holds at most
+ * queue_length waiters beyond those that processes now starting or still startable will take
+ * (`startable` = starting + room under the limit): a waiter for a process being started for it is
+ * not waiting behind other requests, so queueLength = 0 still lets a cold pool start processes. */
+bool pool_policy_queue_accepts(unsigned queued, unsigned queue_length, unsigned startable);
+
+/* ---- Recycling ---- */
+
+/* The variable `name` from "NAME=value" entries (the last one wins; stops early at a NULL entry,
+ * so a NULL-terminated array such as environ may pass n_env = SIZE_MAX). Sets *found when it is
+ * present. Returns its value as php-cgi reads numbers (atoi): 0 for 0, empty, negative or garbage,
+ * "12abc" is 12, at most INT_MAX. */
+unsigned pool_policy_env_number(const char *const *env, size_t n_env, const char *name,
+                                bool *found);
+
+/* PHP_FCGI_MAX_REQUESTS as above: 0 means no limit to php-cgi. */
+unsigned pool_policy_php_max_requests(const char *const *env, size_t n_env, bool *found);
+
+/* php-cgi's own default when PHP_FCGI_MAX_REQUESTS is not set (sapi/cgi/cgi_main.c). */
+#define POOL_PHP_CGI_DEFAULT_MAX_REQUESTS 500
+
+/* Does full_path look like php-cgi (basename php-cgi*, or php*-cgi*)? Used only to assume php-cgi's
+ * default request limit when the environment does not set one. */
+bool pool_policy_is_php_cgi(const char *full_path);
+
+/* The number of requests after which the pool ends a process: the smaller of instanceMaxRequests
+ * and PHP_FCGI_MAX_REQUESTS where each 0 means "no limit"; 0 = never. */
+unsigned pool_policy_request_limit(unsigned instance_max_requests, unsigned php_max_requests);
+
+/* After a process completed `completed` requests in all: is it due for recycling? */
+bool pool_policy_recycle_after(uint64_t completed, unsigned request_limit);
+
+/* Has an idle process idle since `idle_since` outlived idle_timeout seconds (0 = never)? */
+bool pool_policy_idle_expired(uint64_t now, uint64_t idle_since, unsigned idle_timeout);
+
+/* ---- Rapid fails (SPEC §4.6) ---- */
+
+/* What is known about a process once it has exited and is no longer leased. */
+typedef struct pool_exit_facts {
+    bool requested;          /* the pool asked it to end */
+    uint64_t completed;      /* requests it completed */
+    bool died_in_request;    /* released DEAD or KILL after the process had died, or DEAD before */
+    bool gone_before_answer; /* released GONE: EOF before it sent anything for the request */
+    bool clean_exit;         /* exit status 0, no signal */
+} pool_exit_facts_t;
+
+/* Does an exit count as a rapid fail (SPEC §4.6)? Only an exit the pool did not ask for, before
+ * the process completed its first request or in the middle of one. A process that closed the
+ * connection of a new request before answering it and then exited cleanly was ending between
+ * requests (not a fail); one that exited with a signal or an error status crashed on it. */
+bool pool_policy_is_rapid_fail(const pool_exit_facts_t *f);
+
+/* Rapid fails of the last minute, as 60 one-second buckets: fixed memory whatever
+ * rapidFailsPerMinute is. The window is the current second and the 59 before it, so an event
+ * leaves the count between 59 and 60 s after it happened. */
+#define POOL_FAILWIN_BUCKETS 60
+#define POOL_FAILED_MS 60000 /* how long a failed pool refuses requests before trying again */
+
+typedef struct pool_failwin {
+    uint64_t sec[POOL_FAILWIN_BUCKETS];   /* (now / 1000) + 1 of what each counts; 0: unused */
+    uint32_t count[POOL_FAILWIN_BUCKETS];
+} pool_failwin_t;
+
+void pool_failwin_init(pool_failwin_t *fw);
+void pool_failwin_record(pool_failwin_t *fw, uint64_t now);
+unsigned pool_failwin_count(const pool_failwin_t *fw, uint64_t now);
+
+/* More than rapid_fails_per_minute in the window: the pool must be marked failed. */
+bool pool_policy_should_fail(unsigned fails_in_window, unsigned rapid_fails_per_minute);
+
+#endif

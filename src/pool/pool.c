@@ -1,0 +1,617 @@
+/* The process pool of one FastCGI application: the waiter queue, leases, limits, recycling,
+ * rapid fails and stop (SPEC §4.1, §4.4, §4.6). worker.c does the process mechanics.
+ *
+ * Which processes count against the limit: starting, idle, busy and draining ones. A STOPPING
+ * process (being ended, §4.4) does not: clients never wait for the grace period of a process the
+ * pool no longer uses, so for up to signalBeforeTerminateSeconds there may be more than
+ * maxInstances processes alive. EXITED and CLOSING workers have no process.
+ *
+ * Re-entrancy: waiter callbacks run from inside the pool and may call back into it (acquire,
+ * release, cancel, stop). maintain() is therefore guarded and loops until nothing changed, and the
+ * stop callback (which may free the pool) only runs as the last action of an outermost call. */
+#include <assert.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pool/pool_int.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+static void maintain(pool_t *p);
+
+/* ---- The pool's copy of the settings ---- */
+
+static char *dup_or_null(const char *s) {
+    return s ? xstrdup(s) : NULL;
+}
+
+static char **dup_strv(char *const *v, size_t n) {
+    char **out = xcalloc(n + 1, sizeof(*out));
+    for (size_t i = 0; i < n; i++) out[i] = xstrdup(v[i]);
+    return out;
+}
+
+static size_t strv_len(char *const *v) {
+    size_t n = 0;
+    while (v && v[n]) n++;
+    return n;
+}
+
+static void free_strv(char **v) {
+    for (size_t i = 0; v && v[i]; i++) free(v[i]);
+    free(v);
+}
+
+/* Copy what the pool uses; the fields it does not use (monitorChangesTo, utf8 variables) are not
+ * kept, so that nothing points into a configuration generation that may be freed. */
+static void app_copy(cfg_app_t *dst, const cfg_app_t *src) {
+    *dst = *src;
+    dst->name = xstrdup(src->name ? src->name : "fastcgi");
+    dst->full_path = xstrdup(src->full_path ? src->full_path : "");
+    dst->arguments = dup_or_null(src->arguments);
+    dst->argv = dup_strv(src->argv, strv_len(src->argv));
+    dst->env = dup_strv(src->env, src->n_env);
+    dst->user = dup_or_null(src->user);
+    dst->monitor_changes_to = NULL;
+    dst->utf8_vars = NULL;
+    dst->n_utf8_vars = 0;
+}
+
+static void app_dispose(cfg_app_t *a) {
+    free(a->name);
+    free(a->full_path);
+    free(a->arguments);
+    free_strv(a->argv);
+    free_strv(a->env);
+    free(a->user);
+}
+
+static bool str_differs(const char *a, const char *b) {
+    if (a == NULL || b == NULL) return a != b;
+    return strcmp(a, b) != 0;
+}
+
+static bool strv_differs(char *const *a, size_t na, char *const *b, size_t nb) {
+    if (na != nb) return true;
+    for (size_t i = 0; i < na; i++)
+        if (str_differs(a[i], b[i])) return true;
+    return false;
+}
+
+/* The settings a running process was started with (SPEC §1: changed apps are recycled). */
+static bool app_process_differs(const cfg_app_t *a, const cfg_app_t *b) {
+    return str_differs(a->full_path, b->full_path) ||
+           strv_differs(a->argv, strv_len(a->argv), b->argv, strv_len(b->argv)) ||
+           strv_differs(a->env, a->n_env, b->env, b->n_env) || a->protocol != b->protocol ||
+           str_differs(a->user, b->user);
+}
+
+/* A variable as the process will see it: its `env`, else the server's environment. */
+static unsigned process_env_number(const pool_t *p, const char *name, bool *found) {
+    extern char **environ;
+    unsigned v = pool_policy_env_number((const char *const *)p->app.env, p->app.n_env, name, found);
+    if (!*found) v = pool_policy_env_number((const char *const *)environ, SIZE_MAX, name, found);
+    return v;
+}
+
+/* The request limit: instanceMaxRequests, lowered to PHP_FCGI_MAX_REQUESTS as the process will
+ * see it (or php-cgi's default of 500 when fullPath is php-cgi and nothing sets it). php-cgi exits
+ * by itself after that many requests; if the pool handed such a process one more request, that
+ * request would race the exit. Ending the process ourselves first avoids the race. */
+static void update_limits(pool_t *p) {
+    bool found;
+    unsigned php = process_env_number(p, "PHP_FCGI_MAX_REQUESTS", &found);
+    if (!found && pool_policy_is_php_cgi(p->app.full_path)) php = POOL_PHP_CGI_DEFAULT_MAX_REQUESTS;
+    p->request_limit = pool_policy_request_limit(p->app.instance_max_requests, php);
+    p->limit = pool_policy_limit(p->app.max_instances, p->auto_limit);
+}
+
+/* PHP_FCGI_CHILDREN > 0 makes php-cgi a master that forks its own workers. The pool gains nothing
+ * from them (it sends one request at a time to each process) and the kernel's parent-death signal
+ * reaches only the master: if the server is killed with SIGKILL, those children outlive it
+ * (SPEC §4.1). A normal stop kills them with the process group. */
+static void warn_php_children(const pool_t *p) {
+    bool found;
+    unsigned n = process_env_number(p, "PHP_FCGI_CHILDREN", &found);
+    if (n > 0)
+        log_warn("%s: PHP_FCGI_CHILDREN=%u: php-cgi will fork children the pool does not manage "
+                 "(they would survive a SIGKILL of the server); leave it unset, use maxInstances",
+                 p->app.name, n);
+}
+
+/* ---- Workers: state, lists, counters ---- */
+
+static unsigned counted(const pool_t *p) {
+    return p->n_state[WORKER_STATE_STARTING] + p->n_state[WORKER_STATE_IDLE] +
+           p->n_state[WORKER_STATE_BUSY] + p->n_state[WORKER_STATE_DRAINING];
+}
+
+static void idle_unlink(pool_t *p, worker_t *wk) {
+    if (wk->idle_prev) wk->idle_prev->idle_next = wk->idle_next;
+    else p->idle_head = wk->idle_next;
+    if (wk->idle_next) wk->idle_next->idle_prev = wk->idle_prev;
+    else p->idle_tail = wk->idle_prev;
+    wk->idle_prev = wk->idle_next = NULL;
+}
+
+/* Most recently used first: its code and data are warm, and the others can reach idleTimeout. */
+static void idle_push(pool_t *p, worker_t *wk) {
+    wk->idle_prev = NULL;
+    wk->idle_next = p->idle_head;
+    if (p->idle_head) p->idle_head->idle_prev = wk;
+    else p->idle_tail = wk;
+    p->idle_head = wk;
+}
+
+void pool_set_state(worker_t *wk, worker_state_t s) {
+    pool_t *p = wk->pool;
+    worker_state_t old = wk->state;
+    if (old == s) return;
+    assert(old != WORKER_STATE_CLOSING);
+    assert(p->n_state[old] > 0);
+    p->n_state[old]--;
+    p->n_state[s]++;
+    if (old == WORKER_STATE_IDLE) idle_unlink(p, wk);
+    wk->state = s;
+    if (s == WORKER_STATE_IDLE) {
+        wk->idle_since_ms = uv_now(p->loop);
+        idle_push(p, wk);
+    }
+}
+
+void pool_add_worker(pool_t *p, worker_t *wk) {
+    wk->state = WORKER_STATE_STARTING;
+    p->n_state[WORKER_STATE_STARTING]++;
+    wk->prev = p->workers_tail;
+    wk->next = NULL;
+    if (p->workers_tail) p->workers_tail->next = wk;
+    else p->workers = wk;
+    p->workers_tail = wk;
+}
+
+void pool_remove_worker(worker_t *wk) {
+    pool_t *p = wk->pool;
+    assert(wk->state == WORKER_STATE_CLOSING);
+    p->n_state[wk->state]--;
+    if (wk->prev) wk->prev->next = wk->next;
+    else p->workers = wk->next;
+    if (wk->next) wk->next->prev = wk->prev;
+    else p->workers_tail = wk->prev;
+}
+
+/* ---- The queue ---- */
+
+static void enqueue(pool_t *p, pool_waiter_t *w) {
+    w->next = NULL;
+    w->prev = p->q_tail;
+    if (p->q_tail) p->q_tail->next = w;
+    else p->q_head = w;
+    p->q_tail = w;
+    w->queued = true;
+    p->n_queued++;
+}
+
+static void dequeue(pool_t *p, pool_waiter_t *w) {
+    if (w == p->fail_last) p->fail_last = w->prev; /* cancelled: the batch now ends before it */
+    if (w->prev) w->prev->next = w->next;
+    else p->q_head = w->next;
+    if (w->next) w->next->prev = w->prev;
+    else p->q_tail = w->prev;
+    w->prev = w->next = NULL;
+    w->queued = false;
+    p->n_queued--;
+}
+
+/* Every waiter queued now gets `status`, oldest first. Waiters that callbacks queue meanwhile are
+ * not part of the batch: they get their own chance (a new spawn attempt after POOL_ESPAWN; when
+ * the pool is failed or stopping, pool_acquire refuses them itself). */
+static void fail_waiters(pool_t *p, int status) {
+    p->fail_last = p->q_tail;
+    while (p->fail_last) {
+        pool_waiter_t *w = p->q_head;
+        if (w == p->fail_last) p->fail_last = NULL;
+        dequeue(p, w);
+        w->cb(w, NULL, status);
+    }
+}
+
+static void lease(pool_t *p, worker_t *wk, pool_waiter_t *w) {
+    worker_unwatch(wk);
+    pool_set_state(wk, WORKER_STATE_BUSY);
+    wk->leased = true;
+    uint64_t now = uv_now(p->loop);
+    p->st.acquired++;
+    p->st.queue_wait_ms_total += now > w->enqueued ? now - w->enqueued : 0;
+    w->queued = false;
+    w->cb(w, wk, 0);
+}
+
+/* ---- Failures ---- */
+
+void pool_rapid_fail(pool_t *p) {
+    uint64_t now = uv_now(p->loop);
+    p->st.rapid_fails++;
+    pool_failwin_record(&p->failwin, now);
+    if (p->failed) return;
+    unsigned n = pool_failwin_count(&p->failwin, now);
+    if (!pool_policy_should_fail(n, p->app.rapid_fails_per_minute)) return;
+    p->failed = true;
+    p->failed_until = now + POOL_FAILED_MS;
+    log_error("%s: %u processes failed within a minute (rapidFailsPerMinute = %u): the pool is "
+              "failed, requests get 503 for %d s",
+              p->app.name, n, p->app.rapid_fails_per_minute, POOL_FAILED_MS / 1000);
+    fail_waiters(p, POOL_EFAILED);
+}
+
+static void unfail(pool_t *p, const char *why) {
+    p->failed = false;
+    pool_failwin_init(&p->failwin);
+    log_info("%s: leaving the failed state (%s): starting processes again", p->app.name, why);
+}
+
+/* ---- Maintenance: serve the queue, trim, start ---- */
+
+static void check_stopped(pool_t *p) {
+    if (!p->stopping || p->workers || p->done_called || p->in_maintain) return;
+    p->done_called = true;
+    if (p->done) p->done(p, p->done_arg); /* may free p */
+}
+
+static void trim_surplus(pool_t *p) {
+    while (counted(p) > p->limit && p->idle_tail)
+        worker_end(p->idle_tail, "above maxInstances");
+}
+
+static void start_processes(pool_t *p) {
+    if (p->failed || p->stopping) return;
+    unsigned n = pool_policy_spawns_needed(p->n_queued, p->n_state[WORKER_STATE_STARTING],
+                                           counted(p), p->limit);
+    for (unsigned i = 0; i < n; i++) {
+        int r = worker_spawn(p);
+        if (r == 0) {
+            p->st.spawns++;
+            continue;
+        }
+        p->st.spawn_failures++;
+        pool_rapid_fail(p);
+        /* No process exists to serve them later: answer now rather than leave them hanging. */
+        if (counted(p) == 0) fail_waiters(p, POOL_ESPAWN);
+        break;
+    }
+}
+
+static void maintain(pool_t *p) {
+    if (p->in_maintain) {
+        p->maintain_again = true;
+        return;
+    }
+    p->in_maintain = true;
+    do {
+        p->maintain_again = false;
+        while (p->q_head && p->idle_head) {
+            pool_waiter_t *w = p->q_head;
+            dequeue(p, w);
+            lease(p, p->idle_head, w);
+        }
+        trim_surplus(p);
+        start_processes(p);
+    } while (p->maintain_again);
+    p->in_maintain = false;
+    check_stopped(p); /* last: may free p */
+}
+
+/* ---- Events from worker.c ---- */
+
+void pool_on_worker_connected(worker_t *wk) {
+    pool_t *p = wk->pool;
+    if (p->stopping) {
+        worker_end(wk, "server stopping");
+        return;
+    }
+    pool_set_state(wk, WORKER_STATE_IDLE);
+    worker_watch(wk);
+    maintain(p);
+}
+
+void pool_on_worker_connect_failed(worker_t *wk) {
+    pool_t *p = wk->pool;
+    /* Ended on purpose, so its exit will not count: this failure is the rapid fail. */
+    worker_end(wk, "cannot connect to it");
+    pool_rapid_fail(p);
+    maintain(p);
+}
+
+static void log_exit(const worker_t *wk, int64_t status, int sig) {
+    char how[64];
+    if (sig) snprintf(how, sizeof(how), "killed by signal %d (%s)", sig, strsignal(sig));
+    else snprintf(how, sizeof(how), "exited with status %lld", (long long)status);
+    unsigned long long n = (unsigned long long)wk->completed;
+    if (wk->requested) {
+        log_info("%s%s, ended by the server (%s), after %llu requests", wk->tag, how, wk->reason,
+                 n);
+    } else if (!wk->leased && sig == 0 && status == 0 && n > 0) {
+        log_info("%s%s on its own after %llu requests", wk->tag, how, n); /* php-cgi's way */
+    } else {
+        log_warn("%s%s unexpectedly%s, after %llu requests", wk->tag, how,
+                 wk->leased ? " while leased" : "", n);
+    }
+}
+
+/* The process is gone and the worker no longer leased: count a rapid fail if it was one, and
+ * close the worker. */
+static void settle_exit(pool_t *p, worker_t *wk) {
+    pool_exit_facts_t f = {
+        .requested = wk->requested,
+        .completed = wk->completed,
+        .died_in_request = wk->in_request_death,
+        .gone_before_answer = wk->gone_before_answer,
+        .clean_exit = wk->exit_clean,
+    };
+    worker_finish(wk);
+    if (pool_policy_is_rapid_fail(&f)) pool_rapid_fail(p);
+}
+
+void pool_on_worker_exit(worker_t *wk, int64_t status, int term_signal) {
+    pool_t *p = wk->pool;
+    log_exit(wk, status, term_signal);
+    wk->exit_clean = status == 0 && term_signal == 0;
+    if (!wk->requested) p->st.exits_unexpected++;
+    /* While leased, the lessee will see EOF or an error and release; whether a request was in
+     * progress (a rapid fail) or had just completed is known only then. */
+    if (wk->leased) pool_set_state(wk, WORKER_STATE_EXITED);
+    else settle_exit(p, wk);
+    maintain(p);
+}
+
+void pool_on_worker_freed(pool_t *p) {
+    check_stopped(p);
+}
+
+/* ---- Public API ---- */
+
+static char *self_exe(void) {
+    char buf[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+    if (n <= 0) return xstrdup("/proc/self/exe");
+    buf[n] = '\0';
+    return xstrdup(buf);
+}
+
+pool_t *pool_new(uv_loop_t *loop, const cfg_app_t *app, const char *runtime_dir, const char *exe) {
+    pool_t *p = xcalloc(1, sizeof(*p));
+    p->loop = loop;
+    app_copy(&p->app, app);
+    p->runtime_dir = xstrdup(runtime_dir ? runtime_dir : "/run/fcgihost");
+    p->exe = exe ? xstrdup(exe) : self_exe();
+    p->auto_limit = pool_policy_auto_limit(uv_available_parallelism());
+    pool_failwin_init(&p->failwin);
+    update_limits(p);
+    warn_php_children(p);
+    return p;
+}
+
+void pool_configure(pool_t *p, const cfg_app_t *app) {
+    bool changed = app_process_differs(&p->app, app);
+    cfg_app_t fresh;
+    app_copy(&fresh, app);
+    app_dispose(&p->app);
+    p->app = fresh;
+    update_limits(p);
+    if (changed) warn_php_children(p);
+    if (changed && !p->stopping) {
+        pool_recycle_for(p, POOL_RECYCLE_CHANGE, "configuration changed");
+        return; /* pool_recycle_for ran maintain() */
+    }
+    maintain(p);
+}
+
+void pool_acquire(pool_t *p, pool_waiter_t *w, pool_acquire_cb cb) {
+    w->cb = cb;
+    w->queued = false;
+    w->prev = w->next = NULL;
+    w->enqueued = uv_now(p->loop);
+    if (p->stopping) {
+        cb(w, NULL, POOL_ESTOPPING);
+        return;
+    }
+    if (p->failed && w->enqueued >= p->failed_until) unfail(p, "a minute passed");
+    if (p->failed) {
+        cb(w, NULL, POOL_EFAILED);
+        return;
+    }
+    if (p->q_head == NULL && p->idle_head) {
+        lease(p, p->idle_head, w);
+        return;
+    }
+    unsigned c = counted(p);
+    unsigned startable = p->n_state[WORKER_STATE_STARTING] + (p->limit > c ? p->limit - c : 0);
+    if (!pool_policy_queue_accepts(p->n_queued, p->app.queue_length, startable)) {
+        p->st.queue_full++;
+        cb(w, NULL, POOL_EQUEUE_FULL);
+        return;
+    }
+    enqueue(p, w);
+    maintain(p);
+}
+
+void pool_cancel(pool_t *p, pool_waiter_t *w) {
+    if (w->queued) dequeue(p, w);
+}
+
+/* After a completed request: should this process end rather than serve again? */
+static bool retire_if_due(pool_t *p, worker_t *wk) {
+    char why[sizeof(wk->reason)];
+    if (wk->state == WORKER_STATE_DRAINING) {
+        snprintf(why, sizeof(why), "%s", wk->reason);
+    } else if (p->stopping) {
+        snprintf(why, sizeof(why), "server stopping");
+    } else if (pool_policy_recycle_after(wk->completed, p->request_limit)) {
+        p->st.recycles_max_requests++;
+        snprintf(why, sizeof(why), "served %u requests", p->request_limit);
+    } else if (counted(p) > p->limit) {
+        snprintf(why, sizeof(why), "above maxInstances");
+    } else {
+        return false;
+    }
+    worker_end(wk, why);
+    return true;
+}
+
+void pool_release(worker_t *wk, pool_release_t how) {
+    pool_t *p = wk->pool;
+    assert(wk->leased);
+    wk->leased = false;
+    p->st.requests++;
+    bool completed = how == POOL_RELEASE_OK || how == POOL_RELEASE_CLOSE;
+    if (completed) wk->completed++;
+    if (how == POOL_RELEASE_DEAD) wk->in_request_death = true;
+    if (how == POOL_RELEASE_GONE) wk->gone_before_answer = true;
+    if (wk->state == WORKER_STATE_EXITED) {
+        if (how == POOL_RELEASE_KILL) wk->in_request_death = true; /* it died, then misbehaved */
+        settle_exit(p, wk);
+    } else if (how == POOL_RELEASE_KILL) {
+        p->st.recycles_kill++;
+        worker_end(wk, "ended after a failed request");
+    } else if (how == POOL_RELEASE_DEAD) {
+        worker_expect_exit(wk, "failed during a request");
+    } else if (how == POOL_RELEASE_GONE) {
+        worker_expect_exit(wk, "closed its connection");
+    } else if (!retire_if_due(p, wk)) {
+        if (how == POOL_RELEASE_OK) {
+            pool_set_state(wk, WORKER_STATE_IDLE);
+            worker_watch(wk);
+        } else {
+            worker_close_conn(wk);
+            pool_set_state(wk, WORKER_STATE_STARTING);
+            wk->connect_tries = 0;
+            worker_connect(wk);
+        }
+    }
+    maintain(p);
+}
+
+uv_stream_t *worker_stream(worker_t *wk) {
+    return &wk->conn.stream;
+}
+
+pid_t worker_pid(const worker_t *wk) {
+    return wk->pid;
+}
+
+uint64_t worker_requests(const worker_t *wk) {
+    return wk->completed;
+}
+
+pool_t *worker_pool(const worker_t *wk) {
+    return wk->pool;
+}
+
+const char *pool_name(const pool_t *p) {
+    return p->app.name;
+}
+
+void pool_recycle(pool_t *p, const char *reason) {
+    pool_recycle_for(p, POOL_RECYCLE_MANUAL, reason);
+}
+
+void pool_recycle_for(pool_t *p, pool_recycle_kind_t kind, const char *reason) {
+    unsigned n = 0;
+    for (worker_t *wk = p->workers; wk; wk = wk->next) {
+        if (wk->state == WORKER_STATE_IDLE || wk->state == WORKER_STATE_STARTING) {
+            worker_end(wk, reason); /* never frees synchronously: wk->next stays valid */
+            n++;
+        } else if (wk->state == WORKER_STATE_BUSY) {
+            snprintf(wk->reason, sizeof(wk->reason), "%s", reason);
+            pool_set_state(wk, WORKER_STATE_DRAINING);
+            n++;
+        }
+    }
+    if (kind == POOL_RECYCLE_CHANGE) p->st.recycles_change += n;
+    else p->st.recycles_manual += n;
+    log_info("%s: recycling %u processes: %s", p->app.name, n, reason);
+    maintain(p);
+}
+
+void pool_reset_failed(pool_t *p) {
+    if (p->failed) unfail(p, "reset");
+    maintain(p);
+}
+
+void pool_stop(pool_t *p, void (*done)(pool_t *p, void *arg), void *arg) {
+    if (p->stopping) return;
+    p->stopping = true;
+    p->done = done;
+    p->done_arg = arg;
+    log_info("%s: stopping %u processes", p->app.name, p->n_alive);
+    fail_waiters(p, POOL_ESTOPPING);
+    for (worker_t *wk = p->workers; wk; wk = wk->next) {
+        switch (wk->state) {
+        case WORKER_STATE_STARTING:
+        case WORKER_STATE_IDLE:
+        case WORKER_STATE_STOPPING: /* also one waiting to exit by itself: no more grace */
+            worker_end(wk, "server stopping");
+            break;
+        case WORKER_STATE_BUSY:
+            snprintf(wk->reason, sizeof(wk->reason), "server stopping");
+            pool_set_state(wk, WORKER_STATE_DRAINING);
+            break;
+        default: break;
+        }
+    }
+    check_stopped(p); /* last: may free p */
+}
+
+void pool_free(pool_t *p) {
+    if (p == NULL) return;
+    assert(p->workers == NULL);
+    app_dispose(&p->app);
+    free(p->runtime_dir);
+    free(p->exe);
+    free(p);
+}
+
+void pool_tick(pool_t *p, uint64_t now) {
+    if (p->failed && now >= p->failed_until) unfail(p, "a minute passed");
+    p->limit = pool_policy_limit(p->app.max_instances, p->auto_limit);
+    /* The idle list runs from the most to the least recently used: the expired ones are at its
+     * tail. */
+    while (!p->stopping && p->idle_tail &&
+           pool_policy_idle_expired(now, p->idle_tail->idle_since_ms, p->app.idle_timeout)) {
+        p->st.recycles_idle++;
+        worker_end(p->idle_tail, "idle timeout");
+    }
+    maintain(p);
+}
+
+void pool_get_stats(const pool_t *p, pool_stats_t *out) {
+    *out = p->st;
+    out->limit = p->limit;
+    out->auto_limit = p->app.max_instances == 0;
+    out->failed = p->failed;
+    out->failed_until = p->failed ? p->failed_until : 0;
+    out->processes = p->n_alive;
+    out->idle = p->n_state[WORKER_STATE_IDLE];
+    out->busy = p->n_state[WORKER_STATE_BUSY] + p->n_state[WORKER_STATE_DRAINING];
+    out->starting = p->n_state[WORKER_STATE_STARTING];
+    out->stopping = p->n_state[WORKER_STATE_STOPPING];
+    out->queued = p->n_queued;
+}
+
+void pool_foreach_worker(const pool_t *p, void (*fn)(const worker_info_t *wi, void *arg),
+                         void *arg) {
+    for (const worker_t *wk = p->workers; wk; wk = wk->next) {
+        if (!wk->alive) continue;
+        worker_info_t wi = {
+            .pid = wk->pid,
+            .state = wk->state,
+            .requests = wk->completed,
+            .started_ms = wk->started_ms,
+            .idle_since_ms = wk->state == WORKER_STATE_IDLE ? wk->idle_since_ms : 0,
+            .leased = wk->leased,
+        };
+        fn(&wi, arg);
+    }
+}

@@ -1,0 +1,160 @@
+/* Private to src/pool/: the pool and worker structs and the calls between pool.c (queue, leases,
+ * accounting: the "why") and worker.c (sockets, uv_spawn, connections, signals: the "how").
+ *
+ * Lifetime of a worker (STYLE.md "Ownership and lifetime"): allocated by worker_spawn() and linked
+ * into pool->workers; every uv handle it embeds is counted in open_handles while initialized and in
+ * pending_closes while closing. Once its process is gone and it is not leased it is "finishing":
+ * its handles are closed and the struct is freed from the last close callback (worker_maybe_free),
+ * which then tells the pool (pool_on_worker_freed). Nothing frees a worker synchronously. */
+#ifndef FCGIHOST_POOL_POOL_INT_H
+#define FCGIHOST_POOL_POOL_INT_H
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pool/policy.h"
+#include "pool/pool.h"
+
+/* Captured stdout/stderr lines are cut at this length; the rest of such a line is dropped, so a
+ * process writing without newlines cannot grow the server's memory. */
+#define WORKER_LINE_MAX 4096
+
+typedef struct worker_linebuf {
+    size_t len;
+    bool cutting; /* inside a line that was already cut: drop until the newline */
+    char data[WORKER_LINE_MAX];
+} worker_linebuf_t;
+
+typedef enum worker_conn_state {
+    WORKER_CONN_NONE,    /* no connection handle */
+    WORKER_CONN_OPEN,    /* initialized: connecting or connected */
+    WORKER_CONN_CLOSING, /* uv_close called, close callback pending */
+} worker_conn_state_t;
+
+/* What the worker's one timer is doing now. */
+typedef enum worker_timer_kind {
+    WORKER_TIMER_NONE,
+    WORKER_TIMER_RETRY, /* reconnect after a failed connect */
+    WORKER_TIMER_GRACE, /* connection lost: give the process time to exit by itself */
+    WORKER_TIMER_KILL,  /* SIGTERM sent: SIGKILL at the deadline (§4.4) */
+    WORKER_TIMER_DRAIN, /* process gone: wait a little for the rest of its stdout/stderr */
+} worker_timer_kind_t;
+
+struct worker {
+    pool_t *pool;                    /* borrowed: the pool outlives its workers */
+    worker_t *prev, *next;           /* pool->workers, oldest first */
+    worker_t *idle_prev, *idle_next; /* pool->idle_head: most recently used first (LIFO) */
+    worker_state_t state;            /* change only through pool_set_state() */
+    unsigned seq;
+    pid_t pid;                       /* 0 until spawned */
+
+    uv_process_t proc;
+    uv_pipe_t out, err;              /* the process's stdout and stderr, logged line by line */
+    union {
+        uv_handle_t handle;
+        uv_stream_t stream;
+        uv_pipe_t pipe;
+        uv_tcp_t tcp;
+    } conn;                          /* the FastCGI connection (the lessee's stream) */
+    uv_connect_t connect_req;
+    uv_timer_t timer;
+    worker_timer_kind_t timer_kind;
+    worker_conn_state_t conn_state;
+
+    cfg_protocol_t protocol;         /* as spawned */
+    char *sock_path;                 /* unix: the socket file (unlinked when freed); NULL for tcp */
+    struct sockaddr_in tcp_addr;     /* tcp: 127.0.0.1:port */
+    char *tag;                       /* "<app>[<pid>]: " for captured output and log lines */
+    char reason[96];                 /* why the pool ends it (logged at exit) */
+
+    uint64_t completed;              /* requests completed (released OK or CLOSE) */
+    uint64_t started_ms, idle_since_ms;
+    unsigned connect_tries;
+    unsigned open_handles, pending_closes;
+
+    bool alive;                      /* spawned and exit_cb not yet run */
+    bool proc_open, out_open, err_open, timer_open;
+    bool leased;
+    bool requested;                  /* the pool asked the process to end: its exit is expected */
+    bool in_request_death;           /* released DEAD (or KILL once exited): failed in a request */
+    bool gone_before_answer;         /* released GONE */
+    bool exit_clean;                 /* exit_cb ran: exit status 0, no signal */
+    bool reconnect;                  /* connect again once the old connection handle is closed */
+    bool finishing;                  /* process gone, not leased: closing handles, then freed */
+
+    worker_linebuf_t out_line, err_line;
+};
+
+struct pool {
+    uv_loop_t *loop;                 /* borrowed */
+    cfg_app_t app;                   /* own deep copy of the strings the pool uses */
+    char *runtime_dir;
+    char *exe;
+    unsigned auto_limit;             /* the limit used for maxInstances = 0 */
+    unsigned limit;                  /* the effective limit */
+    unsigned request_limit;          /* recycle after this many requests; 0 = never */
+    unsigned seq;                    /* socket names: <app>-<serverpid>-<seq>.sock */
+
+    worker_t *workers, *workers_tail;
+    worker_t *idle_head, *idle_tail;
+    pool_waiter_t *q_head, *q_tail;
+    unsigned n_queued;
+    pool_waiter_t *fail_last;        /* fail_waiters(): the last waiter of the batch being failed */
+    unsigned n_state[WORKER_STATE_COUNT];
+    unsigned n_alive;
+
+    pool_stats_t st;                 /* counters; the gauges are filled in by pool_get_stats */
+    pool_failwin_t failwin;
+    bool failed;
+    uint64_t failed_until;
+
+    bool stopping, done_called;
+    void (*done)(pool_t *p, void *arg);
+    void *done_arg;
+
+    bool user_warned;
+    bool in_maintain, maintain_again;
+};
+
+/* ---- pool.c, called by worker.c ---- */
+
+/* The one place where a worker's state changes: keeps n_state[] and the idle list right. */
+void pool_set_state(worker_t *wk, worker_state_t s);
+/* Register a new worker in state STARTING (before anything can fail). */
+void pool_add_worker(pool_t *p, worker_t *wk);
+/* The connection is established: the worker becomes idle and may serve a waiter. */
+void pool_on_worker_connected(worker_t *wk);
+/* exit_cb: accounting, logging, what happens to the struct. */
+void pool_on_worker_exit(worker_t *wk, int64_t status, int term_signal);
+/* Connecting kept failing while the process lives: a rapid fail, and the process is ended. */
+void pool_on_worker_connect_failed(worker_t *wk);
+/* Unlink a worker whose last handle closed, just before it is freed. */
+void pool_remove_worker(worker_t *wk);
+/* The last handle closed and wk was unlinked and freed. May call the stop callback: the caller
+ * must not touch the pool afterwards. */
+void pool_on_worker_freed(pool_t *p);
+/* Note a rapid fail; may mark the pool failed and fail the queued waiters. */
+void pool_rapid_fail(pool_t *p);
+
+/* ---- worker.c, called by pool.c ---- */
+
+/* Start one process and begin connecting to it. Returns 0, or a negative UV_E* code (logged) after
+ * which the worker is already finishing (it stays in the list until its handles are closed). */
+int worker_spawn(pool_t *p);
+/* (Re)connect a worker in state STARTING whose process lives. */
+void worker_connect(worker_t *wk);
+/* Idle connection watching: notice EOF (the process exits by itself) and stray bytes. */
+void worker_watch(worker_t *wk);
+void worker_unwatch(worker_t *wk);
+void worker_close_conn(worker_t *wk);
+/* End the process as §4.4 (SIGTERM + grace + SIGKILL, or SIGKILL) and mark it STOPPING; finishes
+ * the worker instead when the process is already gone. Not for leased workers. */
+void worker_end(worker_t *wk, const char *reason);
+/* The connection is lost and the process is expected to exit by itself: STOPPING without a
+ * signal; if it is still there after a short grace, worker_end(). */
+void worker_expect_exit(worker_t *wk, const char *why);
+/* The process is gone and the worker is not leased: close every handle; freed from the last
+ * close callback. */
+void worker_finish(worker_t *wk);
+
+#endif

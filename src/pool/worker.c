@@ -1,0 +1,599 @@
+/* One FastCGI process: its listening socket, uv_spawn through the fcgihost trampoline, captured
+ * stdout/stderr, the connection the pool leases, signals (§4.4) and the exit callback.
+ *
+ * The pool (pool.c) decides; this file carries out. Every uv handle here is embedded in the worker
+ * and the worker is freed only from the last close callback (see pool_int.h). */
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "pool/pool_int.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+#define WORKER_BACKLOG 64
+#define WORKER_CONNECT_TRIES 5  /* connect attempts before the process is given up */
+#define WORKER_RETRY_MS 100     /* × attempt number */
+#define WORKER_GRACE_MS 2000    /* a process whose connection closed gets this long to exit */
+#define WORKER_DRAIN_MS 500     /* after exit, how long to wait for the rest of its output */
+
+/* One read buffer for every pipe and idle connection this file reads: libuv calls alloc_cb,
+ * read(2), then read_cb before the next alloc_cb, and every callback consumes the bytes at once. */
+static char read_buf[65536];
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+    buf->base = read_buf;
+    buf->len = sizeof(read_buf);
+}
+
+/* ---- Handles and freeing ---- */
+
+static void worker_maybe_free(worker_t *wk) {
+    if (!wk->finishing || wk->open_handles || wk->pending_closes) return;
+    pool_t *p = wk->pool;
+    if (wk->sock_path) unlink(wk->sock_path);
+    free(wk->sock_path);
+    free(wk->tag);
+    pool_remove_worker(wk);
+    free(wk);
+    pool_on_worker_freed(p); /* may free the pool: nothing after this */
+}
+
+static void on_closed(uv_handle_t *h) {
+    worker_t *wk = h->data;
+    wk->pending_closes--;
+    worker_maybe_free(wk);
+}
+
+static void close_handle(worker_t *wk, uv_handle_t *h, uv_close_cb cb) {
+    wk->open_handles--;
+    wk->pending_closes++;
+    uv_close(h, cb ? cb : on_closed);
+}
+
+static void close_timer(worker_t *wk) {
+    if (!wk->timer_open) return;
+    wk->timer_open = false;
+    close_handle(wk, (uv_handle_t *)&wk->timer, NULL);
+}
+
+static void timer_start(worker_t *wk, worker_timer_kind_t kind, uint64_t ms);
+
+/* ---- Captured stdout / stderr ---- */
+
+static void linebuf_emit(worker_t *wk, worker_linebuf_t *lb, log_level_t lvl) {
+    if (lb->len) log_lines(lvl, wk->tag, lb->data, lb->len);
+    lb->len = 0;
+}
+
+/* Log complete lines; a line longer than WORKER_LINE_MAX is logged cut and the rest dropped. */
+static void linebuf_feed(worker_t *wk, worker_linebuf_t *lb, log_level_t lvl, const char *p,
+                         size_t n) {
+    while (n > 0) {
+        const char *nl = memchr(p, '\n', n);
+        size_t take = nl ? (size_t)(nl - p) : n;
+        if (!lb->cutting) {
+            size_t room = sizeof(lb->data) - lb->len;
+            size_t c = take < room ? take : room;
+            memcpy(lb->data + lb->len, p, c);
+            lb->len += c;
+            if (take > room) {
+                linebuf_emit(wk, lb, lvl);
+                lb->cutting = true;
+            }
+        }
+        if (nl) {
+            if (!lb->cutting) linebuf_emit(wk, lb, lvl);
+            lb->cutting = false;
+            lb->len = 0;
+            take++;
+        }
+        p += take;
+        n -= take;
+    }
+}
+
+static void close_output(worker_t *wk, bool is_err) {
+    bool *open = is_err ? &wk->err_open : &wk->out_open;
+    if (!*open) return;
+    *open = false;
+    linebuf_emit(wk, is_err ? &wk->err_line : &wk->out_line,
+                 is_err ? LOG_LEVEL_WARN : LOG_LEVEL_INFO);
+    close_handle(wk, (uv_handle_t *)(is_err ? &wk->err : &wk->out), NULL);
+}
+
+static void on_output(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+    worker_t *wk = s->data;
+    bool is_err = s == (uv_stream_t *)&wk->err;
+    if (nread > 0) {
+        linebuf_feed(wk, is_err ? &wk->err_line : &wk->out_line,
+                     is_err ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, buf->base, (size_t)nread);
+        return;
+    }
+    if (nread == 0) return;
+    close_output(wk, is_err); /* EOF or error: every writer (the process, its children) is gone */
+    if (wk->finishing && !wk->out_open && !wk->err_open) close_timer(wk);
+}
+
+/* ---- The connection ---- */
+
+/* The connection's close callback: the lessee may have changed handle->data, so the worker is
+ * found by address. A reconnect waits for this because the handle memory is reused. */
+static void on_conn_closed(uv_handle_t *h) {
+    worker_t *wk = container_of(h, worker_t, conn.handle);
+    wk->conn_state = WORKER_CONN_NONE;
+    wk->pending_closes--;
+    if (wk->reconnect) {
+        wk->reconnect = false;
+        if (wk->state == WORKER_STATE_STARTING && wk->alive && !wk->finishing) worker_connect(wk);
+    }
+    worker_maybe_free(wk);
+}
+
+void worker_close_conn(worker_t *wk) {
+    if (wk->conn_state != WORKER_CONN_OPEN) return;
+    wk->conn_state = WORKER_CONN_CLOSING;
+    close_handle(wk, &wk->conn.handle, on_conn_closed);
+}
+
+static void connect_failed(worker_t *wk, int status) {
+    worker_close_conn(wk);
+    if (wk->state != WORKER_STATE_STARTING || !wk->alive) return; /* the exit path took over */
+    if (wk->connect_tries < WORKER_CONNECT_TRIES) {
+        log_debug("%sconnect failed (%s), retrying", wk->tag, uv_strerror(status));
+        timer_start(wk, WORKER_TIMER_RETRY, (uint64_t)WORKER_RETRY_MS * wk->connect_tries);
+        return;
+    }
+    log_error("%scannot connect to its socket after %u attempts: %s", wk->tag, wk->connect_tries,
+              uv_strerror(status));
+    pool_on_worker_connect_failed(wk);
+}
+
+static void on_connect(uv_connect_t *req, int status) {
+    worker_t *wk = container_of(req, worker_t, connect_req);
+    /* ECANCELED: the handle was closed under the request (the worker is being ended). */
+    if (status == UV_ECANCELED || wk->conn_state != WORKER_CONN_OPEN) return;
+    if (status < 0) {
+        connect_failed(wk, status);
+        return;
+    }
+    wk->connect_tries = 0;
+    pool_on_worker_connected(wk);
+}
+
+void worker_connect(worker_t *wk) {
+    if (wk->conn_state == WORKER_CONN_CLOSING) {
+        wk->reconnect = true;
+        return;
+    }
+    assert(wk->conn_state == WORKER_CONN_NONE);
+    uv_loop_t *loop = wk->pool->loop;
+    wk->connect_tries++;
+    wk->conn_state = WORKER_CONN_OPEN;
+    wk->open_handles++;
+    if (wk->protocol == CFG_PROTOCOL_UNIX) {
+        uv_pipe_init(loop, &wk->conn.pipe, 0);
+        uv_pipe_connect(&wk->connect_req, &wk->conn.pipe, wk->sock_path, on_connect);
+        return;
+    }
+    uv_tcp_init(loop, &wk->conn.tcp);
+    int r = uv_tcp_connect(&wk->connect_req, &wk->conn.tcp, (const struct sockaddr *)&wk->tcp_addr,
+                           on_connect);
+    if (r < 0) connect_failed(wk, r);
+}
+
+/* While idle the pool reads the connection itself: EOF means the process is going away (php-cgi
+ * after PHP_FCGI_MAX_REQUESTS); bytes mean it is confused about the protocol. */
+static void on_idle_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+    worker_t *wk = container_of(s, worker_t, conn.stream);
+    if (nread == 0) return;
+    if (nread > 0) {
+        log_warn("%ssent %zd bytes outside a request", wk->tag, nread);
+        worker_end(wk, "sent data outside a request");
+        return;
+    }
+    log_debug("%sidle connection closed: %s", wk->tag, uv_strerror((int)nread));
+    worker_expect_exit(wk, "closed its connection");
+}
+
+void worker_watch(worker_t *wk) {
+    if (wk->conn_state != WORKER_CONN_OPEN) return;
+    wk->conn.handle.data = wk;
+    uv_read_stop(&wk->conn.stream); /* in case the lessee left it reading */
+    int r = uv_read_start(&wk->conn.stream, on_alloc, on_idle_read);
+    if (r < 0) worker_expect_exit(wk, "connection unusable");
+}
+
+void worker_unwatch(worker_t *wk) {
+    if (wk->conn_state == WORKER_CONN_OPEN) uv_read_stop(&wk->conn.stream);
+}
+
+/* ---- Ending ---- */
+
+static void send_signal(worker_t *wk, int sig) {
+    /* The process leads its own session and process group (UV_PROCESS_DETACHED), so signalling the
+     * group also reaches children it forked (php-cgi with PHP_FCGI_CHILDREN). Until libuv reaps the
+     * leader its pid cannot be reused, so the group id is still ours. */
+    int r = uv_kill(-wk->pid, sig);
+    if (r < 0) r = uv_process_kill(&wk->proc, sig);
+    if (r < 0 && r != UV_ESRCH)
+        log_warn("%scannot send signal %d: %s", wk->tag, sig, uv_strerror(r));
+}
+
+void worker_end(worker_t *wk, const char *reason) {
+    assert(!wk->leased);
+    if (wk->finishing) return;
+    if (!wk->alive) {
+        worker_finish(wk);
+        return;
+    }
+    worker_close_conn(wk);
+    if (wk->requested) return; /* already ending: the §4.4 sequence is under way */
+    wk->requested = true;
+    snprintf(wk->reason, sizeof(wk->reason), "%s", reason);
+    pool_set_state(wk, WORKER_STATE_STOPPING);
+    uv_timer_stop(&wk->timer);
+    unsigned secs = wk->pool->app.signal_before_terminate_seconds;
+    log_debug("%sending it (%s), %s", wk->tag, reason, secs ? "SIGTERM" : "SIGKILL");
+    if (secs == 0) {
+        send_signal(wk, SIGKILL);
+        return;
+    }
+    send_signal(wk, SIGTERM);
+    timer_start(wk, WORKER_TIMER_KILL, (uint64_t)secs * 1000);
+}
+
+void worker_expect_exit(worker_t *wk, const char *why) {
+    if (wk->finishing) return;
+    worker_close_conn(wk);
+    if (!wk->alive) {
+        worker_finish(wk);
+        return;
+    }
+    if (wk->state == WORKER_STATE_STOPPING) return;
+    snprintf(wk->reason, sizeof(wk->reason), "%s", why);
+    pool_set_state(wk, WORKER_STATE_STOPPING);
+    timer_start(wk, WORKER_TIMER_GRACE, WORKER_GRACE_MS);
+}
+
+void worker_finish(worker_t *wk) {
+    if (wk->finishing) return;
+    assert(!wk->leased && !wk->alive);
+    wk->finishing = true;
+    pool_set_state(wk, WORKER_STATE_CLOSING);
+    worker_close_conn(wk);
+    if (wk->proc_open) {
+        wk->proc_open = false;
+        close_handle(wk, (uv_handle_t *)&wk->proc, NULL);
+    }
+    if (wk->timer_open) uv_timer_stop(&wk->timer);
+    if ((wk->out_open || wk->err_open) && wk->pid != 0) {
+        timer_start(wk, WORKER_TIMER_DRAIN, WORKER_DRAIN_MS);
+        return;
+    }
+    close_output(wk, false);
+    close_output(wk, true);
+    close_timer(wk);
+}
+
+static void on_timer(uv_timer_t *t) {
+    worker_t *wk = t->data;
+    worker_timer_kind_t kind = wk->timer_kind;
+    wk->timer_kind = WORKER_TIMER_NONE;
+    switch (kind) {
+    case WORKER_TIMER_RETRY:
+        if (wk->state == WORKER_STATE_STARTING && wk->alive && wk->conn_state != WORKER_CONN_OPEN)
+            worker_connect(wk);
+        break;
+    case WORKER_TIMER_GRACE:
+        if (wk->alive) worker_end(wk, "still running after its connection closed");
+        break;
+    case WORKER_TIMER_KILL:
+        if (!wk->alive) break;
+        log_warn("%sstill running %u s after SIGTERM: SIGKILL", wk->tag,
+                 wk->pool->app.signal_before_terminate_seconds);
+        send_signal(wk, SIGKILL);
+        break;
+    case WORKER_TIMER_DRAIN:
+        close_output(wk, false);
+        close_output(wk, true);
+        close_timer(wk);
+        break;
+    case WORKER_TIMER_NONE: break;
+    }
+}
+
+static void timer_start(worker_t *wk, worker_timer_kind_t kind, uint64_t ms) {
+    if (!wk->timer_open) return;
+    wk->timer_kind = kind;
+    uv_timer_start(&wk->timer, on_timer, ms, 0);
+}
+
+/* Processes the application forked stay in its process group after it exits (php-cgi with
+ * PHP_FCGI_CHILDREN, a wrapper script that did not exec): they are FastCGI processes nobody
+ * manages, so they go with it. The group id cannot have been reused: a group id stays taken while
+ * any member lives, and the leader was reaped only just now. */
+static void sweep_group(worker_t *wk) {
+    if (uv_kill(-wk->pid, SIGKILL) == 0)
+        log_debug("%skilled what was left of its process group", wk->tag);
+}
+
+static void on_worker_exit(uv_process_t *proc, int64_t status, int term_signal) {
+    worker_t *wk = proc->data;
+    sweep_group(wk);
+    wk->alive = false;
+    wk->pool->n_alive--;
+    if (wk->timer_open && wk->timer_kind != WORKER_TIMER_DRAIN) {
+        uv_timer_stop(&wk->timer);
+        wk->timer_kind = WORKER_TIMER_NONE;
+    }
+    pool_on_worker_exit(wk, status, term_signal);
+}
+
+/* ---- Spawning ---- */
+
+static int mkdir_p(const char *dir) {
+    char *tmp = xstrdup(dir);
+    int r = 0;
+    for (char *s = tmp + 1;; s++) {
+        if (*s != '/' && *s != '\0') continue;
+        char c = *s;
+        *s = '\0';
+        if (mkdir(tmp, 0755) < 0 && errno != EEXIST) r = -errno;
+        *s = c;
+        if (c == '\0' || r < 0) break;
+    }
+    free(tmp);
+    return r;
+}
+
+/* The app's name as a file-name component: anything but [A-Za-z0-9._-] becomes '_'. */
+static char *file_name_part(const char *name) {
+    char *s = xstrdup(name);
+    for (char *c = s; *c; c++) {
+        bool ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+                  *c == '.' || *c == '_' || *c == '-';
+        if (!ok) *c = '_';
+    }
+    return s;
+}
+
+/* A listening AF_UNIX socket at <runtimeDir>/<app>-<serverpid>-<seq>.sock. */
+static int listen_unix(worker_t *wk, const char **what) {
+    pool_t *p = wk->pool;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    *what = p->runtime_dir;
+    int r = mkdir_p(p->runtime_dir);
+    if (r < 0) return r;
+    char *name = file_name_part(p->app.name);
+    wk->sock_path = xasprintf("%s/%s-%ld-%u.sock", p->runtime_dir, name, (long)getpid(), wk->seq);
+    free(name);
+    *what = wk->sock_path;
+    if (strlen(wk->sock_path) >= sizeof(sa.sun_path)) return UV_ENAMETOOLONG;
+    memcpy(sa.sun_path, wk->sock_path, strlen(wk->sock_path) + 1);
+    if (unlink(wk->sock_path) < 0 && errno != ENOENT) return -errno; /* a stale socket */
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, WORKER_BACKLOG) < 0) {
+        r = -errno;
+        close(fd);
+        return r;
+    }
+    return fd;
+}
+
+/* A listening TCP socket on 127.0.0.1, ephemeral port. */
+static int listen_tcp(worker_t *wk, const char **what) {
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    *what = "127.0.0.1:0";
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, WORKER_BACKLOG) < 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &len) < 0) {
+        int r = -errno;
+        close(fd);
+        return r;
+    }
+    wk->tcp_addr = sa;
+    return fd;
+}
+
+/* The value of _FCGI_X_PIPE_: the socket path, or 127.0.0.1:PORT. */
+static char *pipe_name(const worker_t *wk) {
+    if (wk->sock_path) return xstrdup(wk->sock_path);
+    return xasprintf("127.0.0.1:%u", (unsigned)ntohs(wk->tcp_addr.sin_port));
+}
+
+/* The app's `user`, resolved when the server runs as root (only root can change identity). */
+static int resolve_user(pool_t *p, long *uid, long *gid) {
+    *uid = *gid = -1;
+    if (p->app.user == NULL) return 0;
+    if (geteuid() != 0) {
+        if (!p->user_warned)
+            log_warn("%s: user = %s ignored: the server does not run as root", p->app.name,
+                     p->app.user);
+        p->user_warned = true;
+        return 0;
+    }
+    struct passwd *pw = getpwnam(p->app.user);
+    if (pw == NULL) return UV_ENOENT;
+    *uid = (long)pw->pw_uid;
+    *gid = (long)pw->pw_gid;
+    return 0;
+}
+
+/* Catch a missing program here: the trampoline would only report it from the child, after a fork,
+ * as one more rapid fail. */
+static int check_program(const char *path) {
+    struct stat st;
+    if (stat(path, &st) < 0) return -errno;
+    if (!S_ISREG(st.st_mode) || !(st.st_mode & 0111)) return UV_EACCES;
+    return 0;
+}
+
+typedef struct strv {
+    char **v;
+    size_t n, cap;
+} strv_t;
+
+static void strv_push(strv_t *s, char *e) {
+    if (s->n + 2 > s->cap) {
+        s->cap = s->cap ? 2 * s->cap : 64;
+        s->v = xrealloc(s->v, s->cap * sizeof(*s->v));
+    }
+    s->v[s->n++] = e;
+    s->v[s->n] = NULL;
+}
+
+/* Add NAME=value, replacing an entry with the same name (later settings win). */
+static void env_put(strv_t *s, char *e) {
+    const char *eq = strchr(e, '=');
+    size_t nl = eq ? (size_t)(eq - e) : strlen(e);
+    for (size_t i = 0; i < s->n; i++) {
+        if (strncmp(s->v[i], e, nl) == 0 && (s->v[i][nl] == '=' || s->v[i][nl] == '\0')) {
+            s->v[i] = e;
+            return;
+        }
+    }
+    strv_push(s, e);
+}
+
+/* The environment: the server's, then _FCGI_X_PIPE_, then the app's `env` (§4.1). Entries are
+ * borrowed except `own`, which the caller frees. */
+static void build_env(const pool_t *p, strv_t *env, char *own) {
+    extern char **environ;
+    for (char **e = environ; e && *e; e++) env_put(env, *e);
+    env_put(env, own);
+    for (size_t i = 0; i < p->app.n_env; i++) env_put(env, p->app.env[i]);
+}
+
+static int spawn_process(worker_t *wk, int fd, long uid, long gid) {
+    pool_t *p = wk->pool;
+    char uids[24], gids[24];
+    snprintf(uids, sizeof(uids), "%ld", uid);
+    snprintf(gids, sizeof(gids), "%ld", gid);
+    strv_t args = {0}, env = {0};
+    strv_push(&args, p->exe);
+    strv_push(&args, POOL_SPAWN_ARG);
+    strv_push(&args, uids);
+    strv_push(&args, gids);
+    strv_push(&args, p->app.full_path);
+    if (p->app.argv && p->app.argv[0]) {
+        for (char **a = p->app.argv; *a; a++) strv_push(&args, *a);
+    } else {
+        strv_push(&args, p->app.full_path);
+    }
+    char *name = pipe_name(wk);
+    char *pipe_env = xasprintf("_FCGI_X_PIPE_=%s", name);
+    free(name);
+    build_env(p, &env, pipe_env);
+
+    uv_stdio_container_t stdio[3];
+    stdio[0].flags = UV_INHERIT_FD; /* FCGI_LISTENSOCK_FILENO */
+    stdio[0].data.fd = fd;
+    stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+    stdio[1].data.stream = (uv_stream_t *)&wk->out;
+    stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+    stdio[2].data.stream = (uv_stream_t *)&wk->err;
+    uv_process_options_t opt = {
+        .exit_cb = on_worker_exit,
+        .file = p->exe,
+        .args = args.v,
+        .env = env.v,
+        /* Own session: a terminal's Ctrl-C does not reach the apps; the server ends them itself. */
+        .flags = UV_PROCESS_DETACHED,
+        .stdio_count = 3,
+        .stdio = stdio,
+    };
+    /* uv_spawn initializes the handle even when it fails: it must be closed either way. */
+    wk->proc_open = true;
+    wk->open_handles++;
+    wk->proc.data = wk;
+    int r = uv_spawn(p->loop, &wk->proc, &opt);
+    free(args.v);
+    free(env.v);
+    free(pipe_env);
+    return r;
+}
+
+static void worker_started(worker_t *wk) {
+    pool_t *p = wk->pool;
+    wk->alive = true;
+    wk->pid = wk->proc.pid;
+    p->n_alive++;
+    free(wk->tag);
+    wk->tag = xasprintf("%s[%ld]: ", p->app.name, (long)wk->pid);
+    uv_read_start((uv_stream_t *)&wk->out, on_alloc, on_output);
+    uv_read_start((uv_stream_t *)&wk->err, on_alloc, on_output);
+    char *name = pipe_name(wk);
+    log_info("%s: started process %ld on %s", p->app.name, (long)wk->pid, name);
+    free(name);
+    worker_connect(wk);
+}
+
+static void init_handles(worker_t *wk) {
+    uv_loop_t *loop = wk->pool->loop;
+    uv_timer_init(loop, &wk->timer);
+    uv_pipe_init(loop, &wk->out, 0);
+    uv_pipe_init(loop, &wk->err, 0);
+    wk->timer.data = wk->out.data = wk->err.data = wk;
+    wk->timer_open = wk->out_open = wk->err_open = true;
+    wk->open_handles += 3;
+}
+
+/* Everything before the fork, logging what failed. Returns the listening socket or an error. */
+static int prepare(worker_t *wk, long *uid, long *gid) {
+    pool_t *p = wk->pool;
+    const char *what = p->app.full_path;
+    int r = check_program(p->app.full_path);
+    if (r == 0 && resolve_user(p, uid, gid) < 0) {
+        log_error("%s: cannot start a process: no user %s", p->app.name, p->app.user);
+        return UV_ENOENT;
+    }
+    if (r == 0)
+        r = wk->protocol == CFG_PROTOCOL_TCP ? listen_tcp(wk, &what) : listen_unix(wk, &what);
+    if (r < 0) log_error("%s: cannot start a process: %s: %s", p->app.name, what, uv_strerror(r));
+    return r;
+}
+
+int worker_spawn(pool_t *p) {
+    worker_t *wk = xcalloc(1, sizeof(*wk));
+    wk->pool = p;
+    wk->seq = ++p->seq;
+    wk->protocol = p->app.protocol;
+    wk->started_ms = uv_now(p->loop);
+    wk->tag = xasprintf("%s[-]: ", p->app.name);
+    pool_add_worker(p, wk);
+    init_handles(wk);
+
+    long uid = -1, gid = -1;
+    int fd = prepare(wk, &uid, &gid);
+    int r = fd;
+    if (fd >= 0) {
+        r = spawn_process(wk, fd, uid, gid);
+        close(fd); /* the child has its own copy on fd 0; ours must not keep it open */
+        if (r < 0)
+            log_error("%s: cannot start a process: spawning %s: %s", p->app.name, p->exe,
+                      uv_strerror(r));
+    }
+    if (r < 0) {
+        worker_finish(wk); /* frees it once the handles are closed */
+        return r;
+    }
+    worker_started(wk);
+    return 0;
+}

@@ -1,0 +1,256 @@
+/* Unit tests for src/pool/policy.c: the pool's pure decisions, as tables of cases that carry
+ * __LINE__, plus simulated time for the rapid-fail window. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "pool/policy.h"
+
+/* ---- Instance limit ---- */
+
+static void test_auto_limit(void **state) {
+    static const struct {
+        int line;
+        unsigned ncpu, want;
+    } cases[] = {
+        {__LINE__, 0, 4},  {__LINE__, 1, 4},   {__LINE__, 2, 4},         {__LINE__, 3, 6},
+        {__LINE__, 8, 16}, {__LINE__, 64, 128}, {__LINE__, 4000000000u, 10000},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        unsigned got = pool_policy_auto_limit(cases[i].ncpu);
+        if (got != cases[i].want)
+            fail_msg("line %d: got %u want %u", cases[i].line, got, cases[i].want);
+    }
+}
+
+static void test_limit(void **state) {
+    assert_int_equal(pool_policy_limit(0, 8), 8);
+    assert_int_equal(pool_policy_limit(3, 8), 3);
+    assert_int_equal(pool_policy_limit(20, 8), 20);
+    assert_int_equal(pool_policy_limit(0, 0), 1); /* never 0: a pool must be able to start one */
+}
+
+static void test_spawns_needed(void **state) {
+    static const struct {
+        int line;
+        unsigned queued, starting, counted, limit, want;
+    } cases[] = {
+        {__LINE__, 0, 0, 0, 4, 0},  /* nobody waits */
+        {__LINE__, 1, 0, 0, 4, 1},  /* cold start */
+        {__LINE__, 3, 0, 0, 2, 2},  /* capped by the limit */
+        {__LINE__, 3, 1, 1, 2, 1},  /* one is starting already */
+        {__LINE__, 3, 2, 2, 2, 0},  /* at the limit */
+        {__LINE__, 1, 1, 1, 4, 0},  /* the starting one will take it */
+        {__LINE__, 5, 0, 4, 4, 0},  /* all busy: the queue waits */
+        {__LINE__, 5, 0, 6, 4, 0},  /* above the limit (lowered): nothing */
+        {__LINE__, 10, 2, 3, 8, 5}, /* 8 needed, 5 of room */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        unsigned got = pool_policy_spawns_needed(cases[i].queued, cases[i].starting,
+                                                 cases[i].counted, cases[i].limit);
+        if (got != cases[i].want)
+            fail_msg("line %d: got %u want %u", cases[i].line, got, cases[i].want);
+    }
+}
+
+static void test_queue_accepts(void **state) {
+    static const struct {
+        int line;
+        unsigned queued, queue_length, startable;
+        bool want;
+    } cases[] = {
+        {__LINE__, 0, 0, 1, true},      /* queueLength 0, cold pool: wait for the process */
+        {__LINE__, 1, 0, 1, false},     /* ... but only one per process that can start */
+        {__LINE__, 0, 0, 0, false},     /* queueLength 0, all busy: 503 */
+        {__LINE__, 0, 1, 0, true},
+        {__LINE__, 1, 1, 0, false},     /* full */
+        {__LINE__, 1, 1, 1, true},      /* one is covered by a starting process */
+        {__LINE__, 999, 1000, 0, true},
+        {__LINE__, 1000, 1000, 0, false},
+        {__LINE__, 4294967295u, 4294967295u, 4, true}, /* no overflow */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        bool got = pool_policy_queue_accepts(cases[i].queued, cases[i].queue_length,
+                                             cases[i].startable);
+        if (got != cases[i].want) fail_msg("line %d: got %d", cases[i].line, got);
+    }
+}
+
+/* ---- Recycling ---- */
+
+static void test_php_max_requests(void **state) {
+    static const struct {
+        int line;
+        const char *env[4];
+        bool found;
+        unsigned want;
+    } cases[] = {
+        {__LINE__, {NULL}, false, 0},
+        {__LINE__, {"PATH=/bin", NULL}, false, 0},
+        {__LINE__, {"PHP_FCGI_MAX_REQUESTS=5", NULL}, true, 5},
+        {__LINE__, {"PHP_FCGI_MAX_REQUESTS=5", "PHP_FCGI_MAX_REQUESTS=7", NULL}, true, 7},
+        {__LINE__, {"PHP_FCGI_MAX_REQUESTS=0", NULL}, true, 0},   /* php-cgi: no limit */
+        {__LINE__, {"PHP_FCGI_MAX_REQUESTS=", NULL}, true, 0},
+        {__LINE__, {"PHP_FCGI_MAX_REQUESTS=abc", NULL}, true, 0}, /* atoi("abc") = 0 */
+        {__LINE__, {"PHP_FCGI_MAX_REQUESTS=12abc", NULL}, true, 12},
+        {__LINE__, {"PHP_FCGI_MAX_REQUESTS= 9", NULL}, true, 9},
+        {__LINE__, {"PHP_FCGI_MAX_REQUESTS=-3", NULL}, true, 0},
+        {__LINE__, {"PHP_FCGI_MAX_REQUESTS=99999999999", NULL}, true, 0x7fffffffu},
+        {__LINE__, {"PHP_FCGI_MAX_REQUESTSX=5", NULL}, false, 0},
+        {__LINE__, {"XPHP_FCGI_MAX_REQUESTS=5", NULL}, false, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t n = 0;
+        while (cases[i].env[n]) n++;
+        bool found = !cases[i].found;
+        unsigned got = pool_policy_php_max_requests(cases[i].env, n, &found);
+        if (got != cases[i].want || found != cases[i].found)
+            fail_msg("line %d: got %u/%d want %u/%d", cases[i].line, got, found, cases[i].want,
+                     cases[i].found);
+        /* NULL-terminated form, as for environ */
+        got = pool_policy_php_max_requests(cases[i].env, SIZE_MAX, &found);
+        if (got != cases[i].want || found != cases[i].found)
+            fail_msg("line %d (SIZE_MAX): got %u/%d", cases[i].line, got, found);
+    }
+}
+
+static void test_env_number(void **state) {
+    const char *env[] = {"PHP_FCGI_CHILDREN=4", "PHP_FCGI_CHILDREN_X=9", "A=1", "PHP_FCGI=2", NULL};
+    bool found;
+    assert_int_equal(pool_policy_env_number(env, 4, "PHP_FCGI_CHILDREN", &found), 4);
+    assert_true(found);
+    assert_int_equal(pool_policy_env_number(env, 4, "PHP_FCGI", &found), 2);
+    assert_true(found);
+    assert_int_equal(pool_policy_env_number(env, 4, "PHP", &found), 0);
+    assert_false(found);
+    assert_int_equal(pool_policy_env_number(env, 1, "A", &found), 0); /* only the first entry */
+    assert_false(found);
+}
+
+static void test_is_php_cgi(void **state) {
+    assert_true(pool_policy_is_php_cgi("/usr/bin/php-cgi"));
+    assert_true(pool_policy_is_php_cgi("/usr/bin/php-cgi8.2"));
+    assert_true(pool_policy_is_php_cgi("/opt/php/bin/php8.3-cgi"));
+    assert_true(pool_policy_is_php_cgi("php-cgi"));
+    assert_false(pool_policy_is_php_cgi("/usr/bin/php"));
+    assert_false(pool_policy_is_php_cgi("/usr/sbin/php-fpm8.2"));
+    assert_false(pool_policy_is_php_cgi("/srv/php-cgi/app")); /* the directory does not count */
+    assert_false(pool_policy_is_php_cgi("/usr/bin/fcgi_app"));
+    assert_false(pool_policy_is_php_cgi(NULL));
+}
+
+static void test_request_limit(void **state) {
+    assert_int_equal(pool_policy_request_limit(0, 0), 0);
+    assert_int_equal(pool_policy_request_limit(10000, 0), 10000);
+    assert_int_equal(pool_policy_request_limit(0, 500), 500);
+    assert_int_equal(pool_policy_request_limit(10000, 500), 500);
+    assert_int_equal(pool_policy_request_limit(5, 500), 5);
+}
+
+static void test_recycle_after(void **state) {
+    assert_false(pool_policy_recycle_after(0, 0));
+    assert_false(pool_policy_recycle_after(1000000, 0)); /* 0 = never */
+    assert_false(pool_policy_recycle_after(4, 5));
+    assert_true(pool_policy_recycle_after(5, 5));
+    assert_true(pool_policy_recycle_after(6, 5));
+    assert_true(pool_policy_recycle_after(1, 1));
+}
+
+static void test_idle_expired(void **state) {
+    assert_false(pool_policy_idle_expired(1000000, 0, 0)); /* 0 = never */
+    assert_false(pool_policy_idle_expired(10999, 1000, 10));
+    assert_true(pool_policy_idle_expired(11000, 1000, 10));
+    assert_true(pool_policy_idle_expired(50000, 1000, 10));
+    assert_false(pool_policy_idle_expired(500, 1000, 10)); /* clock before idle_since: not yet */
+}
+
+/* ---- Rapid fails ---- */
+
+static void test_is_rapid_fail(void **state) {
+    static const struct {
+        int line;
+        pool_exit_facts_t f;
+        bool want;
+    } cases[] = {
+        /* requested, completed, died_in_request, gone_before_answer, clean_exit */
+        {__LINE__, {true, 0, false, false, false}, false},  /* ended by the pool */
+        {__LINE__, {true, 0, true, false, false}, false},   /* ended by the pool mid-request */
+        {__LINE__, {false, 0, false, false, false}, true},  /* died before serving anything */
+        {__LINE__, {false, 0, false, false, true}, true},   /* exit(0) at start: still a fail */
+        {__LINE__, {false, 3, false, false, true}, false},  /* between requests, after serving */
+        {__LINE__, {false, 3, false, false, false}, false}, /* crashed while idle, after serving */
+        {__LINE__, {false, 3, true, false, false}, true},   /* died in the middle of a request */
+        {__LINE__, {false, 3, false, true, true}, false},   /* closed a new request, exit 0 */
+        {__LINE__, {false, 3, false, true, false}, true},   /* closed a new request, crashed */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        bool got = pool_policy_is_rapid_fail(&cases[i].f);
+        if (got != cases[i].want) fail_msg("line %d: got %d", cases[i].line, got);
+    }
+}
+
+static void test_failwin_window(void **state) {
+    pool_failwin_t fw;
+    pool_failwin_init(&fw);
+    assert_int_equal(pool_failwin_count(&fw, 0), 0);
+    pool_failwin_record(&fw, 0);      /* second 0 */
+    pool_failwin_record(&fw, 999);    /* second 0 */
+    pool_failwin_record(&fw, 30500);  /* second 30 */
+    assert_int_equal(pool_failwin_count(&fw, 30500), 3);
+    assert_int_equal(pool_failwin_count(&fw, 59999), 3); /* second 59: still inside */
+    assert_int_equal(pool_failwin_count(&fw, 60000), 1); /* second 60: second 0 left */
+    assert_int_equal(pool_failwin_count(&fw, 89999), 1);
+    assert_int_equal(pool_failwin_count(&fw, 90000), 0);
+    /* A bucket is reused for a later second: its old count must not leak in. */
+    pool_failwin_record(&fw, 120100); /* second 120, same bucket as 0 and 60 */
+    assert_int_equal(pool_failwin_count(&fw, 120100), 1);
+}
+
+/* Simulated load: a process that dies at start every `gap` ms, rapidFailsPerMinute = limit. */
+static uint64_t time_to_fail(unsigned limit, uint64_t gap) {
+    pool_failwin_t fw;
+    pool_failwin_init(&fw);
+    for (uint64_t now = 0; now < 3600 * 1000; now += gap) {
+        pool_failwin_record(&fw, now);
+        if (pool_policy_should_fail(pool_failwin_count(&fw, now), limit)) return now;
+    }
+    return UINT64_MAX;
+}
+
+static void test_failwin_simulated(void **state) {
+    /* 10 per minute allowed: one fail every second fails the pool at the 11th (t = 10 s). */
+    assert_int_equal(time_to_fail(10, 1000), 10000);
+    /* One every 7 s is at most 9 in any 60 s window: never fails. */
+    assert_true(time_to_fail(10, 7000) == UINT64_MAX);
+    /* A spawn storm (every 10 ms) fails at once after limit + 1. */
+    assert_int_equal(time_to_fail(10, 10), 100);
+    /* rapidFailsPerMinute = 0: the first fail marks the pool failed. */
+    assert_int_equal(time_to_fail(0, 1000), 0);
+}
+
+static void test_should_fail(void **state) {
+    assert_false(pool_policy_should_fail(0, 0));
+    assert_true(pool_policy_should_fail(1, 0));
+    assert_false(pool_policy_should_fail(10, 10)); /* "more than" */
+    assert_true(pool_policy_should_fail(11, 10));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_auto_limit),       cmocka_unit_test(test_limit),
+        cmocka_unit_test(test_spawns_needed),    cmocka_unit_test(test_queue_accepts),
+        cmocka_unit_test(test_php_max_requests), cmocka_unit_test(test_env_number),
+        cmocka_unit_test(test_is_php_cgi),
+        cmocka_unit_test(test_request_limit),    cmocka_unit_test(test_recycle_after),
+        cmocka_unit_test(test_idle_expired),     cmocka_unit_test(test_is_rapid_fail),
+        cmocka_unit_test(test_failwin_window),   cmocka_unit_test(test_failwin_simulated),
+        cmocka_unit_test(test_should_fail),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
