@@ -20,7 +20,7 @@ export FCGIHOST_BIN="$here/$build/fcgihost"
 cd "$here"
 /usr/bin/python3 -m pytest -p no:cacheprovider -q tests/integration "$@" 2>&1 | tee "$py_log"
 py_rc=${PIPESTATUS[0]}
-last=$(grep -E '^=+ .* in [0-9.]+s' "$py_log" | tail -1)
+last=$(grep -E '(passed|failed|error|skipped|no tests ran).* in [0-9.]+s' "$py_log" | tail -1)
 py_ok=$(echo "$last" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || true)
 py_fail=$(echo "$last" | grep -oE '[0-9]+ (failed|error|errors)' | awk '{s+=$1} END {print s+0}')
 py_skip=$(echo "$last" | grep -oE '[0-9]+ skipped' | grep -oE '[0-9]+' || true)

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "pool/pool.h"
 #include "server.h"
 
 #define DEFAULT_CONF "/etc/fcgihost/fcgihost.conf"
@@ -32,6 +33,7 @@ static int check_config(const char *path) {
 }
 
 int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], POOL_SPAWN_ARG) == 0) return pool_child_main(argc, argv);
     const char *conf = DEFAULT_CONF;
     int test_only = 0, opt;
     while ((opt = getopt(argc, argv, "c:tvh")) != -1) {

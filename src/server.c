@@ -16,6 +16,7 @@
 #include "http/conn.h"
 #include "http/mime.h"
 #include "http/static.h"
+#include "pool/pool.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -45,7 +46,51 @@ gen_t *gen_ref(gen_t *g) {
 void gen_unref(gen_t *g) {
     if (--g->refs > 0) return;
     cfg_free(g->cfg);
+    free(g->pools);
     free(g);
+}
+
+/* ---- pools: one per application name, kept across reloads ---- */
+
+static void on_pool_stopped(pool_t *p, void *arg) {
+    server_t *s = arg;
+    pool_free(p);
+    s->pools_stopping--;
+    server_conn_closed(s);
+}
+
+static void stop_pool(server_t *s, pool_t *p) {
+    s->pools_stopping++;
+    pool_stop(p, on_pool_stopped, s);
+}
+
+/* Give generation g its pools: reuse (and reconfigure) the pool of each application that keeps
+ * its name, create the new ones, stop those whose application is gone. */
+static void attach_pools(server_t *s, gen_t *g) {
+    const cfg_t *cfg = g->cfg;
+    g->pools = xcalloc(cfg->n_apps ? cfg->n_apps : 1, sizeof(pool_t *));
+    pool_t **keep = xcalloc(cfg->n_apps ? cfg->n_apps : 1, sizeof(pool_t *));
+    for (size_t i = 0; i < cfg->n_apps; i++) {
+        const cfg_app_t *app = &cfg->apps[i];
+        for (size_t k = 0; k < s->n_pools; k++) {
+            if (s->pools[k] && strcmp(pool_name(s->pools[k]), app->name) == 0) {
+                g->pools[i] = s->pools[k];
+                s->pools[k] = NULL;
+                pool_configure(g->pools[i], app);
+            }
+        }
+        if (g->pools[i] == NULL)
+            g->pools[i] = pool_new(s->loop, app, cfg->server.runtime_dir, s->exe);
+        keep[i] = g->pools[i];
+    }
+    for (size_t k = 0; k < s->n_pools; k++) {
+        if (s->pools[k] == NULL) continue;
+        log_info("application %s removed: stopping it after its requests", pool_name(s->pools[k]));
+        stop_pool(s, s->pools[k]);
+    }
+    free(s->pools);
+    s->pools = keep;
+    s->n_pools = cfg->n_apps;
 }
 
 const char *server_date(server_t *s) {
@@ -280,6 +325,7 @@ static void server_reload(server_t *s) {
     gen_t *g = xcalloc(1, sizeof(*g));
     g->cfg = cfg;
     g->refs = 1;
+    attach_pools(s, g);
     gen_t *old = s->gen;
     s->gen = g;
     gen_unref(old);
@@ -303,8 +349,17 @@ static void finish_stop(server_t *s) {
     uv_close((uv_handle_t *)&s->flush, on_handle_closed);
 }
 
+/* Called whenever a connection or a pool finished: the stop proceeds in two steps, connections
+ * first (their requests may still need the processes), then the pools. */
 void server_conn_closed(server_t *s) {
-    if (s->stopping && s->n_conns == 0 && !uv_is_closing((uv_handle_t *)&s->maint)) finish_stop(s);
+    if (!s->stopping || s->n_conns > 0 || uv_is_closing((uv_handle_t *)&s->maint)) return;
+    if (s->n_pools) {
+        for (size_t i = 0; i < s->n_pools; i++) stop_pool(s, s->pools[i]);
+        free(s->pools);
+        s->pools = NULL;
+        s->n_pools = 0;
+    }
+    if (s->pools_stopping == 0) finish_stop(s);
 }
 
 static void begin_stop(server_t *s, const char *why) {
@@ -315,7 +370,7 @@ static void begin_stop(server_t *s, const char *why) {
              s->gen->cfg->server.shutdown_timeout);
     close_listeners(s);
     conn_begin_stop(s);
-    if (s->n_conns == 0) finish_stop(s);
+    server_conn_closed(s);
 }
 
 static void on_signal(uv_signal_t *h, int signum) {
@@ -333,9 +388,16 @@ static void on_maint(uv_timer_t *t) {
     uint64_t now = uv_now(s->loop);
     server_date(s);
     conn_sweep(s, now);
-    if (s->stopping && now >= s->stop_deadline && s->n_conns) {
-        log_warn("shutdownTimeout reached: closing %zu connection(s)", s->n_conns);
-        for (conn_t *c = s->conns; c; c = c->next) conn_close(c);
+    for (size_t i = 0; i < s->n_pools; i++) pool_tick(s->pools[i], now);
+    if (s->stopping && now >= s->stop_deadline && !uv_is_closing((uv_handle_t *)&s->maint)) {
+        if (s->n_conns) {
+            log_warn("shutdownTimeout reached: closing %zu connection(s)", s->n_conns);
+            for (conn_t *c = s->conns; c; c = c->next) conn_close(c);
+        } else if (s->pools_stopping) {
+            /* Processes still ending: exiting now kills them (PR_SET_PDEATHSIG). */
+            log_warn("shutdownTimeout reached with FastCGI processes still ending: exiting");
+            uv_stop(s->loop);
+        }
     }
 }
 
@@ -376,6 +438,8 @@ static void server_dispose(server_t *s) {
     if (s->root_fd >= 0) close(s->root_fd);
     free(s->root_real);
     if (s->gen) gen_unref(s->gen);
+    free(s->pools);
+    free(s->exe);
     free(s->conf_path);
 }
 
@@ -407,6 +471,8 @@ int server_run(const char *conf_path) {
     s->loop = &loop;
     s->mime = load_mime();
     s->files = file_cache_new();
+    s->exe = realpath("/proc/self/exe", NULL);
+    attach_pools(s, s->gen);
     if (open_root(s, cfg) != 0 || sync_listeners(s, cfg) != 0) {
         close_listeners(s);
         uv_run(&loop, UV_RUN_NOWAIT);
@@ -429,7 +495,8 @@ int server_run(const char *conf_path) {
 
     uv_run(&loop, UV_RUN_DEFAULT);
     int rc = uv_loop_close(&loop);
-    if (rc != 0) log_error("event loop closed with handles still open: %s", uv_strerror(rc));
+    if (rc != 0 && s->pools_stopping == 0)
+        log_error("event loop closed with handles still open: %s", uv_strerror(rc));
     server_dispose(s);
     return s->exit_code;
 }

@@ -17,8 +17,11 @@ typedef struct mime_table mime_table_t;
 
 /* One configuration generation. Requests hold a reference to the generation they started with, so
  * a reload never changes the rules under a request in flight. */
+typedef struct pool pool_t;
+
 typedef struct gen {
     cfg_t *cfg;
+    pool_t **pools;           /* borrowed: the pool of cfg->apps[i] (pools outlive generations) */
     unsigned refs;
 } gen_t;
 
@@ -32,6 +35,10 @@ typedef struct server {
     uv_prepare_t flush;       /* flushes the access log once per loop iteration */
     conn_t *conns;            /* all open connections (intrusive list) */
     size_t n_conns;
+    pool_t **pools;           /* every live pool, by application name (stopping ones excluded) */
+    size_t n_pools;
+    unsigned pools_stopping;  /* pools whose pool_stop has not called back yet */
+    char *exe;                /* this binary, for the spawn trampoline */
     mime_table_t *mime;
     file_cache_t *files;
     int root_fd;              /* O_PATH descriptor of the document root */

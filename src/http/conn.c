@@ -34,6 +34,7 @@ static http_header_t header_scratch[MAX_HEADERS]; /* the loop is single-threaded
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 static void conn_process(conn_t *c);
 static void access_log_line(conn_t *c, request_t *r);
+static void access_log_refused(conn_t *c, int status, uint64_t bytes);
 static void abandon_request(conn_t *c, request_t *r);
 
 static const cfg_server_t *conn_cfg(const conn_t *c) {
@@ -168,9 +169,14 @@ static void abandon_request(conn_t *c, request_t *r) {
  * and close. If a response for the current request has already begun, just close. */
 static void conn_fail(conn_t *c, int status) {
     request_t *r = c->req;
+    const char *reason = http_status_reason(status);
+    int blen = snprintf(NULL, 0, "%d %s\n", status, reason);
     if (r) {
         bool begun = r->headers_sent;
-        if (!begun) r->status = status;
+        if (!begun) {
+            r->status = status;
+            r->resp_body_bytes = (uint64_t)blen;
+        }
         access_log_line(c, r);
         abandon_request(c, r);
         if (begun) {
@@ -178,18 +184,18 @@ static void conn_fail(conn_t *c, int status) {
             return;
         }
     }
-    char msg[160];
-    const char *reason = http_status_reason(status);
-    int blen = snprintf(NULL, 0, "%d %s\n", status, reason);
+    char msg[512];
     int n = snprintf(msg, sizeof(msg),
                      "HTTP/1.1 %d %s\r\nServer: fcgihost\r\nDate: %s\r\nContent-Type: text/plain; "
                      "charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%d %s\n",
                      status, reason, server_date(c->srv), blen, status, reason);
+    if (n < 0 || (size_t)n >= sizeof(msg)) n = 0; /* cannot happen with these inputs */
     char *owned = xstrndup(msg, (size_t)n);
     uv_buf_t b = uv_buf_init(owned, (unsigned)n);
     char peer[64];
     conn_peer_str(c, peer, sizeof(peer));
     log_info("%s: %d %s (malformed request, connection closed)", peer, status, reason);
+    if (r == NULL && c->rbuf) access_log_refused(c, status, (uint64_t)blen);
     read_stop(c);
     conn_queue_write(c, NULL, &b, 1, owned, NULL, NULL);
     conn_linger(c);
@@ -429,6 +435,14 @@ static void conn_process(conn_t *c) {
     c->in_process = false;
 }
 
+bool conn_must_close_after(const conn_t *c, const request_t *r) {
+    if (r->body_complete) return false;
+    /* Answered without the whole body: a small length-delimited rest is skipped; a chunked body,
+     * a large rest, or one the client holds back waiting for 100 Continue means closing. */
+    return r->body_chunked || r->expect_continue || r->body_left > (int64_t)DISCARD_MAX ||
+           r->dec_pending > 0;
+}
+
 void conn_request_done(conn_t *c) {
     request_t *r = c->req;
     if (r == NULL) return;
@@ -436,18 +450,14 @@ void conn_request_done(conn_t *c) {
     c->served++;
     c->req = NULL;
     r->conn = NULL;
-    if (!r->body_complete) {
-        /* The handler answered without reading the whole body: skip a small rest, else close. */
-        if (!r->body_chunked && !r->expect_continue && r->body_left <= (int64_t)DISCARD_MAX)
-            c->discard = (uint64_t)r->body_left;
-        else
-            c->close_after = true;
-    }
+    if (conn_must_close_after(c, r)) c->close_after = true;
+    else if (!r->body_complete) c->discard = (uint64_t)r->body_left; /* skip the small rest */
     if (r->resp_until_close) c->close_after = true;
     if (r->pending_writes == 0) request_free(r);
-    c->state = CONN_STATE_HEAD; /* not idle: the next head may already be buffered */
-    c->deadline = 0;
-    if (c->rlen == 0 && !c->close_after) c->state = CONN_STATE_IDLE, set_deadline(c, conn_cfg(c)->keep_alive_timeout);
+    /* Idle until a byte of the next head is seen (next_head then starts the headerTimeout
+     * deadline, also for a head that is already buffered). */
+    c->state = CONN_STATE_IDLE;
+    set_deadline(c, conn_cfg(c)->keep_alive_timeout);
     conn_process(c);
 }
 
@@ -572,9 +582,10 @@ static void log_escaped(buf_t *b, str_t s) {
     }
 }
 
-static void access_log_line(conn_t *c, request_t *r) {
+/* One access-log line; `reqline` is written escaped between the quotes. */
+static void access_log_write(conn_t *c, str_t reqline, int status, uint64_t bytes, str_t ref, str_t ua,
+                             double secs, const char *app) {
     server_t *s = c->srv;
-    if (s->access_fd < 0) return;
     static char when[40];
     static time_t when_sec = -1;
     time_t now = time(NULL);
@@ -586,19 +597,33 @@ static void access_log_line(conn_t *c, request_t *r) {
     }
     char peer[64];
     conn_peer_str(c, peer, sizeof(peer));
-    const http_header_t *ref = HTTP_FIND_HEADER(&r->http, "referer");
-    const http_header_t *ua = HTTP_FIND_HEADER(&r->http, "user-agent");
     buf_t *b = &s->access_buf;
     buf_printf(b, "%s - - [%s] \"", peer, when);
-    log_escaped(b, r->http.method);
-    buf_append(b, " ", 1);
-    log_escaped(b, r->http.target);
-    buf_printf(b, " HTTP/1.%d\" %d %" PRIu64 " \"", r->http.minor_version, r->status, r->resp_body_bytes);
-    if (ref) log_escaped(b, ref->value);
+    log_escaped(b, reqline);
+    buf_printf(b, "\" %d %" PRIu64 " \"", status, bytes);
+    if (ref.p) log_escaped(b, ref);
     else buf_append(b, "-", 1);
     buf_append(b, "\" \"", 3);
-    if (ua) log_escaped(b, ua->value);
+    if (ua.p) log_escaped(b, ua);
     else buf_append(b, "-", 1);
-    double secs = (double)(uv_hrtime() - r->start_ns) / 1e9;
-    buf_printf(b, "\" %.6f %s\n", secs, r->app);
+    buf_printf(b, "\" %.6f %s\n", secs, app);
+}
+
+static void access_log_line(conn_t *c, request_t *r) {
+    if (c->srv->access_fd < 0) return;
+    const http_header_t *ref = HTTP_FIND_HEADER(&r->http, "referer");
+    const http_header_t *ua = HTTP_FIND_HEADER(&r->http, "user-agent");
+    /* method SP target SP version are contiguous in the head copy */
+    str_t line = str_make(r->http.method.p, (size_t)(r->http.target.p + r->http.target.len - r->http.method.p) + 9);
+    access_log_write(c, line, r->status, r->resp_body_bytes, ref ? ref->value : STR_NULL,
+                     ua ? ua->value : STR_NULL, (double)(uv_hrtime() - r->start_ns) / 1e9, r->app);
+}
+
+/* A request that was refused before it became a request_t: its first line as received. */
+static void access_log_refused(conn_t *c, int status, uint64_t bytes) {
+    if (c->srv->access_fd < 0) return;
+    size_t n = 0;
+    while (n < c->rlen && n < 512 && c->rbuf[n] != '\r' && c->rbuf[n] != '\n') n++;
+    str_t line = n ? str_make(c->rbuf, n) : STR_LIT("-");
+    access_log_write(c, line, status, bytes, STR_NULL, STR_NULL, 0.0, "-");
 }

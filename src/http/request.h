@@ -68,8 +68,13 @@ struct request {
     void *hctx;              /* the handler's own state */
 };
 
+/* Send "100 Continue" if the client asked for it and it has not been sent (the handler is about to
+ * read the body). */
+void resp_continue(request_t *r);
 /* Begin the response: status line and the standard headers (Date, Server). */
 void resp_start(request_t *r, int status);
+/* Same with the application's own reason phrase (empty: the standard one). */
+void resp_start_reason(request_t *r, int status, const char *reason, size_t rlen);
 /* Add a header (name without colon; value is written as given, the caller guarantees no CR/LF). */
 void resp_header(request_t *r, const char *name, const char *value, size_t vlen);
 void resp_header_str(request_t *r, const char *name, const char *value);
@@ -78,6 +83,10 @@ void resp_header_str(request_t *r, const char *name, const char *value);
 void resp_send_headers(request_t *r, int64_t content_length);
 /* Same, and run cb once the header block has been written (before any body byte is queued). */
 void resp_send_headers_cb(request_t *r, int64_t content_length, resp_write_cb cb, void *ctx);
+/* A whole length-delimited response in one write: the header block and `body` (total `len` bytes;
+ * the bytes must stay valid until cb runs — cb may be NULL for static or request-owned data).
+ * HEAD and bodyless statuses send only the header block (cb still runs). Does not finish. */
+void resp_send(request_t *r, int64_t len, const uv_buf_t *body, unsigned nbody, resp_write_cb cb, void *ctx);
 /* Queue body bytes. The bytes must stay valid until `cb` runs (it always runs, status < 0 when the
  * connection failed). `cb` may be NULL when the data is static or owned elsewhere for long enough. */
 void resp_write(request_t *r, const uv_buf_t *bufs, unsigned nbufs, resp_write_cb cb, void *ctx);

@@ -93,12 +93,32 @@ void conn_queue_write(conn_t *c, request_t *r, const uv_buf_t *bufs, unsigned n,
     }
 }
 
+void resp_continue(request_t *r) {
+    if (!r->expect_continue || r->conn == NULL) return;
+    r->expect_continue = false;
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    uv_buf_t b = uv_buf_init((char *)cont, sizeof(cont) - 1);
+    conn_queue_write(r->conn, NULL, &b, 1, NULL, NULL, NULL);
+}
+
 void resp_start(request_t *r, int status) {
     server_t *s = r->conn ? r->conn->srv : NULL;
     r->status = status;
     r->resp_head.len = 0;
     buf_printf(&r->resp_head, "HTTP/1.1 %d %s\r\nServer: fcgihost\r\nDate: %s\r\n", status,
                http_status_reason(status), s ? server_date(s) : "");
+}
+
+void resp_start_reason(request_t *r, int status, const char *reason, size_t rlen) {
+    if (rlen == 0) {
+        resp_start(r, status);
+        return;
+    }
+    server_t *s = r->conn ? r->conn->srv : NULL;
+    r->status = status;
+    r->resp_head.len = 0;
+    buf_printf(&r->resp_head, "HTTP/1.1 %d %.*s\r\nServer: fcgihost\r\nDate: %s\r\n", status, (int)rlen,
+               reason, s ? server_date(s) : "");
 }
 
 void resp_header(request_t *r, const char *name, const char *value, size_t vlen) {
@@ -116,7 +136,8 @@ void resp_send_headers(request_t *r, int64_t content_length) {
     resp_send_headers_cb(r, content_length, NULL, NULL);
 }
 
-void resp_send_headers_cb(request_t *r, int64_t content_length, resp_write_cb cb, void *ctx) {
+/* Framing headers and the blank line; returns false when no body may follow. */
+static bool finish_head(request_t *r, int64_t content_length) {
     conn_t *c = r->conn;
     bool bodyless = r->status == 204 || r->status == 304 || (r->status >= 100 && r->status < 200);
     if (content_length >= 0) {
@@ -128,17 +149,35 @@ void resp_send_headers_cb(request_t *r, int64_t content_length, resp_write_cb cb
         r->resp_until_close = true;
         if (c) c->close_after = true;
     }
-    if (bodyless || r->head_only) r->head_only = true;
+    if (bodyless) r->head_only = true;
+    if (c && conn_must_close_after(c, r)) c->close_after = true;
     if (c && (c->close_after || c->srv->stopping))
         buf_append_str(&r->resp_head, "Connection: close\r\n");
     else if (r->http.minor_version == 0)
         buf_append_str(&r->resp_head, "Connection: keep-alive\r\n");
     buf_append(&r->resp_head, "\r\n", 2);
     r->headers_sent = true;
+    return !r->head_only;
+}
+
+void resp_send_headers_cb(request_t *r, int64_t content_length, resp_write_cb cb, void *ctx) {
+    finish_head(r, content_length);
     uv_buf_t b = uv_buf_init(r->resp_head.data, (unsigned)r->resp_head.len);
     char *owned = r->resp_head.data;
     buf_init(&r->resp_head); /* ownership moves to the write request */
-    conn_queue_write(c, r, &b, 1, owned, cb, ctx);
+    conn_queue_write(r->conn, r, &b, 1, owned, cb, ctx);
+}
+
+void resp_send(request_t *r, int64_t len, const uv_buf_t *body, unsigned nbody, resp_write_cb cb, void *ctx) {
+    bool with_body = finish_head(r, len) && len > 0;
+    uv_buf_t bufs[8];
+    unsigned n = 1;
+    bufs[0] = uv_buf_init(r->resp_head.data, (unsigned)r->resp_head.len);
+    for (unsigned i = 0; with_body && i < nbody && n < 8; i++) bufs[n++] = body[i];
+    if (with_body) r->resp_body_bytes += (uint64_t)len;
+    char *owned = r->resp_head.data;
+    buf_init(&r->resp_head);
+    conn_queue_write(r->conn, r, bufs, n, owned, cb, ctx);
 }
 
 void resp_write(request_t *r, const uv_buf_t *bufs, unsigned nbufs, resp_write_cb cb, void *ctx) {
@@ -199,8 +238,9 @@ void resp_error(request_t *r, int status, const char *detail) {
     resp_start(r, status);
     resp_header_str(r, "Content-Type", "text/plain; charset=utf-8");
     if (status == 405) resp_header_str(r, "Allow", "GET, HEAD");
-    resp_send_headers(r, n);
-    resp_write_copy(r, body, (size_t)n);
+    char *copy = xstrndup(body, (size_t)n);
+    uv_buf_t b = uv_buf_init(copy, (unsigned)n);
+    resp_send(r, n, &b, 1, request_free_ctx_cb, copy);
     resp_finish(r);
 }
 

@@ -4,7 +4,8 @@
  * "is this inside root?" is answered by the kernel in the same call that opens the file. Results
  * are cached for one second per path (open descriptor, metadata, formatted validators and, for small
  * files, the bytes), so a hot small file costs one writev per request. Large bodies are sent with
- * sendfile(2) on the libuv threadpool; when the socket is full we wait for it to become writable
+ * sendfile(2) on the libuv threadpool (our own uv_queue_work: libuv 1.44's uv_fs_sendfile falls back
+ * to a read/write emulation that blocks a pool thread in poll() on a slow socket); when the socket is full we wait for it to become writable
  * with a uv_poll on a duplicate of its descriptor (the dup also keeps the socket alive while a
  * threadpool sendfile may still be using it). */
 #include "http/static.h"
@@ -18,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -331,7 +334,8 @@ typedef struct sendfile_job {
     file_entry_t *e;    /* a reference */
     int sock;           /* dup of the client socket */
     int64_t off, end;
-    uv_fs_t fs;
+    uv_work_t work;
+    ssize_t res;        /* result of the last sendfile: bytes, or a negative UV_E* code */
     uv_poll_t poll;
     bool poll_init;
     bool busy;          /* a threadpool sendfile is running */
@@ -377,10 +381,20 @@ static void on_writable(uv_poll_t *p, int status, int events) {
     else job_step(j);
 }
 
-static void on_sendfile(uv_fs_t *fs) {
-    sendfile_job_t *j = fs->data;
-    ssize_t res = fs->result;
-    uv_fs_req_cleanup(fs);
+/* Threadpool side: one non-blocking sendfile (the socket is O_NONBLOCK, so a full socket gives
+ * EAGAIN at once instead of holding the thread). */
+static void do_sendfile(uv_work_t *w) {
+    sendfile_job_t *j = w->data;
+    off_t off = (off_t)j->off;
+    int64_t left = j->end - j->off;
+    size_t n = left > SENDFILE_CHUNK ? SENDFILE_CHUNK : (size_t)left;
+    ssize_t r = sendfile(j->sock, j->e->fd, &off, n);
+    j->res = r < 0 ? (errno == EAGAIN ? UV_EAGAIN : -errno) : r;
+}
+
+static void on_sendfile(uv_work_t *w, int status) {
+    sendfile_job_t *j = w->data;
+    ssize_t res = status == UV_ECANCELED ? UV_ECANCELED : j->res;
     j->busy = false;
     if (j->r == NULL) {
         job_free(j);
@@ -414,10 +428,8 @@ static void on_sendfile(uv_fs_t *fs) {
 }
 
 static void job_step(sendfile_job_t *j) {
-    int64_t left = j->end - j->off;
-    size_t n = left > SENDFILE_CHUNK ? SENDFILE_CHUNK : (size_t)left;
     j->busy = true;
-    if (uv_fs_sendfile(j->r->conn->srv->loop, &j->fs, j->sock, j->e->fd, j->off, n, on_sendfile) != 0) {
+    if (uv_queue_work(j->r->conn->srv->loop, &j->work, do_sendfile, on_sendfile) != 0) {
         j->busy = false;
         job_fail(j, UV_EIO);
     }
@@ -445,6 +457,8 @@ static void static_abort(request_t *r) {
     if (j->poll_init && uv_is_active((uv_handle_t *)&j->poll)) {
         uv_poll_stop(&j->poll);
         job_free(j);
+    } else if (j->busy) {
+        uv_cancel((uv_req_t *)&j->work); /* if not started yet; on_sendfile frees either way */
     }
 }
 
@@ -459,12 +473,9 @@ static void on_inline_written(request_t *r, void *ctx, int status) {
 
 static void send_body(request_t *r, file_entry_t *e, int64_t from, int64_t len) {
     if (e->data || r->head_only || len == 0) {
-        resp_send_headers(r, len);
-        if (!r->head_only && len) {
-            e->refs++;
-            uv_buf_t b = uv_buf_init(e->data + from, (unsigned)len);
-            resp_write(r, &b, 1, on_inline_written, e);
-        }
+        e->refs++;
+        uv_buf_t b = uv_buf_init(e->data ? e->data + from : NULL, (unsigned)len);
+        resp_send(r, len, &b, 1, on_inline_written, e);
         resp_finish(r);
         return;
     }
@@ -481,7 +492,7 @@ static void send_body(request_t *r, file_entry_t *e, int64_t from, int64_t len) 
     j->sock = sock;
     j->off = from;
     j->end = from + len;
-    j->fs.data = j;
+    j->work.data = j;
     r->hctx = j;
     r->handler = &static_handler;
     resp_send_headers_cb(r, len, on_headers_written, j);
@@ -547,24 +558,6 @@ static void redirect_to_slash(request_t *r) {
     buf_dispose(&loc);
 }
 
-/* A directory with a trailing slash: its first index file that exists. */
-static void serve_dir(request_t *r) {
-    server_t *s = r->conn->srv;
-    const cfg_server_t *sc = &r->gen->cfg->server;
-    for (size_t i = 0; i < sc->n_index; i++) {
-        char *p = xasprintf("%s%s", r->path, sc->index[i]);
-        file_entry_t *e = cache_get(s, p, strlen(p));
-        free(p);
-        if (e->kind == STATIC_FILE) {
-            serve_file(r, e);
-            entry_unref(e);
-            return;
-        }
-        entry_unref(e);
-    }
-    resp_error(r, 403, "directory listing is not allowed");
-}
-
 void static_serve(request_t *r) {
     server_t *s = r->conn->srv;
     file_entry_t *e = cache_get(s, r->path, r->path_len);
@@ -577,8 +570,8 @@ void static_serve(request_t *r) {
             resp_error(r, 405, NULL);
         else if (r->path[r->path_len - 1] != '/')
             redirect_to_slash(r);
-        else
-            serve_dir(r);
+        else /* dispatch already looked for its index files */
+            resp_error(r, 403, "directory listing is not allowed");
         break;
     case STATIC_FILE: serve_file(r, e); break;
     }

@@ -18,6 +18,7 @@ void buf_dispose(buf_t *b) {
 }
 
 char *buf_reserve(buf_t *b, size_t extra) {
+    extra++; /* room for the terminating NUL */
     if (b->cap - b->len < extra) {
         size_t cap = b->cap ? b->cap : 256;
         while (cap - b->len < extra) cap *= 2;
@@ -31,6 +32,7 @@ void buf_append(buf_t *b, const void *p, size_t n) {
     if (n == 0) return;
     memcpy(buf_reserve(b, n), p, n);
     b->len += n;
+    b->data[b->len] = '\0';
 }
 
 void buf_append_str(buf_t *b, const char *s) {
@@ -48,7 +50,7 @@ void buf_printf(buf_t *b, const char *fmt, ...) {
         buf_append(b, tmp, (size_t)n);
         return;
     }
-    char *w = buf_reserve(b, (size_t)n + 1);
+    char *w = buf_reserve(b, (size_t)n);
     va_start(ap, fmt);
     vsnprintf(w, (size_t)n + 1, fmt, ap);
     va_end(ap);
@@ -58,8 +60,9 @@ void buf_printf(buf_t *b, const char *fmt, ...) {
 void buf_consume(buf_t *b, size_t n) {
     if (n >= b->len) {
         b->len = 0;
-        return;
+    } else {
+        memmove(b->data, b->data + n, b->len - n);
+        b->len -= n;
     }
-    memmove(b->data, b->data + n, b->len - n);
-    b->len -= n;
+    if (b->data) b->data[b->len] = '\0';
 }

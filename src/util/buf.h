@@ -1,4 +1,5 @@
-/* A growable byte buffer. The bytes between `data` and `data + len` are owned by the buffer. */
+/* A growable byte buffer. The bytes between `data` and `data + len` are owned by the buffer, and
+ * data[len] is always a NUL (once data is allocated), so text can be used as a C string. */
 #ifndef FCGIHOST_UTIL_BUF_H
 #define FCGIHOST_UTIL_BUF_H
 #include <stddef.h>
@@ -11,7 +12,7 @@ typedef struct buf {
 
 void buf_init(buf_t *b);
 void buf_dispose(buf_t *b);
-/* Make room for `extra` more bytes past len; returns the write position. */
+/* Make room for `extra` more bytes past len (plus the NUL); returns the write position. */
 char *buf_reserve(buf_t *b, size_t extra);
 void buf_append(buf_t *b, const void *p, size_t n);
 void buf_append_str(buf_t *b, const char *s);

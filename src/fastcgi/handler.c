@@ -1,0 +1,842 @@
+/* The FastCGI request handler. See handler.h.
+ *
+ * One fcgi_req_t per HTTP request sent to an application:
+ *   queued (pool_acquire) → leased: BEGIN_REQUEST + PARAMS + STDIN written, records read back →
+ *   CGI header block parsed → body held up to responseBufferLimit, then streamed → END_REQUEST →
+ *   the process goes back to its pool.
+ *
+ * The request body is kept as encoded STDIN blocks. While the whole exchange is still small
+ * (REPLAY_MAX) the blocks are kept after they are written, so that when a process turns out to have
+ * exited on its own before answering anything (php-cgi after PHP_FCGI_MAX_REQUESTS), the request
+ * is replayed on another process and the client never sees the error.
+ *
+ * The fcgi_req_t can outlive its HTTP request: when the client goes away mid-request the process
+ * is drained (its output read and dropped until END_REQUEST) instead of being killed, so one
+ * impatient client does not cost a process. */
+#include "fastcgi/handler.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fastcgi/cgi_response.h"
+#include "fastcgi/codec.h"
+#include "fastcgi/params.h"
+#include "http/conn.h"
+#include "http/request.h"
+#include "http/request_int.h"
+#include "http/static.h"
+#include "pool/pool.h"
+#include "server.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+#define READ_BUF 65536u
+#define REPLAY_MAX (1024u * 1024u)     /* body bytes kept for a replay on another process */
+#define BODY_WINDOW (1024u * 1024u)    /* unwritten body bytes before the client is paused */
+#define SPILL_AT (1024u * 1024u)       /* chunked bodies past this go to a temporary file */
+#define CLIENT_HIGH (1024u * 1024u)    /* unsent response bytes before the app is paused */
+#define CLIENT_LOW (256u * 1024u)
+#define STDERR_KEEP (64u * 1024u)      /* stderr bytes kept and logged per request */
+#define MAX_RETRIES 1 /* a request that kills processes must not kill many */
+#define MAX_CGI_HEADERS 128
+
+typedef struct blk {
+    struct blk *next;
+    size_t len;
+    bool written;   /* handed to uv_write in the current attempt */
+    bool done;      /* that write completed (only then may the block be freed) */
+    char data[];
+} blk_t;
+
+typedef struct fcgi_req {
+    request_t *r;            /* NULL once the client is gone (draining) */
+    server_t *srv;
+    gen_t *gen;              /* our own reference: the app settings live in it */
+    const cfg_app_t *app;
+    const cfg_handler_t *handler;
+    pool_t *pool;
+    worker_t *wk;
+    pid_t pid;
+    pool_waiter_t waiter;
+    uint64_t id;             /* for log lines */
+    size_t script_len;       /* SCRIPT_NAME is r->path[0..script_len) */
+
+    buf_t params;            /* BEGIN_REQUEST + PARAMS, kept for a replay */
+    bool params_built;
+    blk_t *blocks, *last;    /* encoded STDIN records, in order */
+    uint64_t body_kept;      /* bytes in blocks */
+    uint64_t body_unwritten; /* bytes in blocks not yet handed to uv_write */
+    bool replayable;
+    bool body_end;           /* the client's body is complete */
+    bool end_queued;         /* the empty STDIN record is in blocks */
+    int spill_fd;            /* chunked body overflow (encoded records), -1 when none */
+    uint64_t spill_len, spill_sent;
+    bool spill_reading;
+    unsigned writes;         /* our writes on the worker stream not yet completed */
+
+    char *rbuf;
+    fcgi_decoder_t dec;
+    bool reading;
+    buf_t hdr;               /* the CGI header block, then held body bytes follow it */
+    bool hdr_done;
+    cgi_response_t res;
+    cgi_header_t headers[MAX_CGI_HEADERS];
+    size_t body_at;          /* where held body bytes start in hdr */
+    bool streaming;          /* response headers went out */
+    bool refused;            /* a 500 went out instead of the app's response: drop its output */
+    bool got_output;
+    buf_t errtext;
+    uint64_t err_total;
+    bool kill_after;         /* TerminateProcess: end the process after the request */
+
+    uv_timer_t timer;
+    uint64_t started, activity;
+    int retries;
+    bool finishing;
+} fcgi_req_t;
+
+static uint64_t next_id;
+
+static void fr_finish(fcgi_req_t *fr, pool_release_t how);
+static void pump(fcgi_req_t *fr);
+static void start_attempt(fcgi_req_t *fr);
+
+/* ---- helpers ---- */
+
+static uint64_t now_ms(fcgi_req_t *fr) {
+    return uv_now(fr->srv->loop);
+}
+
+static void log_req(fcgi_req_t *fr, log_level_t lvl, const char *fmt, const char *detail) {
+    if (!log_enabled(lvl)) return;
+    log_msg(lvl, "%s[%d] request %" PRIu64 " (%s): %s%s%s", fr->app->name, (int)fr->pid, fr->id,
+            fr->r ? fr->r->path : "client gone", fmt, detail ? ": " : "", detail ? detail : "");
+}
+
+/* Answer the client with an error if nothing went out yet; otherwise cut the connection (the
+ * client must not take a truncated body for a whole one). */
+static void fail_client(fcgi_req_t *fr, int status, const char *detail) {
+    request_t *r = fr->r;
+    if (r == NULL) return;
+    fr->r = NULL;
+    r->hctx = NULL;
+    if (!r->headers_sent) {
+        resp_error(r, status, detail);
+    } else if (r->conn) {
+        conn_close(r->conn);
+    }
+}
+
+/* ---- request body: encoded STDIN blocks ---- */
+
+static void append_block(fcgi_req_t *fr, const char *data, size_t len, bool end) {
+    size_t enc = end ? FCGI_HEADER_LEN : fcgi_stream_encoded_len(len);
+    blk_t *b = xmalloc(sizeof(*b) + enc + 1); /* + the NUL a buf_t keeps after its bytes */
+    b->next = NULL;
+    b->written = b->done = false;
+    if (end) {
+        fcgi_stdin_end_write(b->data, 1);
+        b->len = FCGI_HEADER_LEN;
+    } else {
+        buf_t tmp = {.data = b->data, .len = 0, .cap = enc + 1}; /* never grows: exact size */
+        fcgi_append_stdin(&tmp, 1, data, len);
+        b->len = tmp.len;
+    }
+    if (fr->last) fr->last->next = b;
+    else fr->blocks = b;
+    fr->last = b;
+    fr->body_kept += b->len;
+    fr->body_unwritten += b->len;
+}
+
+static void free_blocks(fcgi_req_t *fr) {
+    while (fr->blocks) {
+        blk_t *b = fr->blocks;
+        fr->blocks = b->next;
+        free(b);
+    }
+    fr->last = NULL;
+    fr->body_kept = 0;
+}
+
+/* Chunked bodies are collected whole (the application needs CONTENT_LENGTH): past SPILL_AT the
+ * encoded records go to an unlinked temporary file. */
+static bool spill(fcgi_req_t *fr, const char *data, size_t len) {
+    if (fr->spill_fd < 0) {
+        const char *dir = fr->gen->cfg->server.runtime_dir;
+        fr->spill_fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        if (fr->spill_fd < 0) fr->spill_fd = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        if (fr->spill_fd < 0) return false;
+    }
+    buf_t enc;
+    buf_init(&enc);
+    fcgi_append_stdin(&enc, 1, data, len);
+    ssize_t w = pwrite(fr->spill_fd, enc.data, enc.len, (off_t)fr->spill_len);
+    bool ok = w == (ssize_t)enc.len;
+    if (ok) fr->spill_len += enc.len;
+    buf_dispose(&enc);
+    return ok;
+}
+
+/* Body bytes accepted from the client and not yet written to the process. */
+static uint64_t body_backlog(const fcgi_req_t *fr) {
+    return fr->body_unwritten + (fr->wk ? worker_stream(fr->wk)->write_queue_size : 0);
+}
+
+static size_t on_body(request_t *r, const char *data, size_t len) {
+    fcgi_req_t *fr = r->hctx;
+    if (fr == NULL) return len;
+    if (r->body_chunked) {
+        if (fr->body_kept + len <= SPILL_AT && fr->spill_fd < 0) append_block(fr, data, len, false);
+        else if (!spill(fr, data, len)) {
+            log_req(fr, LOG_LEVEL_ERROR, "cannot store the request body", strerror(errno));
+            fail_client(fr, 500, "cannot store the request body");
+            fr_finish(fr, POOL_RELEASE_OK);
+            return len;
+        }
+        return len;
+    }
+    if (body_backlog(fr) >= BODY_WINDOW) return 0; /* resumed from on_worker_write */
+    append_block(fr, data, len, false);
+    pump(fr);
+    return len;
+}
+
+static void build_params(fcgi_req_t *fr);
+
+static void on_body_end(request_t *r) {
+    fcgi_req_t *fr = r->hctx;
+    if (fr == NULL) return;
+    fr->body_end = true;
+    if (r->body_chunked) {
+        build_params(fr);
+        if (!fr->params_built) return;
+        pool_acquire(fr->pool, &fr->waiter, fr->waiter.cb);
+        return;
+    }
+    pump(fr);
+}
+
+/* ---- writing to the process ---- */
+
+typedef struct fwrite {
+    uv_write_t w;
+    fcgi_req_t *fr;
+    char *owned;
+    blk_t *blk;     /* the kept block being written, if any */
+} fwrite_t;
+
+static void maybe_free(fcgi_req_t *fr);
+
+static void on_worker_write(uv_write_t *w, int status) {
+    fwrite_t *fw = (fwrite_t *)w;
+    fcgi_req_t *fr = fw->fr;
+    fr->writes--;
+    if (fw->blk) fw->blk->done = true;
+    free(fw->owned);
+    free(fw);
+    if (fr->finishing) {
+        maybe_free(fr);
+        return;
+    }
+    if (status < 0) return; /* the read side reports the broken connection */
+    fr->activity = now_ms(fr);
+    if (!fr->replayable) {
+        /* Written blocks are no longer needed. */
+        while (fr->blocks && fr->blocks->done) {
+            blk_t *b = fr->blocks;
+            fr->blocks = b->next;
+            fr->body_kept -= b->len;
+            free(b);
+        }
+        if (fr->blocks == NULL) fr->last = NULL;
+    }
+    if (fr->spill_reading) {
+        fr->spill_reading = false;
+        pump(fr);
+    }
+    if (fr->r && fr->r->body_paused && body_backlog(fr) < BODY_WINDOW / 4 && fr->r->conn)
+        conn_resume_body(fr->r->conn);
+}
+
+static void worker_write(fcgi_req_t *fr, const char *data, size_t len, char *owned, blk_t *blk) {
+    fwrite_t *fw = xmalloc(sizeof(*fw));
+    fw->fr = fr;
+    fw->owned = owned;
+    fw->blk = blk;
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    fr->writes++;
+    if (uv_write(&fw->w, worker_stream(fr->wk), &b, 1, on_worker_write) != 0) {
+        fr->writes--;
+        if (blk) blk->done = true;
+        free(owned);
+        free(fw);
+    }
+}
+
+/* Hand everything that may go to the process now to libuv. */
+static void pump(fcgi_req_t *fr) {
+    if (fr->wk == NULL || fr->finishing) return;
+    if (fr->body_end && !fr->end_queued && (fr->spill_fd < 0 || fr->spill_sent == fr->spill_len)) {
+        if (fr->spill_fd < 0) {
+            append_block(fr, NULL, 0, true);
+            fr->end_queued = true;
+        }
+    }
+    for (blk_t *b = fr->blocks; b; b = b->next) {
+        if (b->written) continue;
+        b->written = true;
+        fr->body_unwritten -= b->len;
+        worker_write(fr, b->data, b->len, NULL, b);
+    }
+    if (fr->replayable && fr->body_kept > REPLAY_MAX) fr->replayable = false;
+    if (fr->spill_fd >= 0 && !fr->spill_reading) {
+        if (fr->spill_sent < fr->spill_len) {
+            size_t n = fr->spill_len - fr->spill_sent > READ_BUF ? READ_BUF : fr->spill_len - fr->spill_sent;
+            char *chunk = xmalloc(n);
+            ssize_t got = pread(fr->spill_fd, chunk, n, (off_t)fr->spill_sent);
+            if (got != (ssize_t)n) {
+                free(chunk);
+                log_req(fr, LOG_LEVEL_ERROR, "cannot read the stored request body", strerror(errno));
+                fail_client(fr, 500, NULL);
+                fr_finish(fr, POOL_RELEASE_CLOSE);
+                return;
+            }
+            fr->spill_sent += n;
+            fr->spill_reading = true; /* one chunk in flight: the write callback pumps again */
+            worker_write(fr, chunk, n, chunk, NULL);
+        } else if (fr->body_end && !fr->end_queued) {
+            char *end = xmalloc(FCGI_HEADER_LEN);
+            fcgi_stdin_end_write(end, 1);
+            fr->end_queued = true;
+            worker_write(fr, end, FCGI_HEADER_LEN, end, NULL);
+        }
+    }
+}
+
+/* ---- the response ---- */
+
+static bool hop_by_hop(const cgi_header_t *h) {
+    switch (h->id) {
+    case CGI_H_CONTENT_LENGTH:
+    case CGI_H_TRANSFER_ENCODING:
+    case CGI_H_CONNECTION:
+    case CGI_H_KEEP_ALIVE:
+    case CGI_H_HOP_BY_HOP:
+    case CGI_H_DATE:
+    case CGI_H_SERVER: return true;
+    default: return false;
+    }
+}
+
+static int response_status(const cgi_response_t *res) {
+    if (res->flags & CGI_F_STATUS) return res->status;
+    if (res->flags & CGI_F_LOCATION) return 302;
+    return res->status ? res->status : 200;
+}
+
+/* Does stderr turn this response into a 500 (§4.3)? */
+static bool stderr_refuses(const fcgi_req_t *fr) {
+    if (fr->err_total == 0) return false;
+    cfg_stderr_mode_t m = fr->app->stderr_mode;
+    return m == CFG_STDERR_RETURN_IN_500 || m == CFG_STDERR_GENERIC_500 || m == CFG_STDERR_TERMINATE;
+}
+
+static void refuse_with_stderr(fcgi_req_t *fr) {
+    request_t *r = fr->r;
+    fr->refused = true;
+    if (r == NULL) return;
+    fr->r = NULL;
+    r->hctx = NULL;
+    if (fr->app->stderr_mode == CFG_STDERR_RETURN_IN_500) {
+        resp_start(r, 500);
+        resp_header_str(r, "Content-Type", "text/plain; charset=utf-8");
+        resp_send_headers(r, (int64_t)fr->errtext.len);
+        resp_write_copy(r, fr->errtext.data, fr->errtext.len);
+        resp_finish(r);
+    } else {
+        resp_error(r, 500, "the application wrote to stderr");
+    }
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_worker_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+
+/* A body chunk reached the client. r->hctx is NULL once the exchange let go of the request, so a
+ * late callback never touches a freed fcgi_req_t. */
+static void on_chunk_written(request_t *r, void *ctx, int status) {
+    free(ctx);
+    fcgi_req_t *fr = r->hctx;
+    if (fr == NULL || fr->finishing || fr->reading || fr->wk == NULL || status < 0) return;
+    if (r->conn && resp_queued_bytes(r) < CLIENT_LOW &&
+        uv_read_start(worker_stream(fr->wk), on_alloc, on_worker_read) == 0)
+        fr->reading = true;
+}
+
+static cgi_parse_opts_t parse_opts(const fcgi_req_t *fr) {
+    return (cgi_parse_opts_t){.mode = fr->app->response_headers_strict ? CGI_MODE_STRICT : CGI_MODE_RELAXED};
+}
+
+/* Status line and the application's headers (hop-by-hop ones dropped), not yet framed. The held
+ * body grows the same buffer as the header block, so the header slices are taken again here from
+ * the (unchanged) block instead of being kept across reallocations. */
+static void build_head(fcgi_req_t *fr) {
+    request_t *r = fr->r;
+    cgi_parse_opts_t o = parse_opts(fr);
+    char err[8];
+    cgi_parse_response(fr->hdr.data, fr->body_at, &o, &fr->res, fr->headers, MAX_CGI_HEADERS, err, sizeof(err));
+    resp_start_reason(r, response_status(&fr->res), fr->res.reason.p, fr->res.reason.len);
+    for (size_t i = 0; i < fr->res.num_headers; i++) {
+        const cgi_header_t *h = &fr->res.headers[i];
+        if (hop_by_hop(h)) continue;
+        buf_append(&r->resp_head, h->name.p, h->name.len);
+        buf_append(&r->resp_head, ": ", 2);
+        buf_append(&r->resp_head, h->value.p, h->value.len);
+        buf_append(&r->resp_head, "\r\n", 2);
+    }
+    if (!(fr->res.flags & CGI_F_CONTENT_TYPE) && !(fr->res.flags & CGI_F_LOCATION))
+        resp_header_str(r, "Content-Type", "text/html; charset=UTF-8");
+}
+
+static void write_body(fcgi_req_t *fr, const char *data, size_t len);
+
+/* The held bytes exceed responseBufferLimit (or the limit is 0): headers go out, the body streams. */
+static void begin_stream(fcgi_req_t *fr) {
+    if (stderr_refuses(fr)) {
+        refuse_with_stderr(fr);
+        return;
+    }
+    fr->streaming = true;
+    int64_t len = (fr->res.flags & CGI_F_CONTENT_LENGTH) ? fr->res.content_length : -1;
+    build_head(fr);
+    resp_send_headers(fr->r, len);
+    size_t held = fr->hdr.len - fr->body_at;
+    if (held) write_body(fr, fr->hdr.data + fr->body_at, held);
+}
+
+static void write_body(fcgi_req_t *fr, const char *data, size_t len) {
+    request_t *r = fr->r;
+    char *copy = xmalloc(len);
+    memcpy(copy, data, len);
+    uv_buf_t b = uv_buf_init(copy, (unsigned)len);
+    resp_write(r, &b, 1, on_chunk_written, copy);
+    if (fr->r && r->conn && resp_queued_bytes(r) > CLIENT_HIGH && fr->reading) {
+        /* Back-pressure: stop reading the application until the client catches up; the write
+         * callbacks start it again. */
+        uv_read_stop(worker_stream(fr->wk));
+        fr->reading = false;
+    }
+}
+
+static void on_stdout(fcgi_req_t *fr, const char *data, size_t len) {
+    if (fr->r == NULL || fr->refused) return; /* draining */
+    if (fr->streaming) {
+        write_body(fr, data, len);
+        return;
+    }
+    buf_append(&fr->hdr, data, len);
+    if (!fr->hdr_done) {
+        char err[160];
+        cgi_parse_opts_t o = parse_opts(fr);
+        int rc = cgi_parse_response(fr->hdr.data, fr->hdr.len, &o, &fr->res, fr->headers,
+                                    MAX_CGI_HEADERS, err, sizeof(err));
+        if (rc == CGI_AGAIN) return;
+        if (rc < 0) {
+            log_req(fr, LOG_LEVEL_ERROR, "bad response headers", err);
+            fail_client(fr, 502, "the application sent malformed response headers");
+            fr_finish(fr, POOL_RELEASE_KILL);
+            return;
+        }
+        if (fr->res.dropped) {
+            char msg[200];
+            snprintf(msg, sizeof(msg), "%zu header line(s) without a colon dropped, first at line %u",
+                     fr->res.dropped, fr->res.first_dropped_line);
+            log_req(fr, LOG_LEVEL_WARN, msg, NULL);
+        }
+        fr->hdr_done = true;
+        fr->body_at = (size_t)rc;
+    }
+    if (fr->hdr.len - fr->body_at > fr->handler->response_buffer_limit) begin_stream(fr);
+}
+
+static void on_stderr(fcgi_req_t *fr, const char *data, size_t len) {
+    if (fr->err_total < STDERR_KEEP) {
+        size_t keep = len < STDERR_KEEP - fr->err_total ? len : STDERR_KEEP - fr->err_total;
+        buf_append(&fr->errtext, data, keep);
+        char tag[160];
+        snprintf(tag, sizeof(tag), "%s[%d] request %" PRIu64 " stderr: ", fr->app->name, (int)fr->pid, fr->id);
+        log_lines(LOG_LEVEL_WARN, tag, data, keep);
+    }
+    fr->err_total += len;
+    if (fr->app->stderr_mode == CFG_STDERR_TERMINATE) {
+        fr->kill_after = true;
+        if (!fr->streaming && !fr->refused) {
+            refuse_with_stderr(fr);
+            fr_finish(fr, POOL_RELEASE_KILL);
+        }
+    }
+}
+
+static void on_end_request(fcgi_req_t *fr, bool trailing) {
+    request_t *r = fr->r;
+    pool_release_t how = trailing || fr->writes ? POOL_RELEASE_CLOSE : POOL_RELEASE_OK;
+    if (fr->kill_after) how = POOL_RELEASE_KILL;
+    if (fr->err_total > STDERR_KEEP) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "%" PRIu64 " more bytes of stderr not logged", fr->err_total - STDERR_KEEP);
+        log_req(fr, LOG_LEVEL_WARN, msg, NULL);
+    }
+    if (r && !fr->refused) {
+        if (!fr->hdr_done) {
+            if (stderr_refuses(fr)) {
+                refuse_with_stderr(fr);
+            } else {
+                log_req(fr, LOG_LEVEL_ERROR, "the application ended the request without response headers", NULL);
+                fail_client(fr, 502, "the application sent no response");
+            }
+        } else if (fr->streaming) {
+            fr->r = NULL;
+            r->hctx = NULL;
+            resp_finish(r);
+        } else if (stderr_refuses(fr)) {
+            refuse_with_stderr(fr);
+        } else {
+            /* The whole response was held: one write, length-delimited. */
+            size_t held = fr->hdr.len - fr->body_at;
+            char *copy = xmalloc(held ? held : 1);
+            memcpy(copy, fr->hdr.data + fr->body_at, held);
+            uv_buf_t b = uv_buf_init(copy, (unsigned)held);
+            build_head(fr);
+            resp_send(r, (int64_t)held, &b, 1, request_free_ctx_cb, copy);
+            fr->r = NULL;
+            r->hctx = NULL;
+            resp_finish(r);
+        }
+    }
+    fr_finish(fr, how);
+}
+
+/* The process went away (EOF or error on its connection) before END_REQUEST. */
+static void on_worker_lost(fcgi_req_t *fr, const char *why) {
+    if (fr->r && !fr->got_output && fr->replayable && fr->retries < MAX_RETRIES) {
+        /* It had not started on this request: the process exited between requests. */
+        log_req(fr, LOG_LEVEL_INFO, "process ended before answering, retrying on another", why);
+        uv_read_stop(worker_stream(fr->wk));
+        fr->reading = false;
+        pool_release(fr->wk, POOL_RELEASE_GONE);
+        fr->wk = NULL;
+        fr->retries++;
+        pool_acquire(fr->pool, &fr->waiter, fr->waiter.cb);
+        return;
+    }
+    log_req(fr, LOG_LEVEL_ERROR, "the application closed the connection mid-request", why);
+    fail_client(fr, 502, "the application ended unexpectedly");
+    fr_finish(fr, POOL_RELEASE_DEAD);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+    fcgi_req_t *fr = h->data;
+    *buf = uv_buf_init(fr->rbuf, READ_BUF);
+}
+
+static void on_worker_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
+    fcgi_req_t *fr = st->data;
+    if (nread == 0) return;
+    if (nread < 0) {
+        on_worker_lost(fr, nread == UV_EOF ? "end of stream" : uv_strerror((int)nread));
+        return;
+    }
+    fr->activity = now_ms(fr);
+    const char *p = buf->base;
+    size_t left = (size_t)nread;
+    while (left && !fr->finishing) {
+        fcgi_event_t ev;
+        size_t used = 0;
+        int kind = fcgi_decoder_next(&fr->dec, p, left, &used, &ev);
+        p += used;
+        left -= used;
+        if (kind < 0) {
+            log_req(fr, LOG_LEVEL_ERROR, "FastCGI protocol error", fcgi_strerror(kind));
+            fail_client(fr, 502, "the application broke the FastCGI protocol");
+            fr_finish(fr, POOL_RELEASE_KILL);
+            return;
+        }
+        switch (kind) {
+        case FCGI_EV_STDOUT:
+            fr->got_output = true;
+            on_stdout(fr, ev.data.p, ev.data.len);
+            break;
+        case FCGI_EV_STDERR:
+            fr->got_output = true;
+            on_stderr(fr, ev.data.p, ev.data.len);
+            break;
+        case FCGI_EV_END_REQUEST: on_end_request(fr, left > 0); return;
+        default: break; /* GET_VALUES_RESULT / UNKNOWN_TYPE: nothing to do */
+        }
+        if (kind == FCGI_EV_NEED_MORE) break;
+    }
+}
+
+/* ---- timeouts ---- */
+
+static void on_timer(uv_timer_t *t) {
+    fcgi_req_t *fr = t->data;
+    uint64_t now = now_ms(fr);
+    uint64_t act = (uint64_t)fr->app->activity_timeout * 1000u;
+    uint64_t req = (uint64_t)fr->app->request_timeout * 1000u;
+    const char *which = NULL;
+    if (req && now - fr->started >= req) which = "requestTimeout";
+    else if (act && now - fr->activity >= act) which = "activityTimeout";
+    if (which == NULL) {
+        uint64_t next = 1000;
+        if (act && fr->activity + act > now) next = fr->activity + act - now;
+        if (req && fr->started + req > now && fr->started + req - now < next) next = fr->started + req - now;
+        uv_timer_start(t, on_timer, next < 50 ? 50 : next, 0);
+        return;
+    }
+    log_req(fr, LOG_LEVEL_ERROR, which, "the process is ended");
+    fail_client(fr, 500, which);
+    fr_finish(fr, POOL_RELEASE_KILL);
+}
+
+/* ---- attempts and the pool ---- */
+
+static void on_acquired(pool_waiter_t *w, worker_t *wk, int status) {
+    fcgi_req_t *fr = w->data;
+    if (status != 0) {
+        const char *why = status == POOL_EQUEUE_FULL ? "queue full"
+                          : status == POOL_EFAILED   ? "application failed (rapid fails)"
+                          : status == POOL_ESTOPPING ? "application stopping"
+                                                     : "cannot start the application";
+        log_req(fr, LOG_LEVEL_WARN, "503", why);
+        fail_client(fr, 503, why);
+        fr_finish(fr, POOL_RELEASE_OK);
+        return;
+    }
+    fr->wk = wk;
+    fr->pid = worker_pid(wk);
+    start_attempt(fr);
+}
+
+static void start_attempt(fcgi_req_t *fr) {
+    uv_stream_t *st = worker_stream(fr->wk);
+    st->data = fr;
+    fcgi_decoder_init(&fr->dec, 1);
+    fr->started = fr->activity = now_ms(fr);
+    uv_timer_start(&fr->timer, on_timer, 1000, 0);
+    if (uv_read_start(st, on_alloc, on_worker_read) == 0) fr->reading = true;
+    worker_write(fr, fr->params.data, fr->params.len, NULL, NULL);
+    /* A replay sends every kept block again (only a replayable request is ever retried, and its
+     * blocks are all still kept). */
+    fr->body_unwritten = 0;
+    for (blk_t *b = fr->blocks; b; b = b->next) {
+        b->written = b->done = false;
+        fr->body_unwritten += b->len;
+    }
+    fr->spill_sent = 0;
+    fr->spill_reading = false;
+    if (fr->spill_fd >= 0) fr->end_queued = false;
+    pump(fr);
+}
+
+static void maybe_free(fcgi_req_t *fr) {
+    if (fr->writes || !uv_is_closing((uv_handle_t *)&fr->timer) || fr->timer.data != NULL) return;
+    free_blocks(fr);
+    buf_dispose(&fr->params);
+    buf_dispose(&fr->hdr);
+    buf_dispose(&fr->errtext);
+    if (fr->spill_fd >= 0) close(fr->spill_fd);
+    free(fr->rbuf);
+    gen_unref(fr->gen);
+    free(fr);
+}
+
+static void on_timer_closed(uv_handle_t *h) {
+    fcgi_req_t *fr = h->data;
+    fr->timer.data = NULL;
+    maybe_free(fr);
+}
+
+/* The exchange is over: give the process back and free once our writes have completed. */
+static void fr_finish(fcgi_req_t *fr, pool_release_t how) {
+    if (fr->finishing) return;
+    fr->finishing = true;
+    if (fr->r) {
+        fr->r->hctx = NULL;
+        fr->r = NULL;
+    }
+    if (fr->waiter.queued) pool_cancel(fr->pool, &fr->waiter);
+    if (fr->wk) {
+        uv_read_stop(worker_stream(fr->wk));
+        if (how == POOL_RELEASE_OK && fr->writes) how = POOL_RELEASE_CLOSE;
+        pool_release(fr->wk, how);
+        fr->wk = NULL;
+    }
+    uv_close((uv_handle_t *)&fr->timer, on_timer_closed);
+}
+
+static void on_abort(request_t *r) {
+    fcgi_req_t *fr = r->hctx;
+    if (fr == NULL) return;
+    fr->r = NULL;
+    r->hctx = NULL;
+    if (fr->wk == NULL) {
+        fr_finish(fr, POOL_RELEASE_OK); /* still queued */
+        return;
+    }
+    /* Let the process finish this request (its output is dropped) so it stays usable. */
+    log_req(fr, LOG_LEVEL_INFO, "client went away, draining the process", NULL);
+    if (!fr->body_end) {
+        fr->body_end = true;
+        pump(fr);
+    }
+    if (!fr->reading) {
+        if (uv_read_start(worker_stream(fr->wk), on_alloc, on_worker_read) == 0) fr->reading = true;
+    }
+}
+
+static const request_handler_t fcgi_handler = {
+    .name = "fastcgi",
+    .on_body = on_body,
+    .on_body_end = on_body_end,
+    .on_abort = on_abort,
+};
+
+/* ---- building the request ---- */
+
+static void addr_strings(request_t *r, char *local, size_t llen, char *lport, char *remote, size_t rlen,
+                         char *rport) {
+    conn_t *c = r->conn;
+    local[0] = remote[0] = lport[0] = rport[0] = '\0';
+    if (c->is_unix) {
+        snprintf(remote, rlen, "127.0.0.1");
+        snprintf(local, llen, "127.0.0.1");
+        snprintf(lport, 8, "0");
+        snprintf(rport, 8, "0");
+        return;
+    }
+    conn_peer_str(c, remote, rlen);
+    snprintf(rport, 8, "%u", (unsigned)c->peer_port);
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    if (uv_tcp_getsockname(&c->h.tcp, (struct sockaddr *)&ss, &len) != 0) return;
+    if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, local, (socklen_t)llen);
+        snprintf(lport, 8, "%u", (unsigned)ntohs(a->sin6_port));
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &a->sin_addr, local, (socklen_t)llen);
+        snprintf(lport, 8, "%u", (unsigned)ntohs(a->sin_port));
+    }
+}
+
+static str_t host_name(str_t host) {
+    if (host.len && host.p[0] == '[') {
+        const char *rb = memchr(host.p, ']', host.len);
+        return rb ? str_make(host.p, (size_t)(rb - host.p + 1)) : host;
+    }
+    const char *colon = memchr(host.p, ':', host.len);
+    return colon ? str_make(host.p, (size_t)(colon - host.p)) : host;
+}
+
+static void build_params(fcgi_req_t *fr) {
+    request_t *r = fr->r;
+    const cfg_t *cfg = fr->gen->cfg;
+    char local[64], lport[8], remote[64], rport[8];
+    addr_strings(r, local, sizeof(local), lport, remote, sizeof(remote), rport);
+    size_t sl = fr->script_len;
+    char *filename = xasprintf("%s%.*s", cfg->server.root, (int)sl, r->path);
+    cgi_vars_t v = {
+        .method = r->http.method,
+        .request_uri = r->http.target,
+        .query = r->http.has_query ? r->http.query : STR_LIT(""),
+        .script_name = str_make(r->path, sl),
+        .path_info = str_make(r->path + sl, r->path_len - sl),
+        .document_uri = str_make(r->path, r->path_len),
+        .document_root = str_make(cfg->server.root, strlen(cfg->server.root)),
+        .script_filename = str_make(filename, strlen(filename)),
+        .server_addr = str_make(local, strlen(local)),
+        .server_port = str_make(lport, strlen(lport)),
+        .server_name = r->http.host.len ? host_name(r->http.host) : str_make(local, strlen(local)),
+        .remote_addr = str_make(remote, strlen(remote)),
+        .remote_port = str_make(rport, strlen(rport)),
+        .minor_version = r->http.minor_version,
+        .content_length = r->body_chunked ? (int64_t)r->body_total
+                                          : (r->http.content_length >= 0 ? r->http.content_length : -1),
+        .headers = r->http.headers,
+        .n_headers = r->http.num_headers,
+        .utf8_all = fr->app->utf8_all,
+        .utf8_vars = fr->app->utf8_vars,
+        .n_utf8_vars = fr->app->n_utf8_vars,
+    };
+    char err[128];
+    int rc = cgi_params_build(&v, &fr->params, err, sizeof(err));
+    free(filename);
+    if (rc < 0) {
+        log_req(fr, LOG_LEVEL_INFO, "refused", err);
+        fail_client(fr, 400, err);
+        fr_finish(fr, POOL_RELEASE_OK);
+        return;
+    }
+    fr->params_built = true;
+}
+
+/* resourceType (SPEC §3): 0 to go on, or the status to answer without contacting the app. */
+static int check_resource(request_t *r, const cfg_handler_t *h, size_t script_len) {
+    if (h->resource_type == CFG_RESOURCE_UNSPECIFIED) return 0;
+    char *script = xstrndup(r->path, script_len ? script_len : 1);
+    static_kind_t k = static_probe(r->conn->srv, script);
+    free(script);
+    if (k == STATIC_FORBIDDEN) return 403;
+    switch (h->resource_type) {
+    case CFG_RESOURCE_FILE: return k == STATIC_FILE ? 0 : 404;
+    case CFG_RESOURCE_DIRECTORY: return k == STATIC_DIR ? 0 : 404;
+    case CFG_RESOURCE_EITHER: return k == STATIC_FILE || k == STATIC_DIR ? 0 : 404;
+    default: return 0;
+    }
+}
+
+void fcgi_serve(request_t *r, size_t handler_index, size_t script_len) {
+    server_t *s = r->conn->srv;
+    const cfg_handler_t *h = &r->gen->cfg->handlers[handler_index];
+    int st = check_resource(r, h, script_len);
+    if (st) {
+        resp_error(r, st, NULL);
+        return;
+    }
+    fcgi_req_t *fr = xcalloc(1, sizeof(*fr));
+    fr->r = r;
+    fr->srv = s;
+    fr->gen = gen_ref(r->gen);
+    fr->handler = h;
+    fr->app = &fr->gen->cfg->apps[h->app_index];
+    fr->pool = fr->gen->pools[h->app_index];
+    fr->id = ++next_id;
+    fr->spill_fd = -1;
+    fr->replayable = true;
+    fr->rbuf = xmalloc(READ_BUF);
+    fr->waiter.data = fr;
+    fr->waiter.cb = on_acquired;
+    fr->script_len = script_len;
+    buf_init(&fr->params);
+    buf_init(&fr->hdr);
+    buf_init(&fr->errtext);
+    uv_timer_init(s->loop, &fr->timer);
+    fr->timer.data = fr;
+    r->handler = &fcgi_handler;
+    r->hctx = fr;
+    r->app = fr->app->name;
+    resp_continue(r);
+    if (r->body_chunked && !r->body_complete) return; /* acquired in on_body_end */
+    build_params(fr);
+    if (!fr->params_built) return;
+    fr->body_end = r->body_complete;
+    pool_acquire(fr->pool, &fr->waiter, on_acquired);
+}

@@ -1,0 +1,20 @@
+/* Handler mappings (SPEC §2 [handler:NAME]): which mapping takes a request. PURE. */
+#ifndef FCGIHOST_HTTP_ROUTER_H
+#define FCGIHOST_HTTP_ROUTER_H
+#include <stddef.h>
+
+#include "config/config.h"
+#include "util/str.h"
+
+/* Find the first handler (in file order) whose verb list has `method` and whose path matches the
+ * decoded URL path. Returns its index, or -1. *script_len receives the length of the path prefix
+ * that names the script (SCRIPT_NAME); the rest is PATH_INFO:
+ *   - a file-name pattern ("*.php", "index.php"; no '/') is matched, case-insensitively as IIS does,
+ *     against each path segment from the left; the first matching segment ends the script, so
+ *     /upload/x.jpg/y.php is the script "/upload/x.jpg/y.php" and never "/upload/x.jpg";
+ *   - "*" matches every path, the script is the whole path;
+ *   - a URL prefix ("/app/" or "/app") matches "/app" and everything below it; the script is the
+ *     prefix without its trailing slash and the rest is PATH_INFO. */
+int router_match(const cfg_t *cfg, const char *path, size_t len, str_t method, size_t *script_len);
+
+#endif
