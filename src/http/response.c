@@ -73,6 +73,40 @@ void conn_queue_write(conn_t *c, request_t *r, const uv_buf_t *bufs, unsigned n,
         if (cb) cb(r, ctx, UV_ECANCELED);
         return;
     }
+    /* Nothing queued: try to write at once. When the kernel takes everything (the usual case for
+     * a response) no write request exists at all, which also spares the epoll_ctl that libuv
+     * makes after every completed write request. The callback then runs before we return. */
+    uv_buf_t rest[16];
+    if (c->pending_writes == 0 && c->h.stream.write_queue_size == 0 && n <= 16) {
+        size_t total = 0;
+        for (unsigned i = 0; i < n; i++) total += bufs[i].len;
+        int w = uv_try_write(&c->h.stream, bufs, n);
+        if (w >= 0 && (size_t)w == total) {
+            free(owned);
+            if (cb) cb(r, ctx, 0);
+            return;
+        }
+        if (w < 0 && w != UV_EAGAIN) {
+            free(owned);
+            if (cb) cb(r, ctx, w);
+            conn_close(c);
+            return;
+        }
+        if (w > 0) { /* queue only what is left */
+            size_t skip = (size_t)w;
+            unsigned k = 0;
+            for (unsigned i = 0; i < n; i++) {
+                if (skip >= bufs[i].len) {
+                    skip -= bufs[i].len;
+                    continue;
+                }
+                rest[k++] = uv_buf_init(bufs[i].base + skip, (unsigned)(bufs[i].len - skip));
+                skip = 0;
+            }
+            bufs = rest;
+            n = k;
+        }
+    }
     wreq_t *wr = xmalloc(sizeof(*wr));
     wr->c = c;
     wr->r = r;
