@@ -135,12 +135,36 @@ void resp_continue(request_t *r) {
     conn_queue_write(r->conn, NULL, &b, 1, NULL, NULL, NULL);
 }
 
+/* Decimal digits of v into out (no NUL); returns the length. Hot path: no printf. */
+static size_t fmt_u64(char *out, uint64_t v) {
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+static void append_u64(buf_t *b, uint64_t v) {
+    char d[20];
+    buf_append(b, d, fmt_u64(d, v));
+}
+
 void resp_start(request_t *r, int status) {
     server_t *s = r->conn ? r->conn->srv : NULL;
     r->status = status;
     r->resp_head.len = 0;
-    buf_printf(&r->resp_head, "HTTP/1.1 %d %s\r\nServer: fcgihost\r\nDate: %s\r\n", status,
-               http_status_reason(status), s ? server_date(s) : "");
+    buf_t *b = &r->resp_head;
+    buf_reserve(b, 160);
+    buf_append(b, "HTTP/1.1 ", 9);
+    append_u64(b, (uint64_t)(status >= 100 && status <= 999 ? status : 500));
+    buf_append(b, " ", 1);
+    buf_append_str(b, http_status_reason(status));
+    buf_append_str(b, "\r\nServer: fcgihost\r\nDate: ");
+    if (s) buf_append(b, server_date(s), 29);
+    buf_append(b, "\r\n", 2);
 }
 
 void resp_start_reason(request_t *r, int status, const char *reason, size_t rlen) {
@@ -175,7 +199,11 @@ static bool finish_head(request_t *r, int64_t content_length) {
     conn_t *c = r->conn;
     bool bodyless = r->status == 204 || r->status == 304 || (r->status >= 100 && r->status < 200);
     if (content_length >= 0) {
-        if (!bodyless) buf_printf(&r->resp_head, "Content-Length: %" PRId64 "\r\n", content_length);
+        if (!bodyless) {
+            buf_append(&r->resp_head, "Content-Length: ", 16);
+            append_u64(&r->resp_head, (uint64_t)content_length);
+            buf_append(&r->resp_head, "\r\n", 2);
+        }
     } else if (!bodyless && r->http.minor_version >= 1) {
         r->resp_chunked = !r->head_only;
         if (!r->head_only) buf_append_str(&r->resp_head, "Transfer-Encoding: chunked\r\n");
