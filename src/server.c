@@ -59,9 +59,11 @@ static void on_pool_stopped(pool_t *p, void *arg) {
     server_conn_closed(s);
 }
 
-static void stop_pool(server_t *s, pool_t *p) {
-    s->pools_stopping++;
-    pool_stop(p, on_pool_stopped, s);
+/* pool_stop may call back at once (no process left): count first, so the callback never sees a
+ * count that reaches zero while other pools are still to be stopped. */
+static void stop_pools(server_t *s, pool_t **pools, size_t n) {
+    s->pools_stopping += (unsigned)n;
+    for (size_t i = 0; i < n; i++) pool_stop(pools[i], on_pool_stopped, s);
 }
 
 /* Give generation g its pools: reuse (and reconfigure) the pool of each application that keeps
@@ -83,14 +85,17 @@ static void attach_pools(server_t *s, gen_t *g) {
             g->pools[i] = pool_new(s->loop, app, cfg->server.runtime_dir, s->exe);
         keep[i] = g->pools[i];
     }
-    for (size_t k = 0; k < s->n_pools; k++) {
-        if (s->pools[k] == NULL) continue;
-        log_info("application %s removed: stopping it after its requests", pool_name(s->pools[k]));
-        stop_pool(s, s->pools[k]);
-    }
-    free(s->pools);
+    pool_t **old = s->pools;
+    size_t n_old = s->n_pools, n_gone = 0;
     s->pools = keep;
     s->n_pools = cfg->n_apps;
+    for (size_t k = 0; k < n_old; k++) {
+        if (old[k] == NULL) continue;
+        log_info("application %s removed: stopping it after its requests", pool_name(old[k]));
+        old[n_gone++] = old[k];
+    }
+    stop_pools(s, old, n_gone);
+    free(old);
 }
 
 const char *server_date(server_t *s) {
@@ -354,12 +359,14 @@ static void finish_stop(server_t *s) {
 void server_conn_closed(server_t *s) {
     if (!s->stopping || s->n_conns > 0 || uv_is_closing((uv_handle_t *)&s->maint)) return;
     if (s->n_pools) {
-        for (size_t i = 0; i < s->n_pools; i++) stop_pool(s, s->pools[i]);
-        free(s->pools);
+        pool_t **pools = s->pools; /* detached first: the stop callbacks re-enter this function */
+        size_t n = s->n_pools;
         s->pools = NULL;
         s->n_pools = 0;
+        stop_pools(s, pools, n);
+        free(pools);
     }
-    if (s->pools_stopping == 0) finish_stop(s);
+    if (s->pools_stopping == 0 && !uv_is_closing((uv_handle_t *)&s->maint)) finish_stop(s);
 }
 
 static void begin_stop(server_t *s, const char *why) {

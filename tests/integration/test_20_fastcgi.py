@@ -461,3 +461,34 @@ def test_no_process_survives_the_server(appsrv, sig):
     srv.wait_exit(10)
     helpers.wait_until(lambda: not any(alive(p) for p in pids), 5,
                        what="every FastCGI process gone")
+
+
+@needs_app
+def test_failed_pool_recovers_after_a_minute(appsrv, tmp_path):
+    # The application fails at start while a marker file exists (a broken deploy), then is fixed.
+    marker = tmp_path / "broken"
+    marker.write_text("1")
+    wrapper = tmp_path / "app.sh"
+    wrapper.write_text(f"#!/bin/sh\n[ -e {marker} ] && exit 1\nexec {FCGI_APP}\n")
+    wrapper.chmod(0o755)
+    srv = appsrv(app_keys={"full_path": str(wrapper), "rapidFailsPerMinute": 2})
+    for _ in range(6):
+        srv.get("/t.fcgi")
+    srv.wait_for_log(r"failed")
+    assert srv.get("/t.fcgi").status == 503
+    marker.unlink()
+    # SPEC 4.6: after a minute it tries again.
+    helpers.wait_until(lambda: srv.get("/t.fcgi").status == 200, 75, interval=1.0,
+                       what="the pool to recover")
+
+
+@needs_app
+def test_client_leaving_mid_request_does_not_cost_the_process(appsrv):
+    srv = appsrv(app_keys={"maxInstances": 1})
+    first = env_of(srv.get("/t.fcgi").body)
+    with srv.connect() as c:
+        c.send(b"GET /t.fcgi?sleep=300 HTTP/1.1\r\nHost: x\r\n\r\n")
+    # The process finishes that request (its output is dropped) and serves the next one.
+    second = env_of(srv.get("/t.fcgi").body)
+    assert second["pid"] == first["pid"]
+    assert int(second["requests"]) == int(first["requests"]) + 2
