@@ -131,3 +131,31 @@ open(path, "w").write(text)
 ' "$RESULTS" "$1"
     log "wrote the '$1' section of $RESULTS"
 }
+
+# --- FastCGI benchmarks (fastcgi.sh, stream.sh)
+# warm_up SECONDS URL...: wrk -c64 against each URL for SECONDS so that every server has spawned
+# its FastCGI processes before it is measured; prints "URL requests non-2xx" lines.
+warm_up() {
+    local secs=$1 url out; shift
+    for url in "$@"; do
+        out=$(wrk -t1 -c64 -d"${secs}s" "$url")
+        printf '%s %s %s\n' "$url" "$(awk '/requests in/ {print $1}' <<<"$out")" \
+            "$(awk '/Non-2xx/ {print $NF}' <<<"$out" | grep . || echo 0)"
+    done
+}
+
+# expect_body URL TEXT: GET URL answers 200 with TEXT (one trailing newline ignored), or die.
+expect_body() {
+    local got body
+    got=$(curl -s -m 5 -w '%{http_code}' "$1"); body=${got%???}
+    [ "${got: -3}" = 200 ] && [ "${body%$'\n'}" = "$2" ] ||
+        die "GET $1: expected 200 '$2', got: $(head -c 300 <<<"$got")"
+}
+
+# children_of PID: "pid comm" of each child (fcgihost's children are its FastCGI processes).
+children_of() {
+    local c
+    for c in $(pgrep -P "$1"); do echo "$c $(cat "/proc/$c/comm" 2>/dev/null)"; done
+}
+
+hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }     # hwm_kb PID: peak RSS so far

@@ -18,7 +18,7 @@ static inline str_t str_make(const char *p, size_t len) {
 }
 
 static inline bool str_eq(str_t a, const char *lit, size_t litlen) {
-    return a.len == litlen && memcmp(a.p, lit, litlen) == 0;
+    return a.len == litlen && (litlen == 0 || memcmp(a.p, lit, litlen) == 0); /* p may be NULL */
 }
 
 /* ASCII case-insensitive comparison against a lower-case literal. */
