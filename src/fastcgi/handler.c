@@ -265,19 +265,24 @@ static void on_worker_write(uv_write_t *w, int status) {
         conn_resume_body(fr->r->conn);
 }
 
-static void worker_write(fcgi_req_t *fr, const char *data, size_t len, char *owned, blk_t *blk) {
+/* Write bufs[0..n) in one go; `blk` (may be NULL) is marked done when the write completes. */
+static void worker_writev(fcgi_req_t *fr, const uv_buf_t *bufs, unsigned n, char *owned, blk_t *blk) {
     fwrite_t *fw = xmalloc(sizeof(*fw));
     fw->fr = fr;
     fw->owned = owned;
     fw->blk = blk;
-    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
     fr->writes++;
-    if (uv_write(&fw->w, worker_stream(fr->wk), &b, 1, on_worker_write) != 0) {
+    if (uv_write(&fw->w, worker_stream(fr->wk), bufs, n, on_worker_write) != 0) {
         fr->writes--;
         if (blk) blk->done = true;
         free(owned);
         free(fw);
     }
+}
+
+static void worker_write(fcgi_req_t *fr, const char *data, size_t len, char *owned, blk_t *blk) {
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    worker_writev(fr, &b, 1, owned, blk);
 }
 
 /* Hand everything that may go to the process now to libuv. */
@@ -631,7 +636,6 @@ static void start_attempt(fcgi_req_t *fr) {
     fr->started = fr->activity = now_ms(fr);
     uv_timer_start(&fr->timer, on_timer, 1000, 0);
     if (uv_read_start(st, on_alloc, on_worker_read) == 0) fr->reading = true;
-    worker_write(fr, fr->params.data, fr->params.len, NULL, NULL);
     /* A replay sends every kept block again (only a replayable request is ever retried, and its
      * blocks are all still kept). */
     fr->body_unwritten = 0;
@@ -639,6 +643,22 @@ static void start_attempt(fcgi_req_t *fr) {
         b->written = b->done = false;
         fr->body_unwritten += b->len;
     }
+    if (fr->body_end && fr->spill_fd < 0 && !fr->end_queued) {
+        append_block(fr, NULL, 0, true);
+        fr->end_queued = true;
+    }
+    /* The params and the first block leave in one write: an application that does not read its
+     * STDIN (libfcgi's hello world) must find the whole request in its first read, or the unread
+     * empty STDIN record is taken for the next request's first record and the connection dropped. */
+    blk_t *first = fr->blocks;
+    uv_buf_t bufs[2] = {uv_buf_init(fr->params.data, (unsigned)fr->params.len)};
+    unsigned n = 1;
+    if (first) {
+        bufs[n++] = uv_buf_init(first->data, (unsigned)first->len);
+        first->written = true;
+        fr->body_unwritten -= first->len;
+    }
+    worker_writev(fr, bufs, n, NULL, first);
     fr->spill_sent = 0;
     fr->spill_reading = false;
     if (fr->spill_fd >= 0) fr->end_queued = false;
