@@ -423,6 +423,10 @@ static void begin_stream(fcgi_req_t *fr) {
     resp_send_headers(fr->r, len);
     size_t held = fr->hdr.len - fr->body_at;
     if (held) write_body(fr, fr->hdr.data + fr->body_at, held);
+    /* Streaming from here on: the held bytes were copied out, the header block is no longer
+     * needed, and up to responseBufferLimit bytes should not stay allocated for the whole body. */
+    buf_dispose(&fr->hdr);
+    fr->body_at = 0;
 }
 
 static void write_body(fcgi_req_t *fr, const char *data, size_t len) {
