@@ -3,7 +3,7 @@
 #   scripts/deps.sh build|test|sanitize|fuzz|bench
 set -euo pipefail
 goal=${1:-build}
-build=(gcc make meson ninja-build pkg-config libuv1-dev libinih-dev libsystemd-dev)
+build=(gcc make meson ninja-build pkg-config libuv1-dev libinih-dev libsystemd-dev media-types)
 test=(libcmocka-dev python3 python3-pytest python3-requests php-cgi libfcgi-dev curl)
 case "$goal" in
   build)    want=("${build[@]}" php-cgi) ;;
