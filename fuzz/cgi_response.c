@@ -12,14 +12,8 @@
 #include <string.h>
 
 #include "fastcgi/cgi_response.h"
+#include "fuzz_check.h"
 
-#define CHECK(cond)                                                              \
-    do {                                                                         \
-        if (!(cond)) {                                                           \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            abort();                                                             \
-        }                                                                        \
-    } while (0)
 
 #define MAX_HEADERS 64
 

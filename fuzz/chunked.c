@@ -13,14 +13,8 @@
 #include <string.h>
 
 #include "http/chunked.h"
+#include "fuzz_check.h"
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz/chunked.c:%d: check failed: %s\n", __LINE__, #cond);            \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 typedef struct outcome {
     ssize_t ret;     /* AGAIN, ERROR, or >= 0 when the body ended */

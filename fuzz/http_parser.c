@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "http/parser.h"
+#include "fuzz_check.h"
 
 #define MAX_HDRS 64
 #define ALL_PREFIXES_UP_TO 256 /* longer inputs check a sample of prefixes */
@@ -37,13 +38,6 @@ typedef struct result {
     http_header_t hdrs[MAX_HDRS];
 } result_t;
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz/http_parser.c:%d: check failed: %s\n", __LINE__, #cond);        \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 static const char tchars[] = "!#$%&'*+-.^_`|~";
 

@@ -123,10 +123,6 @@ static void access_flush(server_t *s) {
     b->len = 0;
 }
 
-void server_access_log(server_t *s, const char *line, size_t len) {
-    if (s->access_fd >= 0) buf_append(&s->access_buf, line, len);
-}
-
 static void on_prepare(uv_prepare_t *p) {
     server_t *s = p->data;
     if (s->access_buf.len) access_flush(s);

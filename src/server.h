@@ -65,7 +65,5 @@ void server_conn_closed(server_t *s);
 /* Cached "Sun, 22 Nov 2026 04:40:00 GMT" for the current second. */
 const char *server_date(server_t *s);
 
-/* Append a finished line to the access log buffer (flushed once per loop iteration). */
-void server_access_log(server_t *s, const char *line, size_t len);
 
 #endif

@@ -29,7 +29,6 @@
 #include "fastcgi/params.h"
 #include "http/conn.h"
 #include "http/request.h"
-#include "http/request_int.h"
 #include "http/static.h"
 #include "pool/pool.h"
 #include "server.h"
@@ -522,7 +521,7 @@ static void on_end_request(fcgi_req_t *fr, bool trailing) {
             memcpy(copy, fr->hdr.data + fr->body_at, held);
             uv_buf_t b = uv_buf_init(copy, (unsigned)held);
             build_head(fr);
-            resp_send(r, (int64_t)held, &b, 1, request_free_ctx_cb, copy);
+            resp_send(r, (int64_t)held, &b, 1, resp_free_ctx, copy);
             fr->r = NULL;
             r->hctx = NULL;
             resp_finish(r);

@@ -90,6 +90,8 @@ void resp_send(request_t *r, int64_t len, const uv_buf_t *body, unsigned nbody, 
 /* Queue body bytes. The bytes must stay valid until `cb` runs (it always runs, status < 0 when the
  * connection failed). `cb` may be NULL when the data is static or owned elsewhere for long enough. */
 void resp_write(request_t *r, const uv_buf_t *bufs, unsigned nbufs, resp_write_cb cb, void *ctx);
+/* A resp_write_cb that frees ctx (for bytes the caller malloc'ed and hands over). */
+void resp_free_ctx(request_t *r, void *ctx, int status);
 /* Copy and queue body bytes. */
 void resp_write_copy(request_t *r, const char *data, size_t len);
 /* The response is complete. The request is handed back to the connection. */

@@ -21,6 +21,5 @@ void conn_write_done(conn_t *c, int status);
 void request_free(request_t *r);
 /* Will the connection have to close after answering r (a body we will not read to its end)? */
 bool conn_must_close_after(const conn_t *c, const request_t *r);
-void request_free_ctx_cb(request_t *r, void *ctx, int status);
 
 #endif

@@ -270,10 +270,10 @@ void resp_write_copy(request_t *r, const char *data, size_t len) {
     char *copy = xmalloc(len);
     memcpy(copy, data, len);
     uv_buf_t b = uv_buf_init(copy, (unsigned)len);
-    resp_write(r, &b, 1, request_free_ctx_cb, copy);
+    resp_write(r, &b, 1, resp_free_ctx, copy);
 }
 
-void request_free_ctx_cb(request_t *r, void *ctx, int status) {
+void resp_free_ctx(request_t *r, void *ctx, int status) {
     free(ctx);
 }
 
@@ -302,7 +302,7 @@ void resp_error(request_t *r, int status, const char *detail) {
     if (status == 405) resp_header_str(r, "Allow", "GET, HEAD");
     char *copy = xstrndup(body, (size_t)n);
     uv_buf_t b = uv_buf_init(copy, (unsigned)n);
-    resp_send(r, n, &b, 1, request_free_ctx_cb, copy);
+    resp_send(r, n, &b, 1, resp_free_ctx, copy);
     resp_finish(r);
 }
 

@@ -342,6 +342,15 @@ class Server:
                                  % (which, regex, timeout, reader()[-3000:]))
 
 
+def _stop_all(servers):
+    """Stop every server a fixture started; fail the test on any teardown problem."""
+    problems = []
+    for s in servers:
+        problems += s.stop()
+    if problems:
+        pytest.fail("server teardown: " + "; ".join(problems), pytrace=False)
+
+
 @pytest.fixture
 def start_server(tmp_path):
     """Factory: start_server(server_opts=..., extra=..., files=..., listen=...) -> Server."""
@@ -357,11 +366,7 @@ def start_server(tmp_path):
         return s
 
     yield factory
-    problems = []
-    for s in servers:
-        problems += s.stop()
-    if problems:
-        pytest.fail("server teardown: " + "; ".join(problems), pytrace=False)
+    _stop_all(servers)
 
 
 @pytest.fixture(scope="module")
@@ -376,11 +381,7 @@ def module_server_factory(tmp_path_factory):
         return s
 
     yield factory
-    problems = []
-    for s in servers:
-        problems += s.stop()
-    if problems:
-        pytest.fail("server teardown: " + "; ".join(problems), pytrace=False)
+    _stop_all(servers)
 
 
 @pytest.fixture
