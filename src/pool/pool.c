@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "pool/monitor.h"
 #include "pool/pool_int.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -45,8 +46,8 @@ static void free_strv(char **v) {
     free(v);
 }
 
-/* Copy what the pool uses; the fields it does not use (monitorChangesTo, utf8 variables) are not
- * kept, so that nothing points into a configuration generation that may be freed. */
+/* Copy what the pool uses; the fields it does not use (utf8 variables) are not kept, so that
+ * nothing points into a configuration generation that may be freed. */
 static void app_copy(cfg_app_t *dst, const cfg_app_t *src) {
     *dst = *src;
     dst->name = xstrdup(src->name ? src->name : "fastcgi");
@@ -55,7 +56,7 @@ static void app_copy(cfg_app_t *dst, const cfg_app_t *src) {
     dst->argv = dup_strv(src->argv, strv_len(src->argv));
     dst->env = dup_strv(src->env, src->n_env);
     dst->user = dup_or_null(src->user);
-    dst->monitor_changes_to = NULL;
+    dst->monitor_changes_to = dup_or_null(src->monitor_changes_to);
     dst->utf8_vars = NULL;
     dst->n_utf8_vars = 0;
 }
@@ -67,6 +68,7 @@ static void app_dispose(cfg_app_t *a) {
     free_strv(a->argv);
     free_strv(a->env);
     free(a->user);
+    free(a->monitor_changes_to);
 }
 
 static bool str_differs(const char *a, const char *b) {
@@ -370,6 +372,23 @@ void pool_on_worker_freed(pool_t *p) {
     check_stopped(p);
 }
 
+/* ---- monitorChangesTo (§4.8) ---- */
+
+static void on_monitored_change(void *arg, const char *what) {
+    pool_t *p = arg;
+    if (!p->stopping) pool_recycle_for(p, POOL_RECYCLE_CHANGE, what);
+}
+
+/* Start, replace or end the monitor to match p->app.monitor_changes_to. */
+static void update_monitor(pool_t *p) {
+    const char *want = p->app.monitor_changes_to;
+    if (p->monitor && want && strcmp(monitor_path(p->monitor), want) == 0) return;
+    monitor_close(p->monitor);
+    p->monitor = NULL;
+    if (want && !p->stopping) p->monitor = monitor_new(p->loop, want, p->app.name,
+                                                       on_monitored_change, p);
+}
+
 /* ---- Public API ---- */
 
 static char *self_exe(void) {
@@ -390,6 +409,7 @@ pool_t *pool_new(uv_loop_t *loop, const cfg_app_t *app, const char *runtime_dir,
     pool_failwin_init(&p->failwin);
     update_limits(p);
     warn_php_children(p);
+    update_monitor(p);
     return p;
 }
 
@@ -400,6 +420,7 @@ void pool_configure(pool_t *p, const cfg_app_t *app) {
     app_dispose(&p->app);
     p->app = fresh;
     update_limits(p);
+    update_monitor(p);
     if (changed) warn_php_children(p);
     if (changed && !p->stopping) {
         pool_recycle_for(p, POOL_RECYCLE_CHANGE, "configuration changed");
@@ -545,6 +566,8 @@ void pool_stop(pool_t *p, void (*done)(pool_t *p, void *arg), void *arg) {
     p->stopping = true;
     p->done = done;
     p->done_arg = arg;
+    monitor_close(p->monitor);
+    p->monitor = NULL;
     log_info("%s: stopping %u processes", p->app.name, p->n_alive);
     fail_waiters(p, POOL_ESTOPPING);
     for (worker_t *wk = p->workers; wk; wk = wk->next) {
@@ -575,6 +598,7 @@ void pool_free(pool_t *p) {
 
 void pool_tick(pool_t *p, uint64_t now) {
     if (p->failed && now >= p->failed_until) unfail(p, "a minute passed");
+    if (p->monitor) monitor_check(p->monitor);
     p->limit = pool_policy_limit(p->app.max_instances, p->auto_limit);
     /* The idle list runs from the most to the least recently used: the expired ones are at its
      * tail. */

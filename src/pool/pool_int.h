@@ -112,6 +112,7 @@ struct pool {
     void (*done)(pool_t *p, void *arg);
     void *done_arg;
 
+    struct monitor *monitor;         /* monitorChangesTo; NULL = none */
     bool user_warned;
     bool in_maintain, maintain_again;
 };

@@ -10,6 +10,8 @@
  *                      stdin_sum= (64-bit FNV-1a of the body, hex)
  *   echo=body          the request body back, application/octet-stream
  *   sleep=MS           sleep before answering          hang=1   never answer, read nothing
+ *   mark=TEXT          "fcgi_app <pid> mark TEXT" on fd 2 (the server's log) as the request starts,
+ *                      so a test can wait for a request to be inside its process
  *   stderr=TEXT        TEXT (URL-decoded) on FCGI_STDERR; stderr_when=before|between|after
  *   crash=1            abort() before answering
  *   crash=after_headers  write the headers, flush, _exit(1)
@@ -48,7 +50,7 @@
 /* The request's options, decoded from QUERY_STRING. Strings point into `storage`. */
 typedef struct {
     char storage[8192];
-    const char *echo, *stderr_text, *stderr_when, *crash, *status, *rawheaders, *ctype;
+    const char *echo, *mark, *stderr_text, *stderr_when, *crash, *status, *rawheaders, *ctype;
     long sleep_ms, exit_after;
     int hang;
     unsigned long long big;
@@ -150,6 +152,7 @@ static void parse_query(const char *qs, opts_t *o) {
         url_decode(v);
         if (!strcmp(kv, "echo")) o->echo = v;
         else if (!strcmp(kv, "sleep")) o->sleep_ms = atol(v);
+        else if (!strcmp(kv, "mark")) o->mark = v;
         else if (!strcmp(kv, "hang")) o->hang = atoi(v);
         else if (!strcmp(kv, "stderr")) o->stderr_text = v;
         else if (!strcmp(kv, "stderr_when")) o->stderr_when = v;
@@ -306,6 +309,8 @@ static void handle(FCGX_Request *req) {
     opts_t o;
     body_t b = {0};
     parse_query(FCGX_GetParam("QUERY_STRING", req->envp), &o);
+    if (o.mark)
+        dprintf(2, "fcgi_app %d mark %s\n", (int)getpid(), o.mark);
     if (o.hang)
         for (;;)
             pause();
