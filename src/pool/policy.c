@@ -4,12 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-unsigned pool_policy_auto_limit(unsigned ncpu) {
-    if (ncpu == 0) ncpu = 1;
-    unsigned twice = ncpu > 5000 ? 10000 : 2 * ncpu;
-    return twice > 4 ? twice : 4;
-}
-
 unsigned pool_policy_limit(unsigned max_instances, unsigned auto_limit) {
     unsigned l = max_instances ? max_instances : auto_limit;
     return l ? l : 1;

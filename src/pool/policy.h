@@ -12,11 +12,7 @@
 
 /* ---- Instance limit ---- */
 
-/* The limit used for maxInstances = 0 until the adaptive controller of SPEC §4.2 exists:
- * max(4, 2 × ncpu). ncpu = 0 (unknown) counts as 1. */
-unsigned pool_policy_auto_limit(unsigned ncpu);
-
-/* The effective limit: max_instances when set, else the automatic one. Never below 1. */
+/* The effective limit: max_instances when set, else the automatic one (autotune.h). Never below 1. */
 unsigned pool_policy_limit(unsigned max_instances, unsigned auto_limit);
 
 /* How many processes to start now: one for each queued waiter that no starting process will serve,

@@ -148,11 +148,23 @@ static void idle_push(pool_t *p, worker_t *wk) {
     p->idle_head = wk;
 }
 
+static unsigned n_busy(const pool_t *p) {
+    return p->n_state[WORKER_STATE_BUSY] + p->n_state[WORKER_STATE_DRAINING];
+}
+
+/* The autotuner's average of busy processes: integrate up to now. */
+static void busy_account(pool_t *p) {
+    uint64_t now = uv_now(p->loop);
+    if (now > p->busy_last_ms) p->busy_ms_acc += (uint64_t)n_busy(p) * (now - p->busy_last_ms);
+    p->busy_last_ms = now;
+}
+
 void pool_set_state(worker_t *wk, worker_state_t s) {
     pool_t *p = wk->pool;
     worker_state_t old = wk->state;
     if (old == s) return;
     assert(old != WORKER_STATE_CLOSING);
+    busy_account(p);
     assert(p->n_state[old] > 0);
     p->n_state[old]--;
     p->n_state[s]++;
@@ -162,6 +174,7 @@ void pool_set_state(worker_t *wk, worker_state_t s) {
         wk->idle_since_ms = uv_now(p->loop);
         idle_push(p, wk);
     }
+    if (n_busy(p) > p->at_busy_max) p->at_busy_max = n_busy(p);
 }
 
 void pool_add_worker(pool_t *p, worker_t *wk) {
@@ -194,6 +207,7 @@ static void enqueue(pool_t *p, pool_waiter_t *w) {
     p->q_tail = w;
     w->queued = true;
     p->n_queued++;
+    if (p->n_queued > p->at_queued_max) p->at_queued_max = p->n_queued;
 }
 
 static void dequeue(pool_t *p, pool_waiter_t *w) {
@@ -296,6 +310,7 @@ static void maintain(pool_t *p) {
         while (p->q_head && p->idle_head) {
             pool_waiter_t *w = p->q_head;
             dequeue(p, w);
+            p->st.waited++;
             lease(p, p->idle_head, w);
         }
         trim_surplus(p);
@@ -405,7 +420,9 @@ pool_t *pool_new(uv_loop_t *loop, const cfg_app_t *app, const char *runtime_dir,
     app_copy(&p->app, app);
     p->runtime_dir = xstrdup(runtime_dir ? runtime_dir : "/run/fcgihost");
     p->exe = exe ? xstrdup(exe) : self_exe();
-    p->auto_limit = pool_policy_auto_limit(uv_available_parallelism());
+    autotune_init(&p->at, uv_available_parallelism(), uv_now(loop));
+    p->auto_limit = p->at.limit;
+    p->at_last_ms = p->busy_last_ms = uv_now(loop);
     pool_failwin_init(&p->failwin);
     update_limits(p);
     warn_php_children(p);
@@ -596,9 +613,91 @@ void pool_free(pool_t *p) {
     free(p);
 }
 
+/* ---- maxInstances = 0: measure, then let the controller decide (autotune.h) ---- */
+
+/* The pool's processes over the interval: CPU and run-queue time (CPUs' worth), and the average
+ * private memory per process. */
+static void measure_processes(pool_t *p, uint64_t interval_ms, autotune_sample_t *s) {
+    uint64_t cpu = 0, runq = 0, priv_sum = 0;
+    unsigned n_rss = 0;
+    bool any = false;
+    for (worker_t *wk = p->workers; wk; wk = wk->next) {
+        if (!wk->alive || wk->pid <= 0) continue;
+        uint64_t c, q, rss, priv;
+        if (procstat_sched(wk->pid, &c, &q)) {
+            any = true;
+            /* a process started during the interval: all it used belongs to the interval */
+            uint64_t c0 = wk->sched_seen ? wk->cpu_ns : 0, q0 = wk->sched_seen ? wk->runq_ns : 0;
+            if (wk->sched_seen || wk->started_ms >= p->at_last_ms) {
+                cpu += c > c0 ? c - c0 : 0;
+                runq += q > q0 ? q - q0 : 0;
+            }
+            wk->cpu_ns = c;
+            wk->runq_ns = q;
+            wk->sched_seen = true;
+        }
+        if (procstat_rss(wk->pid, &rss, &priv)) {
+            priv_sum += priv;
+            n_rss++;
+        }
+    }
+    double ns = (double)interval_ms * 1e6;
+    s->cpu_pool = any ? (double)cpu / ns : -1;
+    s->runq_pool = any ? (double)runq / ns : -1;
+    s->rss_avg = n_rss ? priv_sum / n_rss : 0;
+}
+
+static void autotune_restart_interval(pool_t *p, uint64_t now) {
+    p->at_last_ms = now;
+    p->at_base = p->st;
+    p->at_queued_max = p->n_queued;
+    p->at_busy_max = n_busy(p);
+    p->busy_ms_acc = 0;
+    p->busy_last_ms = now;
+}
+
+static void autotune_tick(pool_t *p, uint64_t now) {
+    if (p->app.max_instances != 0 || p->stopping) {
+        autotune_restart_interval(p, now);
+        p->at_cpu_ok = false;
+        return;
+    }
+    if (now - p->at_last_ms < AUTOTUNE_INTERVAL_MS) return;
+    busy_account(p);
+    uint64_t interval = now - p->at_last_ms;
+    autotune_sample_t s = {
+        .now_ms = now,
+        .interval_ms = interval,
+        .completed = p->st.requests - p->at_base.requests,
+        .acquired = p->st.acquired - p->at_base.acquired,
+        .waited = p->st.waited - p->at_base.waited,
+        .wait_ms = p->st.queue_wait_ms_total - p->at_base.queue_wait_ms_total,
+        .refused = p->st.queue_full - p->at_base.queue_full,
+        .queued_max = p->at_queued_max > p->n_queued ? p->at_queued_max : p->n_queued,
+        .counted = counted(p),
+        .busy_max = p->at_busy_max > n_busy(p) ? p->at_busy_max : n_busy(p),
+        .busy_avg = (double)p->busy_ms_acc / (double)interval,
+        .cpu_machine = -1,
+    };
+    procstat_cpu_t cpu;
+    if (procstat_cpu(&cpu)) {
+        if (p->at_cpu_ok) s.cpu_machine = procstat_cpu_busy(&p->at_cpu, &cpu);
+        p->at_cpu = cpu;
+        p->at_cpu_ok = true;
+    }
+    procstat_mem(&s.mem_total, &s.mem_available);
+    measure_processes(p, interval, &s);
+    if (autotune_step(&p->at, &s)) {
+        p->auto_limit = p->at.limit;
+        log_info("%s: maxInstances (auto) %s", p->app.name, p->at.reason);
+    }
+    autotune_restart_interval(p, now);
+}
+
 void pool_tick(pool_t *p, uint64_t now) {
     if (p->failed && now >= p->failed_until) unfail(p, "a minute passed");
     if (p->monitor) monitor_check(p->monitor);
+    autotune_tick(p, now);
     p->limit = pool_policy_limit(p->app.max_instances, p->auto_limit);
     /* The idle list runs from the most to the least recently used: the expired ones are at its
      * tail. */
@@ -622,6 +721,9 @@ void pool_get_stats(const pool_t *p, pool_stats_t *out) {
     out->starting = p->n_state[WORKER_STATE_STARTING];
     out->stopping = p->n_state[WORKER_STATE_STOPPING];
     out->queued = p->n_queued;
+    out->autotune_reason = p->at.changes ? p->at.reason : NULL;
+    out->autotune_changed_ms = p->at.last_change_ms;
+    out->autotune_changes = p->at.changes;
 }
 
 void pool_foreach_worker(const pool_t *p, void (*fn)(const worker_info_t *wi, void *arg),

@@ -86,6 +86,12 @@ typedef struct pool_stats {
     uint64_t exits_unexpected;
     uint64_t queue_wait_ms_total; /* sum of the waits of acquired waiters */
     uint64_t acquired;            /* waiters served */
+    uint64_t waited;              /* ... of which had to queue */
+    /* maxInstances = 0: the last change the controller made (reason NULL before any; it points
+     * into the pool and is valid until the next call into the pool) */
+    const char *autotune_reason;
+    uint64_t autotune_changed_ms; /* loop ms of that change */
+    uint64_t autotune_changes;
 } pool_stats_t;
 
 /* Create a pool (no process is started until the first acquire). `exe` is the path of the fcgihost

@@ -12,7 +12,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "pool/autotune.h"
 #include "pool/policy.h"
+#include "pool/procstat.h"
 #include "pool/pool.h"
 
 /* Captured stdout/stderr lines are cut at this length; the rest of such a line is dropped, so a
@@ -68,6 +70,8 @@ struct worker {
     char reason[96];                 /* why the pool ends it (logged at exit) */
 
     uint64_t completed;              /* requests completed (released OK or CLOSE) */
+    uint64_t cpu_ns, runq_ns;        /* /proc/PID/schedstat at the autotuner's last reading */
+    bool sched_seen;                 /* cpu_ns and runq_ns hold a reading */
     uint64_t started_ms, idle_since_ms;
     unsigned connect_tries;
     unsigned open_handles, pending_closes;
@@ -90,7 +94,7 @@ struct pool {
     cfg_app_t app;                   /* own deep copy of the strings the pool uses */
     char *runtime_dir;
     char *exe;
-    unsigned auto_limit;             /* the limit used for maxInstances = 0 */
+    unsigned auto_limit;             /* the limit used for maxInstances = 0 (at.limit) */
     unsigned limit;                  /* the effective limit */
     unsigned request_limit;          /* recycle after this many requests; 0 = never */
     unsigned seq;                    /* socket names: <app>-<serverpid>-<seq>.sock */
@@ -104,6 +108,16 @@ struct pool {
     unsigned n_alive;
 
     pool_stats_t st;                 /* counters; the gauges are filled in by pool_get_stats */
+
+    /* maxInstances = 0 (autotune.h): the controller and what it measures between two decisions */
+    autotune_t at;
+    uint64_t at_last_ms;             /* the start of the interval being measured */
+    pool_stats_t at_base;            /* the counters at that start */
+    unsigned at_queued_max, at_busy_max;
+    uint64_t busy_ms_acc;            /* busy processes x ms during the interval */
+    uint64_t busy_last_ms;           /* up to when busy_ms_acc is counted */
+    procstat_cpu_t at_cpu;
+    bool at_cpu_ok;
     pool_failwin_t failwin;
     bool failed;
     uint64_t failed_until;

@@ -14,21 +14,6 @@
 
 /* ---- Instance limit ---- */
 
-static void test_auto_limit(void **state) {
-    static const struct {
-        int line;
-        unsigned ncpu, want;
-    } cases[] = {
-        {__LINE__, 0, 4},  {__LINE__, 1, 4},   {__LINE__, 2, 4},         {__LINE__, 3, 6},
-        {__LINE__, 8, 16}, {__LINE__, 64, 128}, {__LINE__, 4000000000u, 10000},
-    };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        unsigned got = pool_policy_auto_limit(cases[i].ncpu);
-        if (got != cases[i].want)
-            fail_msg("line %d: got %u want %u", cases[i].line, got, cases[i].want);
-    }
-}
-
 static void test_limit(void **state) {
     assert_int_equal(pool_policy_limit(0, 8), 8);
     assert_int_equal(pool_policy_limit(3, 8), 3);
@@ -243,7 +228,7 @@ static void test_should_fail(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_auto_limit),       cmocka_unit_test(test_limit),
+        cmocka_unit_test(test_limit),
         cmocka_unit_test(test_spawns_needed),    cmocka_unit_test(test_queue_accepts),
         cmocka_unit_test(test_php_max_requests), cmocka_unit_test(test_env_number),
         cmocka_unit_test(test_is_php_cgi),

@@ -1,0 +1,29 @@
+/* Reading /proc for the autotuner and `ctl status`: what the machine's CPUs and memory are doing
+ * and what each FastCGI process uses. Small synchronous reads of in-memory files (a few per
+ * process every two seconds, for pools with maxInstances = 0 only). Every function reports
+ * "unknown" (false, or 0) rather than failing: /proc may be missing or restricted. */
+#ifndef FCGIHOST_POOL_PROCSTAT_H
+#define FCGIHOST_POOL_PROCSTAT_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* The first line of /proc/stat: all CPUs' time in clock ticks. */
+typedef struct procstat_cpu {
+    uint64_t busy, total;
+} procstat_cpu_t;
+bool procstat_cpu(procstat_cpu_t *out);
+/* The busy fraction of all CPUs between two readings, 0..1; -1 when unknown. */
+double procstat_cpu_busy(const procstat_cpu_t *before, const procstat_cpu_t *after);
+
+/* MemTotal and MemAvailable from /proc/meminfo, bytes (0 when unknown). */
+bool procstat_mem(uint64_t *total, uint64_t *available);
+
+/* /proc/PID/schedstat: nanoseconds on a CPU and runnable waiting for one. */
+bool procstat_sched(pid_t pid, uint64_t *cpu_ns, uint64_t *runq_ns);
+
+/* /proc/PID/statm: resident memory and its private (anonymous) part, bytes. The private part is
+ * what another process of the same program adds to the machine's memory use. */
+bool procstat_rss(pid_t pid, uint64_t *rss, uint64_t *private_rss);
+
+#endif

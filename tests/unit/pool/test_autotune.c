@@ -1,0 +1,276 @@
+/* Unit tests for src/pool/autotune.c: the maxInstances = 0 controller driven by a simulated
+ * machine. The model is a closed loop of `conns` clients (as wrk keeps its connections busy): each
+ * request needs `cpu_ms` of CPU and `wait_ms` of waiting (a database, an API); `ncpu` CPUs are
+ * shared by the pool and by the rest of the machine (the server and the load generator), which
+ * need `other_ms` of CPU per request. With P processes the throughput is the smaller of what the
+ * processes can turn around, P / (cpu + wait), and what the CPUs can do, ncpu / (cpu + other).
+ * Busy processes that the CPUs cannot serve wait in the run queue. A deterministic +-noise can be
+ * put on the throughput the controller sees. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "pool/autotune.h"
+
+typedef struct model {
+    unsigned ncpu, conns;
+    double cpu_ms, wait_ms, other_ms;
+    double noise;            /* relative, e.g. 0.03 for +-3 % */
+    double external;         /* fraction of the CPUs used by something else (another tenant) */
+    uint64_t mem_total, mem_free_base, rss; /* bytes; memory left = base - processes x rss */
+    uint32_t rng;
+} model_t;
+
+/* Requests per second with `p` processes. */
+static double model_tput(const model_t *m, unsigned p) {
+    if (p > m->conns) p = m->conns;
+    double by_procs = p * 1000.0 / (m->cpu_ms + m->wait_ms);
+    double by_cpu = m->ncpu * (1.0 - m->external) * 1000.0 / (m->cpu_ms + m->other_ms);
+    return by_procs < by_cpu ? by_procs : by_cpu;
+}
+
+static double rnd(model_t *m) { /* -1..1 */
+    m->rng = m->rng * 1103515245u + 12345u;
+    return ((m->rng >> 8) & 0xffff) / 32767.5 - 1.0;
+}
+
+/* What the pool would measure over one interval with the limit `limit`. */
+static autotune_sample_t model_sample(model_t *m, unsigned limit, uint64_t now) {
+    autotune_sample_t s = {0};
+    unsigned p = limit < m->conns ? limit : m->conns;
+    double x = model_tput(m, p);
+    double secs = AUTOTUNE_INTERVAL_MS / 1000.0;
+    s.now_ms = now;
+    s.interval_ms = AUTOTUNE_INTERVAL_MS;
+    s.completed = (uint64_t)(x * (1.0 + m->noise * rnd(m)) * secs);
+    s.acquired = (uint64_t)(x * secs);
+    unsigned queued = m->conns > p ? m->conns - p : 0;
+    s.queued_max = queued;
+    s.waited = queued ? s.acquired : 0;
+    /* each queued request waits until `queued` requests ahead of it went through */
+    s.wait_ms = queued ? (uint64_t)((double)s.waited * queued / x * 1000.0) : 0;
+    s.counted = p;
+    s.busy_max = p;
+    s.busy_avg = p;
+    double cpu_used = x * (m->cpu_ms + m->other_ms) / 1000.0;
+    s.cpu_machine = m->external + cpu_used / m->ncpu;
+    if (s.cpu_machine > 1) s.cpu_machine = 1;
+    s.cpu_pool = x * m->cpu_ms / 1000.0;
+    /* a process cycle takes p / x seconds; what is not CPU or waiting is run-queue time */
+    double rq = (double)p / x - (m->cpu_ms + m->wait_ms) / 1000.0;
+    s.runq_pool = rq > 0 ? rq * x : 0;
+    if (m->mem_total) {
+        s.mem_total = m->mem_total;
+        uint64_t used = (uint64_t)p * m->rss;
+        s.mem_available = m->mem_free_base > used + 1024 * 1024 ? m->mem_free_base - used
+                                                                : 1024 * 1024;
+        s.rss_avg = m->rss;
+    }
+    return s;
+}
+
+typedef struct run {
+    unsigned final, lo, hi;  /* the limit at the end; its range over the last `tail` steps */
+    unsigned changes_tail;
+    double tput_tail;        /* average true throughput over the tail */
+} run_t;
+
+static run_t simulate(autotune_t *a, model_t *m, uint64_t *now, unsigned steps, unsigned tail,
+                      int verbose) {
+    run_t r = {.lo = ~0u};
+    for (unsigned i = 0; i < steps; i++) {
+        *now += AUTOTUNE_INTERVAL_MS;
+        autotune_sample_t s = model_sample(m, a->limit, *now);
+        bool changed = autotune_step(a, &s);
+        if (verbose && changed) printf("  t=%4llus %s\n", (unsigned long long)(*now / 1000), a->reason);
+        if (i >= steps - tail) {
+            if (changed) r.changes_tail++;
+            if (a->limit < r.lo) r.lo = a->limit;
+            if (a->limit > r.hi) r.hi = a->limit;
+            r.tput_tail += model_tput(m, a->limit) / tail;
+        }
+    }
+    r.final = a->limit;
+    return r;
+}
+
+static double best_fixed(const model_t *m, unsigned *best_n) {
+    static const unsigned fixed[] = {1, 2, 4, 8, 16, 32, 64};
+    double best = 0;
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+        double x = model_tput(m, fixed[i]);
+        if (x > best * 1.0001) {
+            best = x;
+            *best_n = fixed[i];
+        }
+    }
+    return best;
+}
+
+static void check_run(const char *name, model_t *m, unsigned ncpu_cap_check) {
+    autotune_t a;
+    uint64_t now = 0;
+    autotune_init(&a, m->ncpu, now);
+    printf("%s:\n", name);
+    run_t r = simulate(&a, m, &now, 150, 100, 1); /* 5 minutes; judge the last 200 s */
+    unsigned best_n = 0;
+    double best = best_fixed(m, &best_n);
+    printf("  limit %u (range %u..%u, %u changes in the last 100 steps), %.0f req/s vs best fixed "
+           "%.0f (maxInstances %u): %.2f\n",
+           r.final, r.lo, r.hi, r.changes_tail, r.tput_tail, best, best_n, r.tput_tail / best);
+    if (r.tput_tail < 0.9 * best)
+        fail_msg("%s: %.0f req/s < 0.90 x best fixed %.0f", name, r.tput_tail, best);
+    if (ncpu_cap_check && r.hi > autotune_cpu_cap(m->ncpu))
+        fail_msg("%s: limit reached %u on a CPU-bound page (cap %u)", name, r.hi,
+                 autotune_cpu_cap(m->ncpu));
+    /* no wild oscillation: at most a probe and its undoing every hold period */
+    unsigned max_changes = 2 * (100 * AUTOTUNE_INTERVAL_MS / AUTOTUNE_HOLD_MS + 1);
+    if (r.changes_tail > max_changes)
+        fail_msg("%s: %u changes in 100 steps (> %u)", name, r.changes_tail, max_changes);
+    if (r.hi > 2 * r.lo + 1) fail_msg("%s: limit swung between %u and %u", name, r.lo, r.hi);
+}
+
+/* cpu.php on 2 CPUs: 5 ms of CPU, wrk at 64 connections. */
+static void test_cpu_bound(void **state) {
+    (void)state;
+    model_t m = {.ncpu = 2, .conns = 64, .cpu_ms = 5, .wait_ms = 0, .other_ms = 0.3, .noise = 0.03};
+    check_run("cpu-bound, 2 CPUs", &m, 1);
+    model_t m8 = {.ncpu = 8, .conns = 256, .cpu_ms = 5, .other_ms = 0.3, .noise = 0.03};
+    check_run("cpu-bound, 8 CPUs", &m8, 1);
+}
+
+/* io.php: 20 ms of waiting and a little CPU; the limit must reach the 64 connections, quickly. */
+static void test_wait_bound(void **state) {
+    (void)state;
+    model_t m = {.ncpu = 2, .conns = 64, .cpu_ms = 0.3, .wait_ms = 20, .other_ms = 0.2,
+                 .noise = 0.03};
+    check_run("wait-bound", &m, 0);
+    autotune_t a;
+    uint64_t now = 0;
+    autotune_init(&a, 2, now);
+    simulate(&a, &m, &now, 10, 1, 0);
+    if (a.limit < 64) fail_msg("wait-bound: limit %u after 20 s, want 64", a.limit);
+}
+
+/* Another program keeps the CPUs 95 % busy: processes that wait still add throughput. */
+static void test_wait_bound_on_a_busy_machine(void **state) {
+    (void)state;
+    model_t m = {.ncpu = 2, .conns = 64, .cpu_ms = 0.1, .wait_ms = 20, .other_ms = 0.05,
+                 .external = 0.95, .noise = 0.03};
+    check_run("wait-bound, busy machine", &m, 0);
+}
+
+/* 5 ms CPU + 20 ms waiting on 2 CPUs: about 10 processes saturate the CPUs. */
+static void test_mixed(void **state) {
+    (void)state;
+    model_t m = {.ncpu = 2, .conns = 64, .cpu_ms = 5, .wait_ms = 20, .other_ms = 0.3,
+                 .noise = 0.03};
+    check_run("mixed", &m, 0);
+    model_t few = {.ncpu = 4, .conns = 6, .cpu_ms = 2, .wait_ms = 50, .other_ms = 0.2,
+                   .noise = 0.02};
+    check_run("mixed, few clients", &few, 0);
+}
+
+/* The load changes from waiting to CPU: the limit comes back under the CPU-bound cap. */
+static void test_shift_to_cpu_bound(void **state) {
+    (void)state;
+    autotune_t a;
+    uint64_t now = 0;
+    autotune_init(&a, 2, now);
+    model_t io = {.ncpu = 2, .conns = 64, .cpu_ms = 0.3, .wait_ms = 20, .other_ms = 0.2};
+    simulate(&a, &io, &now, 30, 1, 0);
+    assert_true(a.limit >= 64);
+    model_t cpu = {.ncpu = 2, .conns = 64, .cpu_ms = 5, .other_ms = 0.3};
+    run_t r = simulate(&a, &cpu, &now, 30, 20, 1);
+    assert_true(r.hi <= autotune_cpu_cap(2));
+}
+
+/* Memory running short: the limit comes down, and growth stops at what memory holds. */
+static void test_memory(void **state) {
+    (void)state;
+    const uint64_t mib = 1024 * 1024;
+    /* 1 GiB machine, 400 MiB free before the pool, 30 MiB per process: reserve 64 MiB leaves
+     * room for 11 processes, though the wait-bound load would like 64. */
+    model_t m = {.ncpu = 2, .conns = 64, .cpu_ms = 0.3, .wait_ms = 20, .other_ms = 0.2,
+                 .mem_total = 1024 * mib, .mem_free_base = 400 * mib, .rss = 30 * mib};
+    autotune_t a;
+    uint64_t now = 0;
+    autotune_init(&a, 2, now);
+    run_t r = simulate(&a, &m, &now, 60, 40, 1);
+    assert_true(r.hi <= 12);
+    assert_true(r.final >= 8);
+    /* then something else takes the memory: the pool shrinks */
+    m.mem_free_base = 200 * mib;
+    simulate(&a, &m, &now, 5, 1, 1);
+    assert_true(a.limit <= 6);
+    assert_non_null(strstr(a.reason, "memory"));
+}
+
+/* Nothing waits any more: an unused high limit decays towards what is used, never below the start. */
+static void test_decay(void **state) {
+    (void)state;
+    autotune_t a;
+    uint64_t now = 0;
+    autotune_init(&a, 2, now);
+    model_t io = {.ncpu = 2, .conns = 64, .cpu_ms = 0.3, .wait_ms = 20, .other_ms = 0.2};
+    simulate(&a, &io, &now, 20, 1, 0);
+    assert_true(a.limit >= 64);
+    io.conns = 3; /* three clients now: no queue */
+    simulate(&a, &io, &now, 60 * 15 / 2, 1, 1); /* fifteen minutes */
+    assert_int_equal(a.limit, autotune_initial(2));
+    /* and a burst brings it back up */
+    io.conns = 40;
+    simulate(&a, &io, &now, 10, 1, 0);
+    assert_true(a.limit >= 40);
+}
+
+/* Unknown CPU and memory figures (no /proc): it still grows on waits and is judged by throughput. */
+static void test_without_proc(void **state) {
+    (void)state;
+    autotune_t a;
+    autotune_init(&a, 1, 0);
+    autotune_sample_t s = {.now_ms = 2000, .interval_ms = 2000, .completed = 400, .acquired = 400,
+                           .waited = 400, .wait_ms = 400 * 100, .queued_max = 20, .counted = 4,
+                           .busy_max = 4, .busy_avg = 4, .cpu_machine = -1, .cpu_pool = -1};
+    assert_true(autotune_step(&a, &s));
+    assert_int_equal(a.limit, 8);
+    s.now_ms += 2000; /* 8 busy now, but no more completed: undone, and held */
+    s.counted = s.busy_max = 8;
+    s.busy_avg = 8;
+    assert_true(autotune_step(&a, &s));
+    assert_int_equal(a.limit, 4);
+    assert_non_null(strstr(a.reason, "no more requests"));
+    s.now_ms += 2000;
+    s.counted = s.busy_max = 4;
+    s.busy_avg = 4;
+    assert_false(autotune_step(&a, &s));
+    assert_int_equal(a.limit, 4);
+}
+
+static void test_constants(void **state) {
+    (void)state;
+    assert_int_equal(autotune_initial(0), 4);
+    assert_int_equal(autotune_initial(2), 4);
+    assert_int_equal(autotune_initial(8), 16);
+    assert_int_equal(autotune_initial(100000), AUTOTUNE_MAX);
+    assert_int_equal(autotune_cpu_cap(1), 8);
+    assert_int_equal(autotune_cpu_cap(2), 8);
+    assert_int_equal(autotune_cpu_cap(16), 64);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_constants),     cmocka_unit_test(test_cpu_bound),
+        cmocka_unit_test(test_wait_bound),    cmocka_unit_test(test_wait_bound_on_a_busy_machine),
+        cmocka_unit_test(test_mixed),
+        cmocka_unit_test(test_shift_to_cpu_bound), cmocka_unit_test(test_memory),
+        cmocka_unit_test(test_decay),         cmocka_unit_test(test_without_proc),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
