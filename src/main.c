@@ -4,14 +4,18 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "ctl/client.h"
 #include "pool/pool.h"
 #include "server.h"
+#include "server_user.h"
 
 #define DEFAULT_CONF "/etc/fcgihost/fcgihost.conf"
 
 static void usage(FILE *out) {
     fprintf(out,
             "usage: fcgihost [-c FILE] [-t]\n"
+            "       fcgihost ctl [-s SOCKET] status [APP] [--json] | recycle APP |\n"
+            "                    set APP KEY VALUE | reload | stop   (fcgihost ctl -h)\n"
             "  -c FILE  configuration file (default " DEFAULT_CONF ")\n"
             "  -t       check the configuration, print problems as file:line, exit 0 or 1\n"
             "  -v       print the version\n");
@@ -27,13 +31,19 @@ static int check_config(const char *path) {
         fprintf(stderr, "fcgihost: configuration %s has errors\n", path);
         return 1;
     }
+    int bad = server_user_check_as_root(cfg); /* users the server could not honour when started */
     cfg_free(cfg);
+    if (bad) {
+        fprintf(stderr, "fcgihost: configuration %s has errors\n", path);
+        return 1;
+    }
     fprintf(stderr, "fcgihost: configuration %s is ok\n", path);
     return 0;
 }
 
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], POOL_SPAWN_ARG) == 0) return pool_child_main(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "ctl") == 0) return ctl_client_main(argc - 1, argv + 1);
     const char *conf = DEFAULT_CONF;
     int test_only = 0, opt;
     while ((opt = getopt(argc, argv, "c:tvh")) != -1) {

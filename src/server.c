@@ -16,7 +16,11 @@
 #include "http/conn.h"
 #include "http/mime.h"
 #include "http/static.h"
+#include "ctl/listener.h"
 #include "pool/pool.h"
+#include "server_status.h"
+#include "server_user.h"
+#include "util/sdnotify.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -220,7 +224,8 @@ static int listener_open(server_t *s, const cfg_listen_t *cl, listener_t **out) 
     l->h.handle.data = l;
     if (rc == 0) rc = uv_listen(&l->h.stream, LISTEN_BACKLOG, on_connection);
     if (rc != 0) {
-        log_error("cannot listen on %s: %s", cl->text, uv_strerror(rc));
+        log_error("cannot listen on %s: %s%s", cl->text, uv_strerror(rc),
+                  server_user_listen_hint(cl, rc));
         uv_close(&l->h.handle, on_listener_closed);
         return rc;
     }
@@ -301,27 +306,56 @@ static void apply_logging(server_t *s, const cfg_t *cfg) {
     if (rc < 0) log_error("cannot open access log %s: %s", cfg->server.access_log, strerror(-rc));
 }
 
-static void log_diag(cfg_diag_t *d) {
-    for (size_t i = 0; i < d->n; i++) log_error("%s", d->msgs[i]);
+static void on_ctl_command(void *arg, const ctl_cmd_t *cmd, buf_t *out) {
+    server_ctl_command(arg, cmd, out);
 }
 
-static void server_reload(server_t *s) {
-    if (s->stopping) return;
+/* Open the control socket of cfg, or keep the one open when the path is the same. Must run before
+ * privileges are dropped (the socket is root's, 0600). A failure is logged: the server runs on
+ * without `fcgihost ctl`. */
+static void sync_control_socket(server_t *s, const cfg_t *cfg) {
+    const char *path = cfg->server.control_socket;
+    if (s->ctl && path && strcmp(ctl_listener_path(s->ctl), path) == 0) return;
+    ctl_listener_close(s->ctl);
+    s->ctl = NULL;
+    if (path == NULL || path[0] == '\0') return;
+    int err = 0;
+    s->ctl = ctl_listener_open(s->loop, path, on_ctl_command, s, &err);
+    if (s->ctl == NULL)
+        log_error("cannot create the control socket %s: %s%s", path,
+                  err == UV_EADDRINUSE ? "another fcgihost answers on it" : uv_strerror(err),
+                  "; `fcgihost ctl` will not work");
+}
+
+static void log_diag(cfg_diag_t *d, buf_t *errors) {
+    for (size_t i = 0; i < d->n; i++) {
+        log_error("%s", d->msgs[i]);
+        if (errors) buf_printf(errors, "%s\n", d->msgs[i]);
+    }
+}
+
+int server_reload(server_t *s, buf_t *errors) {
+    if (s->stopping) {
+        if (errors) buf_append_str(errors, "the server is stopping\n");
+        return -1;
+    }
     log_info("reloading %s", s->conf_path);
+    fh_notify_reloading();
     cfg_diag_t diag;
     cfg_diag_init(&diag);
     cfg_t *cfg = cfg_load(s->conf_path, &diag);
-    if (cfg == NULL) {
-        log_diag(&diag);
-        log_error("reload failed: keeping the running configuration");
-        cfg_diag_dispose(&diag);
-        return;
-    }
+    log_diag(&diag, cfg == NULL ? errors : NULL);
     cfg_diag_dispose(&diag);
-    if (open_root(s, cfg) != 0) {
+    if (cfg && (server_user_reload(cfg, s->gen->cfg) != 0 || open_root(s, cfg) != 0)) {
+        if (errors) buf_append_str(errors, "the new configuration cannot be applied (see the error log)\n");
         cfg_free(cfg);
+        cfg = NULL;
+    }
+    if (cfg == NULL) {
         log_error("reload failed: keeping the running configuration");
-        return;
+        s->reloads_failed++;
+        fh_notify_ready();
+        return -1;
     }
     gen_t *g = xcalloc(1, sizeof(*g));
     g->cfg = cfg;
@@ -333,7 +367,11 @@ static void server_reload(server_t *s) {
     file_cache_clear(s->files);
     apply_logging(s, cfg);
     sync_listeners(s, cfg);
+    sync_control_socket(s, cfg);
+    s->reloads_ok++;
     log_info("configuration reloaded");
+    fh_notify_ready();
+    return 0;
 }
 
 /* ---- stop ---- */
@@ -365,9 +403,12 @@ void server_conn_closed(server_t *s) {
     if (s->pools_stopping == 0 && !uv_is_closing((uv_handle_t *)&s->maint)) finish_stop(s);
 }
 
-static void begin_stop(server_t *s, const char *why) {
+void server_begin_stop(server_t *s, const char *why) {
     if (s->stopping) return;
     s->stopping = true;
+    fh_notify_stopping();
+    ctl_listener_close(s->ctl);
+    s->ctl = NULL;
     s->stop_deadline = uv_now(s->loop) + (uint64_t)s->gen->cfg->server.shutdown_timeout * 1000u;
     log_info("%s: stopping (finishing %zu connection(s), at most %us)", why, s->n_conns,
              s->gen->cfg->server.shutdown_timeout);
@@ -379,9 +420,9 @@ static void begin_stop(server_t *s, const char *why) {
 static void on_signal(uv_signal_t *h, int signum) {
     server_t *s = h->data;
     switch (signum) {
-    case SIGTERM: begin_stop(s, "SIGTERM"); break;
-    case SIGINT: begin_stop(s, "SIGINT"); break;
-    case SIGHUP: server_reload(s); break;
+    case SIGTERM: server_begin_stop(s, "SIGTERM"); break;
+    case SIGINT: server_begin_stop(s, "SIGINT"); break;
+    case SIGHUP: server_reload(s, NULL); break;
     case SIGUSR1: reopen_logs(s); break;
     }
 }
@@ -476,7 +517,14 @@ int server_run(const char *conf_path) {
     s->files = file_cache_new();
     s->exe = realpath("/proc/self/exe", NULL);
     attach_pools(s, s->gen);
-    if (open_root(s, cfg) != 0 || sync_listeners(s, cfg) != 0) {
+    /* server_user_start() drops root ([server] user): everything that needs root (listeners, the
+     * control socket, bound 0600 before this point, the log files) must be open by then. */
+    s->start_ms = uv_now(&loop);
+    s->start_unix = (int64_t)time(NULL);
+    int ok = open_root(s, cfg) == 0 && sync_listeners(s, cfg) == 0;
+    if (ok) sync_control_socket(s, cfg);
+    if (!ok || server_user_start(cfg) != 0) {
+        ctl_listener_close(s->ctl);
         close_listeners(s);
         uv_run(&loop, UV_RUN_NOWAIT);
         uv_loop_close(&loop);
@@ -495,6 +543,7 @@ int server_run(const char *conf_path) {
     s->flush.data = s;
     uv_prepare_start(&s->flush, on_prepare);
     log_info("fcgihost %s started (pid %d, config %s)", FCGIHOST_VERSION, (int)getpid(), s->conf_path);
+    fh_notify_ready();
 
     uv_run(&loop, UV_RUN_DEFAULT);
     int rc = uv_loop_close(&loop);

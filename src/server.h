@@ -8,12 +8,14 @@
 #include <uv.h>
 
 #include "config/config.h"
+#include "ctl/status.h"
 #include "util/buf.h"
 
 typedef struct conn conn_t;
 typedef struct listener listener_t;
 typedef struct file_cache file_cache_t;
 typedef struct mime_table mime_table_t;
+typedef struct ctl_listener ctl_listener_t;
 
 /* One configuration generation. Requests hold a reference to the generation they started with, so
  * a reload never changes the rules under a request in flight. */
@@ -48,6 +50,13 @@ typedef struct server {
     buf_t access_buf;
     char date[40];            /* "Date: ...\r\n" value part, refreshed every second */
     int64_t date_sec;
+    ctl_listener_t *ctl;      /* the control socket; NULL when it could not be created */
+    /* status and metrics (server_status.c) */
+    uint64_t start_ms;        /* loop ms at start */
+    int64_t start_unix;
+    uint64_t classes[CTL_CLASS_COUNT]; /* responses by status class */
+    ctl_hist_t hist;          /* response durations */
+    uint64_t reloads_ok, reloads_failed;
     bool stopping;
     uint64_t stop_deadline;   /* loop ms */
     int exit_code;
@@ -58,6 +67,14 @@ int server_run(const char *conf_path);
 
 gen_t *gen_ref(gen_t *g);
 void gen_unref(gen_t *g);
+
+/* Re-read the configuration (SIGHUP, ctl reload). Returns 0, or -1 when the file has errors or
+ * cannot be applied: the running configuration stays, and every problem is logged and, when
+ * `errors` is not NULL, appended to it one per line. */
+int server_reload(server_t *s, buf_t *errors);
+
+/* Begin the graceful stop (SIGTERM, SIGINT, ctl stop). */
+void server_begin_stop(server_t *s, const char *why);
 
 /* Called by connections when they close, so a stopping server can finish. */
 void server_conn_closed(server_t *s);

@@ -18,6 +18,7 @@
 
 #include "config/config_int.h"
 #include "util/buf.h"
+#include "util/identity.h"
 #include "util/xalloc.h"
 
 /* Enum fields are stored through an int lvalue (or a bool for two-valued settings). */
@@ -235,8 +236,9 @@ int cfg_set_log_target(const cfg_key_t *key, void *obj, const char *value, cfg_s
     return cfg_set_path(key, obj, value, ctx);
 }
 
-/* A user name or numeric uid; "none" (or nothing) stores NULL: no change of identity. Whether the
- * user exists is checked where it is used: it needs NSS and only matters when started as root. */
+/* A user name or numeric uid; "none" (or nothing) stores NULL: no change of identity. The user
+ * must exist (as fullPath must): an unknown user is reported at its line by -t, at start and at
+ * reload, whoever runs the check, rather than when the first process is spawned. */
 int cfg_set_user(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx) {
     if (*value == '\0' || cfg_ascii_ieq(value, "none")) {
         replace_string(FIELD(obj, key, char *), NULL);
@@ -245,6 +247,10 @@ int cfg_set_user(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_
     for (const char *p = value; *p; p++)
         if (is_space(*p) || *p == ':' || *p == '/' || (unsigned char)*p < 0x20)
             return fail(ctx, "'%s' is not a user name", value);
+    identity_t id;
+    char err[256];
+    if (identity_lookup(value, &id, err, sizeof(err)) < 0) return fail(ctx, "%s", err);
+    identity_dispose(&id);
     replace_string(FIELD(obj, key, char *), xstrdup(value));
     return 0;
 }

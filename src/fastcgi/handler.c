@@ -92,6 +92,7 @@ typedef struct fcgi_req {
     bool got_output;
     buf_t errtext;
     uint64_t err_total;
+    bool err_open_line;          /* the stderr text so far ends inside a line */
     bool kill_after;         /* TerminateProcess: end the process after the request */
 
     uv_timer_t timer;
@@ -482,6 +483,18 @@ static void on_stderr(fcgi_req_t *fr, const char *data, size_t len) {
         log_lines(LOG_LEVEL_WARN, tag, data, keep);
     }
     fr->err_total += len;
+    if (len) {
+        /* Every line is counted once, when it starts (records may split lines). */
+        uint64_t nl = 0;
+        for (const char *q = data, *end = data + len; (q = memchr(q, '\n', (size_t)(end - q)));
+             q++)
+            nl++;
+        uint64_t lines = fr->err_open_line && nl > 0 ? nl - 1 : nl;
+        bool open_now = data[len - 1] != '\n';
+        if (open_now && !(fr->err_open_line && nl == 0)) lines++;
+        fr->err_open_line = open_now;
+        if (fr->wk && lines) pool_count_stderr(worker_pool(fr->wk), lines);
+    }
     if (fr->app->stderr_mode == CFG_STDERR_TERMINATE) {
         fr->kill_after = true;
         if (!fr->streaming && !fr->refused) {

@@ -19,6 +19,7 @@
 #include "http/request.h"
 #include "http/request_int.h"
 #include "server.h"
+#include "server_status.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -610,17 +611,20 @@ static void access_log_write(conn_t *c, str_t reqline, int status, uint64_t byte
 }
 
 static void access_log_line(conn_t *c, request_t *r) {
+    double secs = (double)(uv_hrtime() - r->start_ns) / 1e9;
+    server_note_response(c->srv, r->app, r->status, secs);
     if (c->srv->access_fd < 0) return;
     const http_header_t *ref = HTTP_FIND_HEADER(&r->http, "referer");
     const http_header_t *ua = HTTP_FIND_HEADER(&r->http, "user-agent");
     /* method SP target SP version are contiguous in the head copy */
     str_t line = str_make(r->http.method.p, (size_t)(r->http.target.p + r->http.target.len - r->http.method.p) + 9);
     access_log_write(c, line, r->status, r->resp_body_bytes, ref ? ref->value : STR_NULL,
-                     ua ? ua->value : STR_NULL, (double)(uv_hrtime() - r->start_ns) / 1e9, r->app);
+                     ua ? ua->value : STR_NULL, secs, r->app);
 }
 
 /* A request that was refused before it became a request_t: its first line as received. */
 static void access_log_refused(conn_t *c, int status, uint64_t bytes) {
+    server_note_response(c->srv, NULL, status, 0.0);
     if (c->srv->access_fd < 0) return;
     size_t n = 0;
     while (n < c->rlen && n < 512 && c->rbuf[n] != '\r' && c->rbuf[n] != '\n') n++;

@@ -10,6 +10,7 @@
 #include "http/static.h"
 #include "fastcgi/handler.h"
 #include "server.h"
+#include "server_status.h"
 #include "util/xalloc.h"
 
 /* A directory URL: its first index file that exists answers, through its handler if one maps it
@@ -51,6 +52,7 @@ void dispatch_request(request_t *r) {
         resp_error(r, -rc, rc == -403 ? "hidden path" : "bad path");
         return;
     }
+    if (server_status_page(r)) return;
     const cfg_t *cfg = r->gen->cfg;
     size_t script_len;
     int h = router_match(cfg, r->path, r->path_len, r->http.method, &script_len);

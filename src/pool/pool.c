@@ -726,6 +726,18 @@ void pool_get_stats(const pool_t *p, pool_stats_t *out) {
     out->autotune_changes = p->at.changes;
 }
 
+pool_http_t *pool_http(pool_t *p) {
+    return &p->http;
+}
+
+const pool_http_t *pool_http_const(const pool_t *p) {
+    return &p->http;
+}
+
+void pool_count_stderr(pool_t *p, uint64_t lines) {
+    p->st.stderr_lines += lines;
+}
+
 void pool_foreach_worker(const pool_t *p, void (*fn)(const worker_info_t *wi, void *arg),
                          void *arg) {
     for (const worker_t *wk = p->workers; wk; wk = wk->next) {

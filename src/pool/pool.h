@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include "config/config.h"
+#include "ctl/status.h"
 
 typedef struct pool pool_t;
 typedef struct worker worker_t;
@@ -92,12 +93,14 @@ typedef struct pool_stats {
     const char *autotune_reason;
     uint64_t autotune_changed_ms; /* loop ms of that change */
     uint64_t autotune_changes;
+    uint64_t stderr_lines;        /* lines the processes wrote to stderr: FCGI_STDERR and fd 2 */
 } pool_stats_t;
 
 /* Create a pool (no process is started until the first acquire). `exe` is the path of the fcgihost
  * binary (for the spawn trampoline, see pool_child_main); NULL = /proc/self/exe, resolved now. The
  * pool copies what it needs from `app` and `runtime_dir` (the caller may free them afterwards).
- * Sockets of unix-protocol processes are created in runtime_dir (made, mode 0755, if missing). */
+ * Sockets of unix-protocol processes are created in runtime_dir (made, mode 0755, if missing;
+ * a server that drops privileges prepares it itself, see server_user.h), mode 0600. */
 pool_t *pool_new(uv_loop_t *loop, const cfg_app_t *app, const char *runtime_dir, const char *exe);
 
 /* Apply new settings (reload or live `set`): limits and timeouts take effect for new decisions at
@@ -159,6 +162,19 @@ void pool_tick(pool_t *p, uint64_t now);
 
 void pool_get_stats(const pool_t *p, pool_stats_t *out);
 
+/* HTTP responses to the requests mapped to this application, kept here so that they live as long
+ * as the pool (across reloads) and go away with it. The server updates them as responses end. */
+typedef struct pool_http {
+    uint64_t classes[CTL_CLASS_COUNT];
+    ctl_hist_t hist;
+} pool_http_t;
+pool_http_t *pool_http(pool_t *p);
+const pool_http_t *pool_http_const(const pool_t *p);
+
+/* Count lines a process wrote to stderr (FCGI_STDERR from the request handler, fd 2 from the
+ * pool's capture). */
+void pool_count_stderr(pool_t *p, uint64_t lines);
+
 /* Per-process details for `ctl status`. Calls fn for each live process (spawned, exit not yet
  * seen), oldest first. fn must not call into the pool. */
 typedef struct worker_info {
@@ -172,10 +188,12 @@ typedef struct worker_info {
 void pool_foreach_worker(const pool_t *p, void (*fn)(const worker_info_t *wi, void *arg), void *arg);
 
 /* The spawn trampoline: fcgihost re-executes itself as
- *   fcgihost __fcgihost_spawn <uid> <gid> <full_path> <argv...>
+ *   fcgihost __fcgihost_spawn <uid> <gid>[,<group>...] <full_path> <argv...>
  * so that the child can set PR_SET_PDEATHSIG (no FastCGI process outlives the server, even after
- * SIGKILL) and change identity before exec'ing the application. <uid> and <gid> are numbers or -1
- * (keep the identity). main() must call it first thing, before any other argument parsing, when
+ * SIGKILL) and change identity before exec'ing the application. <uid> is a number and the second
+ * argument the primary gid followed by the supplementary groups (as resolved by the server, see
+ * util/identity.h), or both are -1 (keep the identity). main() must call it first thing, before
+ * any other argument parsing, when
  * argc > 1 and argv[1] is POOL_SPAWN_ARG:
  *     if (argc > 1 && strcmp(argv[1], POOL_SPAWN_ARG) == 0) return pool_child_main(argc, argv);
  * It does not return when the application starts; on failure it writes why to stderr (captured

@@ -108,6 +108,7 @@ struct pool {
     unsigned n_alive;
 
     pool_stats_t st;                 /* counters; the gauges are filled in by pool_get_stats */
+    pool_http_t http;                /* responses, by the server */
 
     /* maxInstances = 0 (autotune.h): the controller and what it measures between two decisions */
     autotune_t at;
@@ -127,7 +128,6 @@ struct pool {
     void *done_arg;
 
     struct monitor *monitor;         /* monitorChangesTo; NULL = none */
-    bool user_warned;
     bool in_maintain, maintain_again;
 };
 

@@ -7,7 +7,6 @@
 #include <assert.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -19,6 +18,7 @@
 #include <unistd.h>
 
 #include "pool/pool_int.h"
+#include "util/identity.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -75,7 +75,10 @@ static void timer_start(worker_t *wk, worker_timer_kind_t kind, uint64_t ms);
 /* ---- Captured stdout / stderr ---- */
 
 static void linebuf_emit(worker_t *wk, worker_linebuf_t *lb, log_level_t lvl) {
-    if (lb->len) log_lines(lvl, wk->tag, lb->data, lb->len);
+    if (lb->len) {
+        log_lines(lvl, wk->tag, lb->data, lb->len);
+        if (lb == &wk->err_line) pool_count_stderr(wk->pool, 1);
+    }
     lb->len = 0;
 }
 
@@ -387,7 +390,11 @@ static int listen_unix(worker_t *wk, const char **what) {
     if (unlink(wk->sock_path) < 0 && errno != ENOENT) return -errno; /* a stale socket */
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, WORKER_BACKLOG) < 0) {
+    /* Only the server connects to it (the process gets it open as fd 0): 0600, owned by the server's
+     * user. On Linux bind() creates the file with the socket inode's mode, so setting it first
+     * leaves no moment in which the file has a wider one (see server_user.h). */
+    if (fchmod(fd, 0600) < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+        listen(fd, WORKER_BACKLOG) < 0) {
         r = -errno;
         close(fd);
         return r;
@@ -418,22 +425,30 @@ static char *pipe_name(const worker_t *wk) {
     return xasprintf("127.0.0.1:%u", (unsigned)ntohs(wk->tcp_addr.sin_port));
 }
 
-/* The app's `user`, resolved when the server runs as root (only root can change identity). */
-static int resolve_user(pool_t *p, long *uid, long *gid) {
-    *uid = *gid = -1;
+/* The app's `user` as the trampoline's <uid> <gid,groups> arguments (*gids NULL: keep the
+ * server's identity). Only root can switch; a server that is not root has refused, at start or
+ * reload, every app whose user is not its own (server_user.h), so then there is nothing to do. */
+static int resolve_user(pool_t *p, long *uid, char **gids) {
+    *uid = -1;
+    *gids = NULL;
     if (p->app.user == NULL) return 0;
-    if (geteuid() != 0) {
-        if (!p->user_warned)
-            log_warn("%s: user = %s ignored: the server does not run as root", p->app.name,
-                     p->app.user);
-        p->user_warned = true;
-        return 0;
+    identity_t id;
+    char err[256];
+    int r = 0;
+    if (identity_lookup(p->app.user, &id, err, sizeof(err)) < 0) {
+        log_error("%s: cannot start a process: %s", p->app.name, err);
+        return UV_ENOENT;
     }
-    struct passwd *pw = getpwnam(p->app.user);
-    if (pw == NULL) return UV_ENOENT;
-    *uid = (long)pw->pw_uid;
-    *gid = (long)pw->pw_gid;
-    return 0;
+    if (geteuid() == 0) {
+        *uid = (long)id.uid;
+        *gids = identity_format_groups(&id);
+    } else if (id.uid != geteuid()) {
+        log_error("%s: cannot start a process as %s: the server does not run as root", p->app.name,
+                  id.name);
+        r = UV_EPERM;
+    }
+    identity_dispose(&id);
+    return r;
 }
 
 /* Catch a missing program here: the trampoline would only report it from the child, after a fork,
@@ -481,16 +496,15 @@ static void build_env(const pool_t *p, strv_t *env, char *own) {
     for (size_t i = 0; i < p->app.n_env; i++) env_put(env, p->app.env[i]);
 }
 
-static int spawn_process(worker_t *wk, int fd, long uid, long gid) {
+static int spawn_process(worker_t *wk, int fd, long uid, char *gids) {
     pool_t *p = wk->pool;
-    char uids[24], gids[24];
+    char uids[24];
     snprintf(uids, sizeof(uids), "%ld", uid);
-    snprintf(gids, sizeof(gids), "%ld", gid);
     strv_t args = {0}, env = {0};
     strv_push(&args, p->exe);
     strv_push(&args, POOL_SPAWN_ARG);
     strv_push(&args, uids);
-    strv_push(&args, gids);
+    strv_push(&args, gids ? gids : "-1");
     strv_push(&args, p->app.full_path);
     if (p->app.argv && p->app.argv[0]) {
         for (char **a = p->app.argv; *a; a++) strv_push(&args, *a);
@@ -556,14 +570,11 @@ static void init_handles(worker_t *wk) {
 }
 
 /* Everything before the fork, logging what failed. Returns the listening socket or an error. */
-static int prepare(worker_t *wk, long *uid, long *gid) {
+static int prepare(worker_t *wk, long *uid, char **gids) {
     pool_t *p = wk->pool;
     const char *what = p->app.full_path;
     int r = check_program(p->app.full_path);
-    if (r == 0 && resolve_user(p, uid, gid) < 0) {
-        log_error("%s: cannot start a process: no user %s", p->app.name, p->app.user);
-        return UV_ENOENT;
-    }
+    if (r == 0 && (r = resolve_user(p, uid, gids)) < 0) return r; /* logged */
     if (r == 0)
         r = wk->protocol == CFG_PROTOCOL_TCP ? listen_tcp(wk, &what) : listen_unix(wk, &what);
     if (r < 0) log_error("%s: cannot start a process: %s: %s", p->app.name, what, uv_strerror(r));
@@ -580,16 +591,18 @@ int worker_spawn(pool_t *p) {
     pool_add_worker(p, wk);
     init_handles(wk);
 
-    long uid = -1, gid = -1;
-    int fd = prepare(wk, &uid, &gid);
+    long uid = -1;
+    char *gids = NULL;
+    int fd = prepare(wk, &uid, &gids);
     int r = fd;
     if (fd >= 0) {
-        r = spawn_process(wk, fd, uid, gid);
+        r = spawn_process(wk, fd, uid, gids);
         close(fd); /* the child has its own copy on fd 0; ours must not keep it open */
         if (r < 0)
             log_error("%s: cannot start a process: spawning %s: %s", p->app.name, p->exe,
                       uv_strerror(r));
     }
+    free(gids);
     if (r < 0) {
         worker_finish(wk); /* frees it once the handles are closed */
         return r;

@@ -280,6 +280,16 @@ class Server:
         return problems
 
     # --- addresses ----------------------------------------------------------------------------
+    @property
+    def control_socket(self):
+        return os.path.join(self.run_dir, "control.sock")
+
+    def ctl(self, *args, timeout=30, socket_path=None):
+        """Run `fcgihost ctl -s SOCKET args...`; returns the CompletedProcess (text)."""
+        return subprocess.run([fcgihost_bin(), "ctl", "-s", socket_path or self.control_socket]
+                              + [str(a) for a in args], capture_output=True, text=True,
+                              timeout=timeout)
+
     def url(self, path="/"):
         h = "[%s]" % self.host if ":" in self.host else self.host
         return "http://%s:%d%s" % (h, self.port, path)

@@ -619,6 +619,7 @@ static void test_error_bad_server_values(void **state) {
         {"statusPath = status", "statusPath: 'status' is not a URL path (it must start with '/')"},
         {"statusPath = /a b", "statusPath: '/a b' is not a URL path (no spaces, '?' or '#')"},
         {"user = a b", "user: 'a b' is not a user name"},
+        {"user = fhtest-no-such-user", "user: no such user 'fhtest-no-such-user'"},
         {"index = a/index.php", "index: 'a/index.php' is not a file name"},
         {"index = ..", "index: '..' is not a file name"},
         {"statusAllow = 10.0.0.0/33",
@@ -794,6 +795,7 @@ static void test_error_app_values(void **state) {
         {"utf8ServerVariables = PATH-INFO",
          "utf8ServerVariables: 'PATH-INFO' is not a server variable name (use * alone for all)"},
         {"user = a:b", "user: 'a:b' is not a user name"},
+        {"user = 4294967290", "user: no user with uid 4294967290 in the passwd database"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char *text = xasprintf("%s%s\n", app, cases[i].line);

@@ -1,0 +1,225 @@
+/* Who the server and its FastCGI processes run as. The rules are in server_user.h. */
+#include "server_user.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "util/identity.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+#define RUNTIME_DIR_MODE 0750
+#define PRIVILEGED_PORTS 1024
+
+/* ---- checks ---- */
+
+int server_user_check(const cfg_t *cfg, uid_t runs_as, const char *how, server_user_report_fn report,
+                      void *arg) {
+    if (runs_as == 0) return 0; /* root can become anyone */
+    int bad = 0;
+    for (size_t i = 0; i < cfg->n_apps; i++) {
+        const cfg_app_t *app = &cfg->apps[i];
+        if (app->user == NULL) continue;
+        identity_t id;
+        char err[256];
+        char *msg = NULL;
+        if (identity_lookup(app->user, &id, err, sizeof(err)) < 0) {
+            msg = xasprintf("%s:%d: [fastcgi:%s] user: %s", cfg->file, app->line, app->name, err);
+        } else {
+            if (id.uid != runs_as)
+                msg = xasprintf("%s:%d: [fastcgi:%s] user = %s refused: %s, and only root can start "
+                                "processes as another user (%s is uid %u)",
+                                cfg->file, app->line, app->name, app->user, how, id.name,
+                                (unsigned)id.uid);
+            identity_dispose(&id);
+        }
+        if (msg) {
+            report(msg, arg);
+            free(msg);
+            bad++;
+        }
+    }
+    return bad;
+}
+
+static void print_report(const char *msg, void *arg) {
+    fprintf(stderr, "%s\n", msg);
+}
+
+static void log_report(const char *msg, void *arg) {
+    log_error("%s", msg);
+}
+
+int server_user_check_as_root(const cfg_t *cfg) {
+    if (cfg->server.user == NULL) return 0;
+    identity_t id;
+    char err[256];
+    if (identity_lookup(cfg->server.user, &id, err, sizeof(err)) < 0) {
+        fprintf(stderr, "%s: [server] user: %s\n", cfg->file, err); /* the loader saw it exist */
+        return 1;
+    }
+    char *how = xasprintf("the server drops to %s (uid %u) after binding when started as root",
+                          id.name, (unsigned)id.uid);
+    int bad = server_user_check(cfg, id.uid, how, print_report, NULL);
+    free(how);
+    identity_dispose(&id);
+    return bad;
+}
+
+/* Applications running as root: said once per application, when it appears (old == NULL at
+ * start) or loses its user at a reload. */
+static void warn_root_apps(const cfg_t *cfg, const cfg_t *old) {
+    for (size_t i = 0; i < cfg->n_apps; i++) {
+        const cfg_app_t *app = &cfg->apps[i];
+        if (app->user) continue;
+        const cfg_app_t *was = old ? cfg_find_app(old, app->name) : NULL;
+        if (was && was->user == NULL) continue;
+        log_warn("[fastcgi:%s] runs as root: set its user, or [server] user to drop privileges",
+                 app->name);
+    }
+}
+
+/* ---- files handed to the server's user ---- */
+
+/* runtimeDir: made if missing, then the server user's, mode 0750 (see server_user.h). The checks
+ * and changes go through one descriptor opened without following a symlink. */
+static int prepare_runtime_dir(const char *dir, const identity_t *id) {
+    char *tmp = xstrdup(dir);
+    for (char *s = tmp + 1;; s++) {
+        if (*s != '/' && *s != '\0') continue;
+        char c = *s;
+        *s = '\0';
+        if (mkdir(tmp, c ? 0755 : RUNTIME_DIR_MODE) < 0 && errno != EEXIST) {
+            log_error("runtimeDir: cannot create %s: %s", tmp, strerror(errno));
+            free(tmp);
+            return -1;
+        }
+        *s = c;
+        if (c == '\0') break;
+    }
+    free(tmp);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), rc;
+    struct stat st;
+    const char *why = NULL;
+    if (fd < 0 || fstat(fd, &st) < 0) why = strerror(errno);
+    else if (st.st_mode & S_IWOTH) why = "it is writable by every user: give fcgihost a directory of its own";
+    else if (st.st_uid != 0 && st.st_uid != id->uid) why = "it belongs to another user";
+    else if ((rc = identity_give_fd(fd, id->uid, id->gid,
+                                    st.st_uid == id->uid ? (mode_t)-1 : RUNTIME_DIR_MODE)) < 0)
+        why = strerror(-rc); /* already the user's: its owner chose the mode */
+    if (fd >= 0) close(fd);
+    if (why) {
+        log_error("runtimeDir %s cannot be handed to %s: %s", dir, id->name, why);
+        return -1;
+    }
+    return 0;
+}
+
+/* A log file opened as root: make it the server user's so that it can be reopened after the drop.
+ * Only a plain file with one link, belonging to root or already to the user, is changed: a symlink
+ * or a hard link planted where the log goes must not make the server give away another file. */
+static void hand_log_file(const char *what, const char *path, const identity_t *id) {
+    if (strcmp(path, "-") == 0 || strcmp(path, "off") == 0) return;
+    int fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC), rc;
+    struct stat st;
+    const char *why = NULL;
+    if (fd < 0 || fstat(fd, &st) < 0) why = strerror(errno);
+    else if (!S_ISREG(st.st_mode) || st.st_nlink != 1) why = "not a plain file";
+    else if (st.st_uid != 0 && st.st_uid != id->uid) why = "it belongs to another user";
+    else if ((rc = identity_give_fd(fd, id->uid, (gid_t)-1, (mode_t)-1)) < 0) why = strerror(-rc);
+    if (fd >= 0) close(fd);
+    if (why)
+        log_warn("%s %s stays as it is (%s): after the drop to %s, reopening it may fail", what, path,
+                 why, id->name);
+}
+
+/* ---- start and reload ---- */
+
+static int drop(const cfg_t *cfg, const identity_t *id) {
+    if (prepare_runtime_dir(cfg->server.runtime_dir, id) < 0) return -1;
+    hand_log_file("errorLog", cfg->server.error_log, id);
+    hand_log_file("accessLog", cfg->server.access_log, id);
+    char err[256];
+    if (identity_switch(id, err, sizeof(err)) < 0) {
+        log_error("cannot drop privileges to %s: %s", id->name, err);
+        return -1;
+    }
+    log_info("dropped privileges to %s (uid %u, gid %u, %zu group(s))", id->name, (unsigned)id->uid,
+             (unsigned)id->gid, id->n_groups);
+    return 0;
+}
+
+int server_user_start(const cfg_t *cfg) {
+    uid_t euid = geteuid();
+    identity_t id = {0};
+    char err[256];
+    if (cfg->server.user && identity_lookup(cfg->server.user, &id, err, sizeof(err)) < 0) {
+        log_error("[server] user: %s", err);
+        return -1;
+    }
+    bool dropping = euid == 0 && id.name && id.uid != 0;
+    uid_t runs_as = dropping ? id.uid : euid;
+    char *how;
+    if (dropping) {
+        how = xasprintf("the server drops to %s (uid %u) after binding", id.name, (unsigned)id.uid);
+    } else {
+        how = xasprintf("the server runs as uid %u, not as root", (unsigned)euid);
+        if (euid != 0 && id.name && id.uid != euid)
+            log_warn("[server] user = %s ignored: fcgihost was not started as root (it runs as uid "
+                     "%u): there are no privileges to drop", cfg->server.user, (unsigned)euid);
+    }
+    int rc = server_user_check(cfg, runs_as, how, log_report, NULL) ? -1 : 0;
+    free(how);
+    if (rc == 0 && dropping) rc = drop(cfg, &id);
+    if (rc == 0 && runs_as == 0) {
+        log_info("running as root%s", id.name ? "" : ": set [server] user to drop privileges after binding");
+        warn_root_apps(cfg, NULL);
+    }
+    identity_dispose(&id);
+    return rc;
+}
+
+int server_user_reload(const cfg_t *cfg, const cfg_t *old) {
+    uid_t euid = geteuid();
+    identity_t id;
+    char err[256];
+    if (cfg->server.user && identity_lookup(cfg->server.user, &id, err, sizeof(err)) == 0) {
+        if (euid == 0 && id.uid != 0 && !(old->server.user && strcmp(old->server.user, cfg->server.user) == 0))
+            log_warn("[server] user = %s takes effect at the next start: the server stays root until "
+                     "then", cfg->server.user);
+        else if (euid != 0 && id.uid != euid)
+            log_warn("[server] user = %s not applied: the server runs as uid %u (a change of user "
+                     "needs a restart as root)", cfg->server.user, (unsigned)euid);
+        identity_dispose(&id);
+    }
+    if (euid == 0) {
+        warn_root_apps(cfg, old);
+        return 0;
+    }
+    /* Not root any more (dropped at start) or never: the applications must all be this user. */
+    char uid_text[24], *how;
+    snprintf(uid_text, sizeof(uid_text), "%u", (unsigned)euid);
+    if (identity_lookup(uid_text, &id, err, sizeof(err)) == 0) {
+        how = xasprintf("the server runs as %s (uid %u), not as root", id.name, (unsigned)euid);
+        identity_dispose(&id);
+    } else {
+        how = xasprintf("the server runs as uid %u, not as root", (unsigned)euid);
+    }
+    int bad = server_user_check(cfg, euid, how, log_report, NULL);
+    free(how);
+    return bad ? -1 : 0;
+}
+
+const char *server_user_listen_hint(const cfg_listen_t *cl, int uv_err) {
+    if (uv_err != UV_EACCES || cl->kind == CFG_LISTEN_UNIX || cl->port >= PRIVILEGED_PORTS ||
+        geteuid() == 0)
+        return "";
+    return " (a port below 1024 needs root: the server no longer runs as root, so it can listen "
+           "there only from a restart)";
+}
