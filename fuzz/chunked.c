@@ -24,14 +24,6 @@ typedef struct outcome {
     size_t left_len;
 } outcome_t;
 
-static uint32_t next_random(uint32_t *s) {
-    uint32_t x = *s; /* xorshift32 */
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    return *s = x;
-}
-
 static void decode(const uint8_t *body, size_t n, uint8_t ctl, bool split, outcome_t *o) {
     http_chunked_t d;
     http_chunked_init(&d);
@@ -45,7 +37,7 @@ static void decode(const uint8_t *body, size_t n, uint8_t ctl, bool split, outco
 
     size_t pos = 0;
     do {
-        size_t plen = split ? 1 + next_random(&seed) % max_piece : n;
+        size_t plen = split ? 1 + fuzz_next_random(&seed) % max_piece : n;
         if (plen > n - pos) plen = n - pos;
         uint8_t *piece = malloc(plen ? plen : 1);
         CHECK(piece != NULL);

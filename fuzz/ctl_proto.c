@@ -14,14 +14,6 @@
 #include "ctl/proto.h"
 #include "fuzz_check.h"
 
-static uint32_t next_random(uint32_t *s) {
-    uint32_t x = *s; /* xorshift32 */
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    return *s = x;
-}
-
 /* Feed until the parser stops asking for more; returns the last result. */
 static int parse(ctl_req_parser_t *p, const uint8_t *data, size_t n, uint8_t ctl, int split) {
     ctl_req_parser_init(p);
@@ -29,7 +21,7 @@ static int parse(ctl_req_parser_t *p, const uint8_t *data, size_t n, uint8_t ctl
     size_t pos = 0;
     int rc = CTL_AGAIN;
     while (pos < n) {
-        size_t len = split ? 1 + next_random(&seed) % (1u + (ctl & 63u)) : n - pos;
+        size_t len = split ? 1 + fuzz_next_random(&seed) % (1u + (ctl & 63u)) : n - pos;
         if (len > n - pos) len = n - pos;
         char *piece = malloc(len);
         CHECK(piece);

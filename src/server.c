@@ -526,7 +526,13 @@ int server_run(const char *conf_path) {
     if (!ok || server_user_start(cfg) != 0) {
         ctl_listener_close(s->ctl);
         close_listeners(s);
-        uv_run(&loop, UV_RUN_NOWAIT);
+        pool_t **pools = s->pools; /* none has started a process: they stop at once */
+        size_t n = s->n_pools;
+        s->pools = NULL;
+        s->n_pools = 0;
+        stop_pools(s, pools, n);
+        free(pools);
+        uv_run(&loop, UV_RUN_DEFAULT);
         uv_loop_close(&loop);
         server_dispose(s);
         fprintf(stderr, "fcgihost: not started (see the error log)\n");
