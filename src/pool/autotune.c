@@ -61,6 +61,17 @@ static bool cpu_bound(const autotune_sample_t *s) {
     return cpu_per_busy(s) >= CPU_BOUND;
 }
 
+/* Double the limit (rather than add a quarter) while the CPU is mostly idle, or while the idle
+ * CPU holds twice the processes at what each busy one uses now: processes that mostly wait (I/O, a
+ * database) need little CPU, whoever else keeps the machine busy. */
+static bool grows_fast(const autotune_t *a, const autotune_sample_t *s) {
+    if (!cpu_known(s) || s->cpu_machine < CPU_IDLE) return true;
+    if (s->cpu_pool < 0 || s->busy_avg < 0.5) return false;
+    double each = s->cpu_pool / s->busy_avg;
+    double idle = (1.0 - s->cpu_machine) * a->ncpu;
+    return (double)a->limit * each <= idle;
+}
+
 /* Set the limit and the reason. `judge` (+1/-1): the change is a probe to judge next step. */
 static bool change(autotune_t *a, const autotune_sample_t *s, unsigned to, int judge, double tput,
                    const char *why) {
@@ -72,6 +83,7 @@ static bool change(autotune_t *a, const autotune_sample_t *s, unsigned to, int j
     a->limit = to;
     a->probing = judge;
     a->tput_before = tput;
+    if (judge >= 0) a->shrinking = false; /* anything but a downward probe ends a chain of them */
     a->changes++;
     a->last_change_ms = s->now_ms;
     return true;
@@ -117,12 +129,14 @@ bool autotune_step(autotune_t *a, const autotune_sample_t *s) {
         a->ceiling_until = s->now_ms + AUTOTUNE_HOLD_MS;
         return change(a, s, a->prev_limit, 0, tput, why);
     }
-    if (judged < 0 && demand && tput < a->tput_before * LOSS_MAX) {
+    if (judged < 0 && demand && tput < a->ref_tput * LOSS_MAX) {
+        /* judged against where the chain of downward probes started, so that small losses do
+         * not add up step after step */
         snprintf(why, sizeof(why), "%u processes completed fewer requests than %u (%.0f/s vs "
-                 "%.0f/s)", a->limit, a->prev_limit, tput, a->tput_before);
-        a->floor = a->prev_limit;
+                 "%.0f/s)", a->limit, a->ref_limit, tput, a->ref_tput);
+        a->floor = a->ref_limit;
         a->floor_until = s->now_ms + AUTOTUNE_HOLD_MS;
-        return change(a, s, a->prev_limit, 0, tput, why);
+        return change(a, s, a->ref_limit, 0, tput, why);
     }
 
     /* 3. CPU-bound processes: never above max(8, 4 x CPUs) once the CPU is saturated. */
@@ -139,8 +153,7 @@ bool autotune_step(autotune_t *a, const autotune_sample_t *s) {
      * the growth of CPU-bound processes only: processes that mostly wait (I/O, a database) add
      * throughput on a busy machine too, and each growth is judged by what it brought. */
     if (demand && (!saturated || !cpu_bound(s)) && (a->ceiling == 0 || a->limit < a->ceiling)) {
-        unsigned to = (!cpu_known(s) || s->cpu_machine < CPU_IDLE) ? a->limit * 2
-                                                                   : a->limit + umax(1, a->limit / 4);
+        unsigned to = grows_fast(a, s) ? a->limit * 2 : a->limit + umax(1, a->limit / 4);
         /* no further than the demand seen: the busy processes plus the queue */
         to = umin(to, umax(s->busy_max, a->limit) + umax(1, s->queued_max));
         if (a->ceiling) to = umin(to, a->ceiling);
@@ -152,18 +165,28 @@ bool autotune_step(autotune_t *a, const autotune_sample_t *s) {
                                                     AUTOTUNE_MAX));
         }
         if (to > a->limit) {
-            snprintf(why, sizeof(why), "requests waited %.0f ms on average, %u queued at most, "
-                     "CPU %d%% busy", avg_wait, s->queued_max, cpu_pct);
+            char cpu[32] = "CPU not measured yet";
+            if (cpu_pct >= 0) snprintf(cpu, sizeof(cpu), "CPU %d%% busy", cpu_pct);
+            snprintf(why, sizeof(why), "requests waited %.0f ms on average, %u queued at most, %s",
+                     avg_wait, s->queued_max, cpu);
             return change(a, s, to, +1, tput, why);
         }
     }
 
-    /* 5. Saturated CPU while requests wait for CPU-bound processes: try fewer processes. */
-    unsigned low = umax(a->floor, umax(a->ncpu, 1));
+    /* 5. Saturated CPU while requests wait for CPU-bound processes: try fewer processes, down to
+     * the initial limit at the lowest (the server and other programs share the CPUs, so a pool of
+     * one process per CPU loses throughput that the probes' 5 % cannot see step by step). */
+    unsigned low = umax(a->floor, a->initial);
     if (demand && cpu_known(s) && s->cpu_machine >= CPU_SHRINK && cpu_bound(s) && a->limit > low) {
         unsigned to = umax(low, a->limit - umax(1, a->limit / 4));
+        if (!a->shrinking) {
+            a->ref_tput = tput;
+            a->ref_limit = a->limit;
+        }
         snprintf(why, sizeof(why), "the CPU is %d%% busy: trying fewer processes", cpu_pct);
-        return change(a, s, to, -1, tput, why);
+        bool changed = change(a, s, to, -1, tput, why);
+        a->shrinking = changed;
+        return changed;
     }
 
     /* 6. Nothing waited for a long time: bring an unused limit down towards what was used. */

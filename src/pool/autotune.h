@@ -7,15 +7,16 @@
  * The idea: more processes help only while requests wait for one AND the extra processes turn into
  * more completed requests. So the controller
  *   - grows the limit while requests wait and the limit is what holds them back, and memory holds
- *     more processes: by doubling while the CPU is mostly idle, by a quarter when it is busy, never
+ *     more processes: by doubling while the CPU is mostly idle or its idle part holds twice the
+ *     processes at what each uses now, else by a quarter, never
  *     past the demand it saw (busy + queued) or a memory budget; a saturated CPU stops growth only
  *     for CPU-bound processes (see below): processes that mostly wait add throughput anyway;
  *   - then checks each growth: if the next interval did not complete at least 5 % more requests,
  *     the growth is undone and the limit held there for AUTOTUNE_HOLD_MS (then it may probe again);
  *   - under CPU saturation while requests wait for CPU-bound processes, probes downwards (a
- *     quarter less): fewer processes
- *     that complete as many requests are better (less memory, less latency); if throughput fell by
- *     more than 5 % the probe is undone and the limit held;
+ *     quarter less, not below the initial limit): fewer processes that complete as many requests
+ *     are better (less memory, less latency); once throughput falls more than 5 % below where the
+ *     downward probes started, the limit goes back there and is held;
  *   - when the pool's processes are CPU-bound it never goes above max(8, 4 x CPUs), and shrinks to
  *     it under CPU saturation. CPU-bound means a busy process wants a CPU at least half of the
  *     time: time on a CPU plus time runnable but waiting for one (/proc/PID/schedstat), per busy
@@ -65,6 +66,10 @@ typedef struct autotune {
     int probing;              /* +1 grew, -1 shrank (judge it next step), 0 nothing to judge */
     unsigned prev_limit;
     double tput_before;       /* requests/s in the interval before the change */
+    /* a chain of downward probes is judged against the limit and throughput it started from */
+    bool shrinking;
+    unsigned ref_limit;
+    double ref_tput;
     /* limits found wrong, not probed again until the time given */
     unsigned ceiling, floor;  /* 0: none */
     uint64_t ceiling_until, floor_until;

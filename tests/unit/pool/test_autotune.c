@@ -164,6 +164,16 @@ static void test_wait_bound_on_a_busy_machine(void **state) {
     model_t m = {.ncpu = 2, .conns = 64, .cpu_ms = 0.1, .wait_ms = 20, .other_ms = 0.05,
                  .external = 0.95, .noise = 0.03};
     check_run("wait-bound, busy machine", &m, 0);
+    /* With 70 % taken by another program the CPUs still hold all 64 connections' processes: the
+     * limit grows as fast as on an idle machine, 64 within 20 s. */
+    model_t m70 = m;
+    m70.external = 0.70;
+    check_run("wait-bound, machine 70 % busy", &m70, 0);
+    autotune_t a;
+    uint64_t now = 0;
+    autotune_init(&a, 2, now);
+    simulate(&a, &m70, &now, 10, 1, 0);
+    if (a.limit < 64) fail_msg("wait-bound, 70 %% busy: limit %u after 20 s, want 64", a.limit);
 }
 
 /* 5 ms CPU + 20 ms waiting on 2 CPUs: about 10 processes saturate the CPUs. */
@@ -253,6 +263,40 @@ static void test_without_proc(void **state) {
     assert_int_equal(a.limit, 4);
 }
 
+/* A saturated CPU where every process fewer costs a little throughput (the pool's share of the
+ * CPUs against the server and the load generator): each downward probe alone loses less than
+ * 5 %, together they would lose more. The probes are judged against where they started, so the
+ * limit does not ratchet down. */
+static double share_tput(unsigned p) {
+    return 1000.0 * (1.0 - 0.012 * (16.0 - (p > 16 ? 16 : p)));
+}
+
+static void test_downward_probes_do_not_ratchet(void **state) {
+    (void)state;
+    autotune_t a;
+    uint64_t now = 0;
+    autotune_init(&a, 4, now); /* initial 8, CPU-bound cap 16 */
+    a.limit = 16;
+    double sum = 0;
+    unsigned lo = a.limit;
+    for (unsigned i = 0; i < 60; i++) {
+        now += AUTOTUNE_INTERVAL_MS;
+        unsigned p = a.limit;
+        double x = share_tput(p);
+        autotune_sample_t s = {.now_ms = now, .interval_ms = AUTOTUNE_INTERVAL_MS,
+                               .completed = (uint64_t)(x * 2), .acquired = (uint64_t)(x * 2),
+                               .waited = (uint64_t)(x * 2), .wait_ms = (uint64_t)(x * 2 * 50),
+                               .queued_max = 64 - p, .counted = p, .busy_max = p,
+                               .busy_avg = p, .cpu_machine = 1.0, .cpu_pool = 3.5,
+                               .runq_pool = p - 3.5};
+        if (autotune_step(&a, &s)) printf("  t=%3llus %s\n", (unsigned long long)(now / 1000), a.reason);
+        if (a.limit < lo) lo = a.limit;
+        if (i >= 30) sum += share_tput(a.limit) / 30;
+    }
+    if (lo < 9) fail_msg("the downward probes went down to %u", lo);
+    if (sum < 0.95 * share_tput(16)) fail_msg("%.0f req/s < 0.95 x %.0f", sum, share_tput(16));
+}
+
 static void test_constants(void **state) {
     (void)state;
     assert_int_equal(autotune_initial(0), 4);
@@ -268,7 +312,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_constants),     cmocka_unit_test(test_cpu_bound),
         cmocka_unit_test(test_wait_bound),    cmocka_unit_test(test_wait_bound_on_a_busy_machine),
-        cmocka_unit_test(test_mixed),
+        cmocka_unit_test(test_mixed),         cmocka_unit_test(test_downward_probes_do_not_ratchet),
         cmocka_unit_test(test_shift_to_cpu_bound), cmocka_unit_test(test_memory),
         cmocka_unit_test(test_decay),         cmocka_unit_test(test_without_proc),
     };
