@@ -129,6 +129,15 @@ bool autotune_step(autotune_t *a, const autotune_sample_t *s) {
         a->ceiling_until = s->now_ms + AUTOTUNE_HOLD_MS;
         return change(a, s, a->prev_limit, 0, tput, why);
     }
+    if (judged > 0 && !waiting && s->busy_max <= a->prev_limit && a->prev_limit >= a->initial) {
+        /* the waits that caused the growth are gone, and the processes it allowed were not needed
+         * (a burst of reconnecting clients, the spawns themselves): no reason to keep it */
+        snprintf(why, sizeof(why), "the %u processes more were not needed (at most %u busy, no "
+                 "waits)", a->limit - a->prev_limit, s->busy_max);
+        a->ceiling = a->prev_limit;
+        a->ceiling_until = s->now_ms + AUTOTUNE_HOLD_MS;
+        return change(a, s, a->prev_limit, 0, tput, why);
+    }
     if (judged < 0 && demand && tput < a->ref_tput * LOSS_MAX) {
         /* judged against where the chain of downward probes started, so that small losses do
          * not add up step after step */

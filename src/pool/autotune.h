@@ -13,6 +13,8 @@
  *     for CPU-bound processes (see below): processes that mostly wait add throughput anyway;
  *   - then checks each growth: if the next interval did not complete at least 5 % more requests,
  *     the growth is undone and the limit held there for AUTOTUNE_HOLD_MS (then it may probe again);
+ *     so is a growth after which nothing waited and no more processes were busy than before (the
+ *     waits were a passing burst: clients reconnecting, or the spawns of the last growth);
  *   - under CPU saturation while requests wait for CPU-bound processes, probes downwards (a
  *     quarter less, not below the initial limit): fewer processes that complete as many requests
  *     are better (less memory, less latency); once throughput falls more than 5 % below where the

@@ -54,8 +54,10 @@ def test_wait_bound_pool_grows_to_the_demand(start_server):
     changes = re.findall(r"php: maxInstances \(auto\) (\d+) -> (\d+): requests waited",
                          srv.error_log())
     assert changes and int(changes[0][0]) == first["limit"], srv.error_log()[-2000:]
+    # It settles at the demand: a growth past the 32 clients is undone as not needed.
     st = pool_status(srv)
-    assert st["limit"] >= 28 and "requests waited" in st["autotune"]["note"]
+    assert 28 <= st["limit"] <= 48, (st["limit"], srv.error_log()[-2000:])
+    assert st["autotune"]["note"]
 
 
 @needs_php

@@ -297,6 +297,29 @@ static void test_downward_probes_do_not_ratchet(void **state) {
     if (sum < 0.95 * share_tput(16)) fail_msg("%.0f req/s < 0.95 x %.0f", sum, share_tput(16));
 }
 
+/* 64 clients and a limit of 64, then one interval of waits (the clients reconnect while their
+ * old requests finish): the limit grows, the next interval shows the extra processes were not
+ * needed, and the growth is undone rather than kept until the slow decay. */
+static void test_transient_waits_do_not_keep_a_growth(void **state) {
+    (void)state;
+    autotune_t a;
+    uint64_t now = 0;
+    autotune_init(&a, 2, now);
+    model_t io = {.ncpu = 2, .conns = 64, .cpu_ms = 0.3, .wait_ms = 20, .other_ms = 0.2};
+    simulate(&a, &io, &now, 20, 1, 0);
+    assert_int_equal(a.limit, 64);
+    now += AUTOTUNE_INTERVAL_MS;
+    autotune_sample_t spike = model_sample(&io, 64, now);
+    spike.queued_max = 40;
+    spike.waited = spike.acquired / 2;
+    spike.wait_ms = spike.waited * 200;
+    assert_true(autotune_step(&a, &spike));
+    assert_true(a.limit > 64);
+    simulate(&a, &io, &now, 2, 1, 1);
+    assert_int_equal(a.limit, 64);
+    assert_non_null(strstr(a.reason, "not needed"));
+}
+
 static void test_constants(void **state) {
     (void)state;
     assert_int_equal(autotune_initial(0), 4);
@@ -314,7 +337,7 @@ int main(void) {
         cmocka_unit_test(test_wait_bound),    cmocka_unit_test(test_wait_bound_on_a_busy_machine),
         cmocka_unit_test(test_mixed),         cmocka_unit_test(test_downward_probes_do_not_ratchet),
         cmocka_unit_test(test_shift_to_cpu_bound), cmocka_unit_test(test_memory),
-        cmocka_unit_test(test_decay),         cmocka_unit_test(test_without_proc),
+        cmocka_unit_test(test_decay),         cmocka_unit_test(test_transient_waits_do_not_keep_a_growth),         cmocka_unit_test(test_without_proc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
