@@ -25,6 +25,7 @@
 #include "util/xalloc.h"
 
 #define MAINT_INTERVAL_MS 1000
+#define STOP_KILL_WAIT_MS 2000  /* after shutdownTimeout's SIGKILL: how long reaping may take */
 #define LISTEN_BACKLOG 1024
 
 struct listener {
@@ -58,15 +59,23 @@ void gen_unref(gen_t *g) {
 
 static void on_pool_stopped(pool_t *p, void *arg) {
     server_t *s = arg;
+    for (size_t i = 0; i < s->n_stopping; i++) {
+        if (s->stopping_pools[i] == p) {
+            s->stopping_pools[i] = s->stopping_pools[--s->n_stopping];
+            break;
+        }
+    }
     pool_free(p);
-    s->pools_stopping--;
     server_conn_closed(s);
 }
 
-/* pool_stop may call back at once (no process left): count first, so the callback never sees a
- * count that reaches zero while other pools are still to be stopped. */
+/* pool_stop may call back at once (no process left): list them all first, so the callback never
+ * sees an empty list while other pools are still to be stopped. */
 static void stop_pools(server_t *s, pool_t **pools, size_t n) {
-    s->pools_stopping += (unsigned)n;
+    if (n == 0) return;
+    s->stopping_pools = xrealloc(s->stopping_pools, (s->n_stopping + n) * sizeof(pool_t *));
+    memcpy(s->stopping_pools + s->n_stopping, pools, n * sizeof(pool_t *));
+    s->n_stopping += n;
     for (size_t i = 0; i < n; i++) pool_stop(pools[i], on_pool_stopped, s);
 }
 
@@ -400,7 +409,7 @@ void server_conn_closed(server_t *s) {
         stop_pools(s, pools, n);
         free(pools);
     }
-    if (s->pools_stopping == 0 && !uv_is_closing((uv_handle_t *)&s->maint)) finish_stop(s);
+    if (s->n_stopping == 0 && !uv_is_closing((uv_handle_t *)&s->maint)) finish_stop(s);
 }
 
 void server_begin_stop(server_t *s, const char *why) {
@@ -437,9 +446,18 @@ static void on_maint(uv_timer_t *t) {
         if (s->n_conns) {
             log_warn("shutdownTimeout reached: closing %zu connection(s)", s->n_conns);
             for (conn_t *c = s->conns; c; c = c->next) conn_close(c);
-        } else if (s->pools_stopping) {
-            /* Processes still ending: exiting now kills them (PR_SET_PDEATHSIG). */
-            log_warn("shutdownTimeout reached with FastCGI processes still ending: exiting");
+        } else if (s->n_stopping && !s->pools_killed) {
+            /* Processes still in their signalBeforeTerminateSeconds grace: the stop is bounded,
+             * so they get SIGKILL now and are reaped as usual. */
+            log_warn("shutdownTimeout reached with FastCGI processes still ending: SIGKILL");
+            s->pools_killed = true;
+            s->stop_deadline = now + STOP_KILL_WAIT_MS;
+            for (size_t i = 0; i < s->n_stopping; i++) pool_kill(s->stopping_pools[i]);
+        } else if (s->n_stopping) {
+            /* Not reaped after SIGKILL (a process stuck in the kernel): exiting now still ends
+             * them (PR_SET_PDEATHSIG). */
+            log_error("FastCGI processes still there %d ms after SIGKILL: exiting",
+                      STOP_KILL_WAIT_MS);
             uv_stop(s->loop);
         }
     }
@@ -483,6 +501,7 @@ static void server_dispose(server_t *s) {
     free(s->root_real);
     if (s->gen) gen_unref(s->gen);
     free(s->pools);
+    free(s->stopping_pools);
     free(s->exe);
     free(s->conf_path);
 }
@@ -553,7 +572,7 @@ int server_run(const char *conf_path) {
 
     uv_run(&loop, UV_RUN_DEFAULT);
     int rc = uv_loop_close(&loop);
-    if (rc != 0 && s->pools_stopping == 0)
+    if (rc != 0 && s->n_stopping == 0)
         log_error("event loop closed with handles still open: %s", uv_strerror(rc));
     server_dispose(s);
     return s->exit_code;

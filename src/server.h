@@ -39,7 +39,9 @@ typedef struct server {
     size_t n_conns;
     pool_t **pools;           /* every live pool, by application name (stopping ones excluded) */
     size_t n_pools;
-    unsigned pools_stopping;  /* pools whose pool_stop has not called back yet */
+    pool_t **stopping_pools;  /* pools whose pool_stop has not called back yet (owned) */
+    size_t n_stopping;
+    bool pools_killed;        /* shutdownTimeout passed: what was left got SIGKILL */
     char *exe;                /* this binary, for the spawn trampoline */
     mime_table_t *mime;
     file_cache_t *files;

@@ -604,6 +604,10 @@ void pool_stop(pool_t *p, void (*done)(pool_t *p, void *arg), void *arg) {
     check_stopped(p); /* last: may free p */
 }
 
+void pool_kill(pool_t *p) {
+    for (worker_t *wk = p->workers; wk; wk = wk->next) worker_kill(wk);
+}
+
 void pool_free(pool_t *p) {
     if (p == NULL) return;
     assert(p->workers == NULL);

@@ -153,6 +153,9 @@ void pool_reset_failed(pool_t *p);
  * handle of the pool is closed. done runs once; it may run before pool_stop() returns (nothing
  * was running) and may call pool_free(). A second pool_stop() is ignored. */
 void pool_stop(pool_t *p, void (*done)(pool_t *p, void *arg), void *arg);
+/* SIGKILL to every process still running (a stopping pool whose processes are in their grace
+ * period, when the server's shutdownTimeout has passed); they are reaped as usual. */
+void pool_kill(pool_t *p);
 /* Free a stopped pool (after done ran, or from done itself). */
 void pool_free(pool_t *p);
 

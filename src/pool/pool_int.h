@@ -168,6 +168,8 @@ void worker_end(worker_t *wk, const char *reason);
 /* The connection is lost and the process is expected to exit by itself: STOPPING without a
  * signal; if it is still there after a short grace, worker_end(). */
 void worker_expect_exit(worker_t *wk, const char *why);
+/* SIGKILL now, whatever its state, if it still runs (pool_kill). */
+void worker_kill(worker_t *wk);
 /* The process is gone and the worker is not leased: close every handle; freed from the last
  * close callback. */
 void worker_finish(worker_t *wk);

@@ -259,6 +259,10 @@ void worker_end(worker_t *wk, const char *reason) {
     timer_start(wk, WORKER_TIMER_KILL, (uint64_t)secs * 1000);
 }
 
+void worker_kill(worker_t *wk) {
+    if (wk->alive && wk->pid > 0) send_signal(wk, SIGKILL);
+}
+
 void worker_expect_exit(worker_t *wk, const char *why) {
     if (wk->finishing) return;
     worker_close_conn(wk);
