@@ -187,15 +187,22 @@ static void test_mixed(void **state) {
     check_run("mixed, few clients", &few, 0);
 }
 
+/* io.php at 64 connections on 2 CPUs, and a controller that has grown to it. */
+static model_t io_pool_at_64(autotune_t *a, uint64_t *now) {
+    model_t io = {.ncpu = 2, .conns = 64, .cpu_ms = 0.3, .wait_ms = 20, .other_ms = 0.2};
+    *now = 0;
+    autotune_init(a, 2, *now);
+    simulate(a, &io, now, 20, 1, 0);
+    assert_int_equal(a->limit, 64);
+    return io;
+}
+
 /* The load changes from waiting to CPU: the limit comes back under the CPU-bound cap. */
 static void test_shift_to_cpu_bound(void **state) {
     (void)state;
     autotune_t a;
-    uint64_t now = 0;
-    autotune_init(&a, 2, now);
-    model_t io = {.ncpu = 2, .conns = 64, .cpu_ms = 0.3, .wait_ms = 20, .other_ms = 0.2};
-    simulate(&a, &io, &now, 30, 1, 0);
-    assert_true(a.limit >= 64);
+    uint64_t now;
+    io_pool_at_64(&a, &now);
     model_t cpu = {.ncpu = 2, .conns = 64, .cpu_ms = 5, .other_ms = 0.3};
     run_t r = simulate(&a, &cpu, &now, 30, 20, 1);
     assert_true(r.hi <= autotune_cpu_cap(2));
@@ -226,11 +233,8 @@ static void test_memory(void **state) {
 static void test_decay(void **state) {
     (void)state;
     autotune_t a;
-    uint64_t now = 0;
-    autotune_init(&a, 2, now);
-    model_t io = {.ncpu = 2, .conns = 64, .cpu_ms = 0.3, .wait_ms = 20, .other_ms = 0.2};
-    simulate(&a, &io, &now, 20, 1, 0);
-    assert_true(a.limit >= 64);
+    uint64_t now;
+    model_t io = io_pool_at_64(&a, &now);
     io.conns = 3; /* three clients now: no queue */
     simulate(&a, &io, &now, 60 * 15 / 2, 1, 1); /* fifteen minutes */
     assert_int_equal(a.limit, autotune_initial(2));
@@ -303,11 +307,8 @@ static void test_downward_probes_do_not_ratchet(void **state) {
 static void test_transient_waits_do_not_keep_a_growth(void **state) {
     (void)state;
     autotune_t a;
-    uint64_t now = 0;
-    autotune_init(&a, 2, now);
-    model_t io = {.ncpu = 2, .conns = 64, .cpu_ms = 0.3, .wait_ms = 20, .other_ms = 0.2};
-    simulate(&a, &io, &now, 20, 1, 0);
-    assert_int_equal(a.limit, 64);
+    uint64_t now;
+    model_t io = io_pool_at_64(&a, &now);
     now += AUTOTUNE_INTERVAL_MS;
     autotune_sample_t spike = model_sample(&io, 64, now);
     spike.queued_max = 40;
