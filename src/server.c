@@ -395,6 +395,7 @@ static void finish_stop(server_t *s) {
     uv_close((uv_handle_t *)&s->sig_usr1, on_handle_closed);
     uv_close((uv_handle_t *)&s->maint, on_handle_closed);
     uv_close((uv_handle_t *)&s->flush, on_handle_closed);
+    conn_defer_close(s);
 }
 
 /* Called whenever a connection or a pool finished: the stop proceeds in two steps, connections
@@ -532,6 +533,7 @@ int server_run(const char *conf_path) {
     uv_loop_t loop;
     uv_loop_init(&loop);
     s->loop = &loop;
+    conn_defer_init(s);
     s->mime = load_mime();
     s->files = file_cache_new();
     s->exe = realpath("/proc/self/exe", NULL);
@@ -551,6 +553,7 @@ int server_run(const char *conf_path) {
         s->n_pools = 0;
         stop_pools(s, pools, n);
         free(pools);
+        conn_defer_close(s);
         uv_run(&loop, UV_RUN_DEFAULT);
         uv_loop_close(&loop);
         server_dispose(s);

@@ -35,6 +35,14 @@ typedef struct server {
     uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;
     uv_timer_t maint;         /* the one maintenance timer: timeouts, clock, caches */
     uv_prepare_t flush;       /* flushes the access log once per loop iteration */
+    /* The deferred pass (src/http/conn.c): work that must not run under a caller's stack —
+     * on_abort of requests whose client left, and continuing a connection after a handler
+     * finished its request — runs from this check handle, right after the poll phase; the idle
+     * handle keeps the poll from blocking while work is pending. */
+    uv_check_t defer_check;
+    uv_idle_t defer_idle;
+    struct request *defer_aborts; /* each holds a reference */
+    conn_t *defer_conns;
     conn_t *conns;            /* all open connections (intrusive list) */
     size_t n_conns;
     pool_t **pools;           /* every live pool, by application name (stopping ones excluded) */

@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include "ctl/render.h"
-#include "http/conn.h"
 #include "http/request.h"
 #include "http/request_int.h"
 #include "pool/pool.h"
@@ -173,11 +172,11 @@ static bool cidr_match(const cfg_cidr_t *c, int family, const uint8_t *addr) {
     return true;
 }
 
-static bool status_allowed(const conn_t *c, const cfg_server_t *srv) {
-    if (c->peer_family == AF_UNIX) return true;
-    int family = c->peer_family == AF_INET6 ? AF_INET6 : AF_INET;
+static bool status_allowed(const req_peer_t *c, const cfg_server_t *srv) {
+    if (c->family == AF_UNIX) return true;
+    int family = c->family == AF_INET6 ? AF_INET6 : AF_INET;
     uint8_t v4[4];
-    const uint8_t *addr = c->peer_addr;
+    const uint8_t *addr = c->addr;
     /* an IPv4 client on a dual-stack socket arrives as ::ffff:a.b.c.d */
     static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     if (family == AF_INET6 && memcmp(addr, mapped, 12) == 0) {
@@ -206,11 +205,11 @@ bool server_status_page(request_t *r) {
     if (strlen(srv->status_path) != r->path_len ||
         memcmp(srv->status_path, r->path, r->path_len) != 0)
         return false;
-    server_t *s = r->conn->srv;
+    server_t *s = r->srv;
     r->app = "-";
-    if (!status_allowed(r->conn, srv)) {
+    if (!status_allowed(&r->peer, srv)) {
         char peer[64];
-        conn_peer_str(r->conn, peer, sizeof(peer));
+        req_peer_str(r, peer, sizeof(peer));
         log_warn("%s: status page refused (not in statusAllow)", peer);
         resp_error(r, 403, "not allowed");
         return true;

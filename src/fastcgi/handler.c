@@ -27,7 +27,6 @@
 #include "fastcgi/cgi_response.h"
 #include "fastcgi/codec.h"
 #include "fastcgi/params.h"
-#include "http/conn.h"
 #include "http/request.h"
 #include "http/static.h"
 #include "pool/pool.h"
@@ -128,8 +127,10 @@ static void fail_client(fcgi_req_t *fr, int status, const char *detail) {
     r->hctx = NULL;
     if (!r->headers_sent) {
         resp_error(r, status, detail);
-    } else if (r->conn) {
-        conn_close(r->conn);
+    } else {
+        /* The client must not take a truncated body for a whole one. */
+        req_abort(r);
+        resp_finish(r);
     }
 }
 
@@ -261,8 +262,7 @@ static void on_worker_write(uv_write_t *w, int status) {
         fr->spill_reading = false;
         pump(fr);
     }
-    if (fr->r && fr->r->body_paused && body_backlog(fr) < BODY_WINDOW / 4 && fr->r->conn)
-        conn_resume_body(fr->r->conn);
+    if (fr->r && fr->r->body_paused && body_backlog(fr) < BODY_WINDOW / 4) req_resume_body(fr->r);
 }
 
 /* Write bufs[0..n) in one go; `blk` (may be NULL) is marked done when the write completes. */
@@ -379,7 +379,7 @@ static void on_chunk_written(request_t *r, void *ctx, int status) {
     free(ctx);
     fcgi_req_t *fr = r->hctx;
     if (fr == NULL || fr->finishing || fr->reading || fr->wk == NULL || status < 0) return;
-    if (r->conn && resp_queued_bytes(r) < CLIENT_LOW &&
+    if (!req_client_gone(r) && resp_queued_bytes(r) < CLIENT_LOW &&
         uv_read_start(worker_stream(fr->wk), on_alloc, on_worker_read) == 0)
         fr->reading = true;
 }
@@ -435,7 +435,7 @@ static void write_body(fcgi_req_t *fr, const char *data, size_t len) {
     memcpy(copy, data, len);
     uv_buf_t b = uv_buf_init(copy, (unsigned)len);
     resp_write(r, &b, 1, on_chunk_written, copy);
-    if (fr->r && r->conn && resp_queued_bytes(r) > CLIENT_HIGH && fr->reading) {
+    if (fr->r && !req_client_gone(r) && resp_queued_bytes(r) > CLIENT_HIGH && fr->reading) {
         /* Back-pressure: stop reading the application until the client catches up; the write
          * callbacks start it again. */
         uv_read_stop(worker_stream(fr->wk));
@@ -748,29 +748,19 @@ static const request_handler_t fcgi_handler = {
 
 static void addr_strings(request_t *r, char *local, size_t llen, char *lport, char *remote, size_t rlen,
                          char *rport) {
-    conn_t *c = r->conn;
     local[0] = remote[0] = lport[0] = rport[0] = '\0';
-    if (c->is_unix) {
+    if (r->peer.family == AF_UNIX) {
         snprintf(remote, rlen, "127.0.0.1");
         snprintf(local, llen, "127.0.0.1");
         snprintf(lport, 8, "0");
         snprintf(rport, 8, "0");
         return;
     }
-    conn_peer_str(c, remote, rlen);
-    snprintf(rport, 8, "%u", (unsigned)c->peer_port);
-    struct sockaddr_storage ss;
-    int len = sizeof(ss);
-    if (uv_tcp_getsockname(&c->h.tcp, (struct sockaddr *)&ss, &len) != 0) return;
-    if (ss.ss_family == AF_INET6) {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-        inet_ntop(AF_INET6, &a->sin6_addr, local, (socklen_t)llen);
-        snprintf(lport, 8, "%u", (unsigned)ntohs(a->sin6_port));
-    } else {
-        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-        inet_ntop(AF_INET, &a->sin_addr, local, (socklen_t)llen);
-        snprintf(lport, 8, "%u", (unsigned)ntohs(a->sin_port));
-    }
+    req_peer_str(r, remote, rlen);
+    snprintf(rport, 8, "%u", (unsigned)r->peer.port);
+    unsigned port;
+    req_local_addr(r, local, llen, &port);
+    if (local[0]) snprintf(lport, 8, "%u", port);
 }
 
 static str_t host_name(str_t host) {
@@ -828,7 +818,7 @@ static void build_params(fcgi_req_t *fr) {
 static int check_resource(request_t *r, const cfg_handler_t *h, size_t script_len) {
     if (h->resource_type == CFG_RESOURCE_UNSPECIFIED) return 0;
     char *script = xstrndup(r->path, script_len ? script_len : 1);
-    static_kind_t k = static_probe(r->conn->srv, script);
+    static_kind_t k = static_probe(r->srv, script);
     free(script);
     if (k == STATIC_FORBIDDEN) return 403;
     switch (h->resource_type) {
@@ -840,7 +830,7 @@ static int check_resource(request_t *r, const cfg_handler_t *h, size_t script_le
 }
 
 void fcgi_serve(request_t *r, size_t handler_index, size_t script_len) {
-    server_t *s = r->conn->srv;
+    server_t *s = r->srv;
     const cfg_handler_t *h = &r->gen->cfg->handlers[handler_index];
     int st = check_resource(r, h, script_len);
     if (st) {

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "http/dispatch.h"
 #include "http/parser.h"
@@ -92,9 +93,22 @@ static void grow_rbuf(conn_t *c, uint32_t cap) {
     c->rcap = cap;
 }
 
+static void defer_unlink(conn_t *c) {
+    server_t *s = c->srv;
+    for (conn_t **pp = &s->defer_conns; *pp; pp = &(*pp)->defer_next) {
+        if (*pp == c) {
+            *pp = c->defer_next;
+            break;
+        }
+    }
+    c->deferred = false;
+}
+
+/* libuv's close callback: the only place a connection is freed. Every write callback has run. */
 static void on_close(uv_handle_t *h) {
     conn_t *c = h->data;
     server_t *s = c->srv;
+    if (c->deferred) defer_unlink(c);
     if (c->prev) c->prev->next = c->next;
     else s->conns = c->next;
     if (c->next) c->next->prev = c->prev;
@@ -157,13 +171,85 @@ void conn_write_done(conn_t *c, int status) {
     if (c->req == NULL && c->pending_writes == 0) conn_process(c);
 }
 
-/* Abandon the current request, if any: the handler releases what it holds. */
+/* ---- the deferred pass ---- */
+
+static void on_defer_check(uv_check_t *h) {
+    conn_defer_run(h->data);
+}
+
+static void on_defer_idle(uv_idle_t *h) {} /* only there to keep the poll from blocking */
+
+static void defer_wake(server_t *s) {
+    if (!uv_is_active((uv_handle_t *)&s->defer_idle)) uv_idle_start(&s->defer_idle, on_defer_idle);
+}
+
+void conn_defer_init(server_t *s) {
+    uv_check_init(s->loop, &s->defer_check);
+    s->defer_check.data = s;
+    uv_check_start(&s->defer_check, on_defer_check);
+    uv_idle_init(s->loop, &s->defer_idle);
+    s->defer_idle.data = s;
+}
+
+static void on_defer_closed(uv_handle_t *h) {}
+
+void conn_defer_close(server_t *s) {
+    conn_defer_run(s);
+    uv_close((uv_handle_t *)&s->defer_check, on_defer_closed);
+    uv_close((uv_handle_t *)&s->defer_idle, on_defer_closed);
+}
+
+void conn_defer_run(server_t *s) {
+    /* Each pass takes the lists as they are; work queued meanwhile waits for the next pass. */
+    while (s->defer_aborts || s->defer_conns) {
+        request_t *aborts = s->defer_aborts;
+        s->defer_aborts = NULL;
+        while (aborts) {
+            request_t *r = aborts;
+            aborts = r->defer_next;
+            r->defer_next = NULL;
+            if (!r->finished) {
+                r->finished = true;
+                if (r->handler && r->handler->on_abort) r->handler->on_abort(r);
+                request_unref(r); /* the handler's */
+            }
+            request_unref(r); /* the list's */
+        }
+        conn_t *conns = s->defer_conns;
+        s->defer_conns = NULL;
+        while (conns) {
+            conn_t *c = conns;
+            conns = c->defer_next;
+            c->defer_next = NULL;
+            c->deferred = false;
+            if (c->state != CONN_STATE_CLOSING) conn_process(c);
+        }
+    }
+    if (uv_is_active((uv_handle_t *)&s->defer_idle)) uv_idle_stop(&s->defer_idle);
+}
+
+/* Run conn_process from the deferred pass (a handler finished: its stack must unwind first). */
+static void defer_process(conn_t *c) {
+    if (c->deferred || c->state == CONN_STATE_CLOSING) return;
+    c->deferred = true;
+    c->defer_next = c->srv->defer_conns;
+    c->srv->defer_conns = c;
+    defer_wake(c->srv);
+}
+
+/* Detach the current request from its connection. A handler that has not finished gets on_abort
+ * from the deferred pass, never under the caller's stack (which may be the handler itself). */
 static void abandon_request(conn_t *c, request_t *r) {
     c->req = NULL;
     r->conn = NULL;
-    if (!r->finished && r->handler && r->handler->on_abort) r->handler->on_abort(r);
-    r->finished = true;
-    if (r->pending_writes == 0) request_free(r);
+    r->aborted = true;
+    if (!r->finished) {
+        request_ref(r);
+        r->defer_next = c->srv->defer_aborts;
+        c->srv->defer_aborts = r;
+        defer_wake(c->srv);
+    }
+    request_unref(r); /* the connection's */
 }
 
 /* A protocol error on the connection (malformed head or body, limit exceeded): answer `status`
@@ -238,6 +324,12 @@ static request_t *request_new(conn_t *c, const http_request_t *h, int head_len) 
     r->http.headers = hdrs;
     r->head = head;
     r->conn = c;
+    r->srv = c->srv;
+    r->loop = c->srv->loop;
+    r->refs = 2; /* the connection's and the handler's (dropped by resp_finish or after on_abort) */
+    r->peer.family = c->peer_family;
+    r->peer.port = c->peer_port;
+    memcpy(r->peer.addr, c->peer_addr, sizeof(r->peer.addr));
     r->gen = gen_ref(c->srv->gen);
     r->start_ns = uv_hrtime();
     r->app = "-";
@@ -251,11 +343,19 @@ static request_t *request_new(conn_t *c, const http_request_t *h, int head_len) 
     return r;
 }
 
-void request_free(request_t *r) {
+static void request_free(request_t *r) {
     buf_dispose(&r->resp_head);
     free(r->path);
     gen_unref(r->gen);
     free(r);
+}
+
+void request_ref(request_t *r) {
+    r->refs++;
+}
+
+void request_unref(request_t *r) {
+    if (--r->refs == 0) request_free(r);
 }
 
 static void body_end(conn_t *c, request_t *r) {
@@ -323,11 +423,52 @@ static void feed_body(conn_t *c, request_t *r) {
     if (all && r->body_left == 0) body_end(c, r);
 }
 
-void conn_resume_body(conn_t *c) {
-    if (c->req == NULL) return;
-    c->req->body_paused = false;
-    conn_process(c);
-    if (c->state == CONN_STATE_ACTIVE && c->req && !c->req->body_complete) read_start(c);
+void req_resume_body(request_t *r) {
+    conn_t *c = r->conn;
+    if (c == NULL || c->req != r || !r->body_paused) return;
+    r->body_paused = false;
+    /* Delivering the body calls the handler back: that runs from the deferred pass, not under
+     * the handler's own call. */
+    defer_process(c);
+}
+
+bool req_client_gone(const request_t *r) {
+    return r->conn == NULL || r->conn->state == CONN_STATE_CLOSING;
+}
+
+void req_abort(request_t *r) {
+    if (r->conn) conn_close(r->conn);
+}
+
+void req_peer_str(const request_t *r, char *out, size_t outlen) {
+    if (r->peer.family == AF_INET) inet_ntop(AF_INET, r->peer.addr, out, (socklen_t)outlen);
+    else if (r->peer.family == AF_INET6) inet_ntop(AF_INET6, r->peer.addr, out, (socklen_t)outlen);
+    else snprintf(out, outlen, "unix");
+}
+
+void req_local_addr(const request_t *r, char *addr, size_t alen, unsigned *port) {
+    addr[0] = '\0';
+    *port = 0;
+    conn_t *c = r->conn;
+    if (c == NULL || c->is_unix) return;
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    if (uv_tcp_getsockname(&c->h.tcp, (struct sockaddr *)&ss, &len) != 0) return;
+    if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, addr, (socklen_t)alen);
+        *port = ntohs(a->sin6_port);
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &a->sin_addr, addr, (socklen_t)alen);
+        *port = ntohs(a->sin_port);
+    }
+}
+
+int req_socket_dup(const request_t *r) {
+    uv_os_fd_t fd = -1;
+    if (r->conn == NULL || r->conn->state == CONN_STATE_CLOSING) return -1;
+    return uv_fileno(&r->conn->h.handle, &fd) == 0 ? dup(fd) : -1;
 }
 
 static void start_request(conn_t *c, const http_request_t *h, int head_len) {
@@ -396,8 +537,11 @@ static void conn_process(conn_t *c) {
             if (!r->body_complete && !r->body_paused && !r->finished) {
                 if (c->rcap < RBUF_BODY && (r->body_chunked || r->body_left > (int64_t)c->rcap))
                     grow_rbuf(c, RBUF_BODY);
+                request_ref(r); /* the handler may finish (or the connection fail) meanwhile */
                 feed_body(c, r);
-                if (c->req != r) continue; /* finished (or failed) while taking the body */
+                bool gone = c->req != r;
+                request_unref(r);
+                if (gone) continue; /* finished (or failed) while taking the body */
             }
             if (c->rlen == c->rcap || (r->body_complete && c->rlen)) read_stop(c);
             else read_start(c);
@@ -454,12 +598,16 @@ void conn_request_done(conn_t *c) {
     if (conn_must_close_after(c, r)) c->close_after = true;
     else if (!r->body_complete) c->discard = (uint64_t)r->body_left; /* skip the small rest */
     if (r->resp_until_close) c->close_after = true;
-    if (r->pending_writes == 0) request_free(r);
+    request_unref(r); /* the connection's */
+    if (c->state == CONN_STATE_CLOSING) return;
     /* Idle until a byte of the next head is seen (next_head then starts the headerTimeout
      * deadline, also for a head that is already buffered). */
     c->state = CONN_STATE_IDLE;
     set_deadline(c, conn_cfg(c)->keep_alive_timeout);
-    conn_process(c);
+    /* Inside conn_process (the handler answered at once) its loop goes on; otherwise the next
+     * pipelined request starts from the deferred pass, once the finishing handler has unwound
+     * and given back what it held (its FastCGI process, for one). */
+    if (!c->in_process) defer_process(c);
 }
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {

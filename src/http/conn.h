@@ -45,7 +45,15 @@ typedef struct conn {
     uint16_t peer_port;     /* host order */
     uint8_t peer_addr[16];
     unsigned pending_writes;
+    bool deferred;          /* on the server's deferred list: conn_process runs from the pass */
+    struct conn *defer_next;
 } conn_t;
+
+/* The deferred pass (see server_t): set up at start, closed at the end of a stop. */
+void conn_defer_init(server_t *s);
+void conn_defer_close(server_t *s);
+/* Run what is pending now (also called once before the loop's handles close). */
+void conn_defer_run(server_t *s);
 
 /* Accept a new connection from a listening stream. */
 void conn_accept(server_t *s, uv_stream_t *listener, bool is_unix);
@@ -65,7 +73,5 @@ void conn_peer_str(const conn_t *c, char *out, size_t outlen);
 /* The request finished (response fully queued): log it, free it, continue with the next one. */
 void conn_request_done(conn_t *c);
 
-/* Resume reading the request body after the handler paused it. */
-void conn_resume_body(conn_t *c);
 
 #endif

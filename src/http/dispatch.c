@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/conn.h"
 #include "http/path.h"
 #include "http/request.h"
 #include "http/router.h"
@@ -17,7 +16,7 @@
  * (/ → /index.php), else as a static file. */
 static bool try_index(request_t *r) {
     const cfg_t *cfg = r->gen->cfg;
-    server_t *s = r->conn->srv;
+    server_t *s = r->srv;
     for (size_t i = 0; i < cfg->server.n_index; i++) {
         char *cand = xasprintf("%s%s", r->path, cfg->server.index[i]);
         size_t clen = strlen(cand), script_len;

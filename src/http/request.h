@@ -1,9 +1,18 @@
-/* A request in flight and the response API its handler uses.
+/* A request in flight and the API its handler uses (docs/design.md, "Lifetimes").
  *
- * Lifetime: created by the connection when a head is complete; the handler (static files, later
- * FastCGI) answers through resp_*; resp_finish() hands the request back to the connection, which
- * logs it and frees it once its own queued writes have completed. A request never outlives its
- * connection: when the client goes away, handler->on_abort runs and the request is freed. */
+ * Lifetime: created by the connection when a head is complete and freed on its last reference.
+ * References are held by the connection (while the request is its current one), by the handler
+ * (from dispatch until resp_finish(), or until its on_abort returned), by each queued write, by
+ * the deferred-abort list, and by any caller that must keep it across a call that may drop the
+ * others (request_ref/request_unref).
+ *
+ * What a handler may rely on:
+ *   - r stays valid until it calls resp_finish() or its on_abort returns, whatever it calls in
+ *     between: no resp_* or req_* call frees r or runs on_abort under the caller. When the client
+ *     goes away, on_abort runs later, from the server's deferred pass (a uv_check handle), at the
+ *     top of the stack; resp_* calls made before then are accepted and dropped (their write
+ *     callbacks run with UV_ECANCELED, possibly before the call returns).
+ *   - A handler never touches conn_t: the req_* functions below give what it needs. */
 #ifndef FCGIHOST_HTTP_REQUEST_H
 #define FCGIHOST_HTTP_REQUEST_H
 #include <stdbool.h>
@@ -22,7 +31,7 @@ typedef struct request request_t;
 typedef struct request_handler {
     const char *name;
     /* A piece of the decoded request body. Return the number of bytes taken; taking fewer pauses
-     * the body until the handler calls conn_resume_body(). */
+     * the body until the handler calls req_resume_body(). */
     size_t (*on_body)(request_t *r, const char *data, size_t len);
     /* The whole body has arrived (called once; also for requests without a body). */
     void (*on_body_end)(request_t *r);
@@ -32,8 +41,21 @@ typedef struct request_handler {
 
 typedef void (*resp_write_cb)(request_t *r, void *ctx, int status);
 
+/* The client's address, copied from the connection (valid after the client left). */
+typedef struct req_peer {
+    uint8_t family;          /* AF_INET / AF_INET6 / AF_UNIX */
+    uint16_t port;           /* host order */
+    uint8_t addr[16];
+} req_peer_t;
+
 struct request {
-    conn_t *conn;            /* borrowed; NULL once detached (finished, writes pending) */
+    conn_t *conn;            /* private to src/http: NULL once detached (finished or abandoned) */
+    struct server *srv;      /* the server (its loop, caches) */
+    uv_loop_t *loop;
+    unsigned refs;
+    bool aborted;            /* the client went away: on_abort is due or has run */
+    request_t *defer_next;   /* on the server's deferred-abort list */
+    req_peer_t peer;
     gen_t *gen;              /* the configuration generation this request runs under (a reference) */
     http_request_t http;     /* slices point into `head` */
     char *head;              /* owned copy of the request head */
@@ -67,6 +89,24 @@ struct request {
     const request_handler_t *handler;
     void *hctx;              /* the handler's own state */
 };
+
+void request_ref(request_t *r);
+/* Drop a reference; the last one frees the request. */
+void request_unref(request_t *r);
+
+/* The client has gone (or the connection failed): nothing more reaches it. */
+bool req_client_gone(const request_t *r);
+/* Resume reading the request body after the handler paused it (on_body took less). */
+void req_resume_body(request_t *r);
+/* Give up on the client: close the connection (a response that cannot be completed must not
+ * look complete). on_abort follows from the deferred pass unless the handler finishes first. */
+void req_abort(request_t *r);
+/* The client's address as text ("127.0.0.1", "::1", "unix"). */
+void req_peer_str(const request_t *r, char *out, size_t outlen);
+/* The local address and port the client connected to (empty strings when unknown or unix). */
+void req_local_addr(const request_t *r, char *addr, size_t alen, unsigned *port);
+/* A duplicate of the client socket's descriptor (for sendfile from the threadpool), or -1. */
+int req_socket_dup(const request_t *r);
 
 /* Send "100 Continue" if the client asked for it and it has not been sent (the handler is about to
  * read the body). */

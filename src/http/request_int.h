@@ -18,7 +18,6 @@ void conn_queue_write(conn_t *c, request_t *r, const uv_buf_t *bufs, unsigned n,
                       resp_write_cb cb, void *ctx);
 /* A write finished: continue pipelined work or finish a close. */
 void conn_write_done(conn_t *c, int status);
-void request_free(request_t *r);
 /* Will the connection have to close after answering r (a body we will not read to its end)? */
 bool conn_must_close_after(const conn_t *c, const request_t *r);
 

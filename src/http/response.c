@@ -62,8 +62,8 @@ static void on_write(uv_write_t *w, int status) {
     if (wr->cb) wr->cb(r, wr->ctx, status);
     free(wr->owned);
     free(wr);
-    if (r && r->finished && r->pending_writes == 0 && r->conn == NULL) request_free(r);
-    conn_write_done(c, status);
+    if (r) request_unref(r); /* the write's */
+    conn_write_done(c, status); /* c lives until its close callback, which comes after this one */
 }
 
 void conn_queue_write(conn_t *c, request_t *r, const uv_buf_t *bufs, unsigned n, char *owned,
@@ -114,12 +114,18 @@ void conn_queue_write(conn_t *c, request_t *r, const uv_buf_t *bufs, unsigned n,
     wr->ctx = ctx;
     wr->owned = owned;
     c->pending_writes++;
-    if (r) r->pending_writes++;
+    if (r) {
+        r->pending_writes++;
+        request_ref(r);
+    }
     int rc = uv_write(&wr->w, &c->h.stream, bufs, n, on_write);
     if (rc != 0) {
         /* The stream is unusable; report through the same path as an asynchronous failure. */
         c->pending_writes--;
-        if (r) r->pending_writes--;
+        if (r) {
+            r->pending_writes--;
+            request_unref(r); /* never the last: the caller holds one */
+        }
         free(owned);
         free(wr);
         if (cb) cb(r, ctx, rc);
@@ -153,7 +159,7 @@ static void append_u64(buf_t *b, uint64_t v) {
 }
 
 void resp_start(request_t *r, int status) {
-    server_t *s = r->conn ? r->conn->srv : NULL;
+    server_t *s = r->srv;
     r->status = status;
     r->resp_head.len = 0;
     buf_t *b = &r->resp_head;
@@ -172,7 +178,7 @@ void resp_start_reason(request_t *r, int status, const char *reason, size_t rlen
         resp_start(r, status);
         return;
     }
-    server_t *s = r->conn ? r->conn->srv : NULL;
+    server_t *s = r->srv;
     r->status = status;
     r->resp_head.len = 0;
     buf_printf(&r->resp_head, "HTTP/1.1 %d %.*s\r\nServer: fcgihost\r\nDate: %s\r\n", status, (int)rlen,
@@ -279,13 +285,13 @@ void resp_free_ctx(request_t *r, void *ctx, int status) {
 
 void resp_finish(request_t *r) {
     if (r->finished) return;
-    if (r->resp_chunked) {
+    r->finished = true;
+    if (r->resp_chunked && r->conn) {
         uv_buf_t b = uv_buf_init((char *)"0\r\n\r\n", 5);
         conn_queue_write(r->conn, r, &b, 1, NULL, NULL, NULL);
     }
-    r->finished = true;
-    if (r->conn) conn_request_done(r->conn);
-    else if (r->pending_writes == 0) request_free(r);
+    if (r->conn) conn_request_done(r->conn); /* drops the connection's reference */
+    request_unref(r);                         /* the handler's */
 }
 
 void resp_error(request_t *r, int status, const char *detail) {

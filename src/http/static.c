@@ -25,7 +25,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "http/conn.h"
 #include "http/mime.h"
 #include "http/path.h"
 #include "http/request.h"
@@ -365,7 +364,7 @@ static void job_fail(sendfile_job_t *j, int err) {
     j->r = NULL;
     if (r) {
         r->hctx = NULL;
-        if (r->conn) conn_close(r->conn);
+        req_abort(r);
     }
     job_free(j);
 }
@@ -413,7 +412,7 @@ static void on_sendfile(uv_work_t *w, int status) {
     }
     if (res == UV_EAGAIN || res > 0) {
         if (!j->poll_init) {
-            if (uv_poll_init(j->r->conn->srv->loop, &j->poll, j->sock) != 0) {
+            if (uv_poll_init(j->r->loop, &j->poll, j->sock) != 0) {
                 job_fail(j, UV_EIO);
                 return;
             }
@@ -429,7 +428,7 @@ static void on_sendfile(uv_work_t *w, int status) {
 
 static void job_step(sendfile_job_t *j) {
     j->busy = true;
-    if (uv_queue_work(j->r->conn->srv->loop, &j->work, do_sendfile, on_sendfile) != 0) {
+    if (uv_queue_work(j->r->loop, &j->work, do_sendfile, on_sendfile) != 0) {
         j->busy = false;
         job_fail(j, UV_EIO);
     }
@@ -441,7 +440,7 @@ static void on_headers_written(request_t *r, void *ctx, int status) {
         job_free(j);
         return;
     }
-    if (status < 0 || r->conn == NULL) {
+    if (status < 0 || req_client_gone(r)) {
         job_fail(j, status);
         return;
     }
@@ -479,8 +478,7 @@ static void send_body(request_t *r, file_entry_t *e, int64_t from, int64_t len) 
         resp_finish(r);
         return;
     }
-    uv_os_fd_t fd = -1;
-    int sock = uv_fileno(&r->conn->h.handle, &fd) == 0 ? dup(fd) : -1;
+    int sock = req_socket_dup(r);
     if (sock < 0) {
         resp_error(r, 500, NULL);
         return;
@@ -559,7 +557,7 @@ static void redirect_to_slash(request_t *r) {
 }
 
 void static_serve(request_t *r) {
-    server_t *s = r->conn->srv;
+    server_t *s = r->srv;
     file_entry_t *e = cache_get(s, r->path, r->path_len);
     switch (e->kind) {
     case STATIC_MISSING: resp_error(r, 404, NULL); break;
