@@ -48,8 +48,12 @@ gen_t *gen_ref(gen_t *g) {
     return g;
 }
 
+static void pool_put(server_t *s, pool_t *p);
+
 void gen_unref(gen_t *g) {
     if (--g->refs > 0) return;
+    for (size_t i = 0; i < g->cfg->n_apps; i++)
+        if (g->pools[i]) pool_put(g->srv, g->pools[i]);
     cfg_free(g->cfg);
     free(g->pools);
     free(g);
@@ -65,7 +69,7 @@ static void on_pool_stopped(pool_t *p, void *arg) {
             break;
         }
     }
-    pool_free(p);
+    if (pool_refs(p) == 0) pool_free(p); /* else the last pool_put frees it */
     server_conn_closed(s);
 }
 
@@ -79,35 +83,65 @@ static void stop_pools(server_t *s, pool_t **pools, size_t n) {
     for (size_t i = 0; i < n; i++) pool_stop(pools[i], on_pool_stopped, s);
 }
 
+static void retired_remove(server_t *s, pool_t *p) {
+    for (size_t i = 0; i < s->n_retired; i++) {
+        if (s->retired[i] == p) {
+            s->retired[i] = s->retired[--s->n_retired];
+            return;
+        }
+    }
+}
+
+/* Drop a reference. The last one stops the pool (nothing can send it a request any more), and a
+ * stopped pool with no reference left is freed. */
+static void pool_put(server_t *s, pool_t *p) {
+    if (pool_unref(p) > 0) return;
+    retired_remove(s, p);
+    if (pool_stopped(p)) pool_free(p);
+    else if (!pool_stopping(p)) stop_pools(s, &p, 1); /* on_pool_stopped frees it */
+    /* else stopping already: on_pool_stopped frees it */
+}
+
 /* Give generation g its pools: reuse (and reconfigure) the pool of each application that keeps
- * its name, create the new ones, stop those whose application is gone. */
+ * its name, create the new ones. A pool whose application is gone leaves the live list; it keeps
+ * serving the requests of older generations (queued ones included) and stops when the last of
+ * them ends (pool_put). */
 static void attach_pools(server_t *s, gen_t *g) {
     const cfg_t *cfg = g->cfg;
+    g->srv = s;
     g->pools = xcalloc(cfg->n_apps ? cfg->n_apps : 1, sizeof(pool_t *));
     pool_t **keep = xcalloc(cfg->n_apps ? cfg->n_apps : 1, sizeof(pool_t *));
     for (size_t i = 0; i < cfg->n_apps; i++) {
         const cfg_app_t *app = &cfg->apps[i];
         for (size_t k = 0; k < s->n_pools; k++) {
             if (s->pools[k] && strcmp(pool_name(s->pools[k]), app->name) == 0) {
-                g->pools[i] = s->pools[k];
+                keep[i] = s->pools[k]; /* the list's reference moves over */
                 s->pools[k] = NULL;
-                pool_configure(g->pools[i], app);
+                pool_configure(keep[i], app);
             }
         }
-        if (g->pools[i] == NULL)
-            g->pools[i] = pool_new(s->loop, app, cfg->server.runtime_dir, s->exe);
-        keep[i] = g->pools[i];
+        /* An application removed by an earlier reload and added back: its retired pool again. */
+        for (size_t k = 0; keep[i] == NULL && k < s->n_retired; k++) {
+            if (strcmp(pool_name(s->retired[k]), app->name) == 0) {
+                keep[i] = pool_ref(s->retired[k]);
+                retired_remove(s, keep[i]);
+                pool_configure(keep[i], app);
+            }
+        }
+        if (keep[i] == NULL) keep[i] = pool_new(s->loop, app, cfg->server.runtime_dir, s->exe);
+        g->pools[i] = pool_ref(keep[i]);
     }
     pool_t **old = s->pools;
-    size_t n_old = s->n_pools, n_gone = 0;
+    size_t n_old = s->n_pools;
     s->pools = keep;
     s->n_pools = cfg->n_apps;
     for (size_t k = 0; k < n_old; k++) {
         if (old[k] == NULL) continue;
-        log_info("application %s removed: stopping it after its requests", pool_name(old[k]));
-        old[n_gone++] = old[k];
+        log_info("application %s removed: it stops once its requests have ended", pool_name(old[k]));
+        s->retired = xrealloc(s->retired, (s->n_retired + 1) * sizeof(pool_t *));
+        s->retired[s->n_retired++] = old[k];
+        pool_put(s, old[k]); /* the list's reference; older generations keep theirs */
     }
-    stop_pools(s, old, n_gone);
     free(old);
 }
 
@@ -402,13 +436,20 @@ static void finish_stop(server_t *s) {
  * first (their requests may still need the processes), then the pools. */
 void server_conn_closed(server_t *s) {
     if (!s->stopping || s->n_conns > 0 || uv_is_closing((uv_handle_t *)&s->maint)) return;
-    if (s->n_pools) {
-        pool_t **pools = s->pools; /* detached first: the stop callbacks re-enter this function */
-        size_t n = s->n_pools;
-        s->pools = NULL;
-        s->n_pools = 0;
+    if (s->n_pools || s->n_retired) {
+        /* Detached first: the stop callbacks re-enter this function. The generations still hold
+         * references: a stopped pool is freed by the last pool_put (server_dispose). */
+        pool_t **pools = s->pools, **retired = s->retired;
+        size_t n = s->n_pools, nr = s->n_retired;
+        s->pools = s->retired = NULL;
+        s->n_pools = s->n_retired = 0;
+        for (size_t i = 0; i < nr; i++) pool_ref(retired[i]); /* theirs while they stop */
         stop_pools(s, pools, n);
+        stop_pools(s, retired, nr);
+        for (size_t i = 0; i < n; i++) pool_put(s, pools[i]);
+        for (size_t i = 0; i < nr; i++) pool_put(s, retired[i]);
         free(pools);
+        free(retired);
     }
     if (s->n_stopping == 0 && !uv_is_closing((uv_handle_t *)&s->maint)) finish_stop(s);
 }
@@ -443,6 +484,7 @@ static void on_maint(uv_timer_t *t) {
     server_date(s);
     conn_sweep(s, now);
     for (size_t i = 0; i < s->n_pools; i++) pool_tick(s->pools[i], now);
+    for (size_t i = 0; i < s->n_retired; i++) pool_tick(s->retired[i], now);
     if (s->stopping && now >= s->stop_deadline && !uv_is_closing((uv_handle_t *)&s->maint)) {
         if (s->n_conns) {
             log_warn("shutdownTimeout reached: closing %zu connection(s)", s->n_conns);
@@ -502,6 +544,7 @@ static void server_dispose(server_t *s) {
     free(s->root_real);
     if (s->gen) gen_unref(s->gen);
     free(s->pools);
+    free(s->retired);
     free(s->stopping_pools);
     free(s->exe);
     free(s->conf_path);
@@ -552,6 +595,7 @@ int server_run(const char *conf_path) {
         s->pools = NULL;
         s->n_pools = 0;
         stop_pools(s, pools, n);
+        for (size_t i = 0; i < n; i++) pool_put(s, pools[i]);
         free(pools);
         conn_defer_close(s);
         uv_run(&loop, UV_RUN_DEFAULT);

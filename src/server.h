@@ -23,7 +23,9 @@ typedef struct pool pool_t;
 
 typedef struct gen {
     cfg_t *cfg;
-    pool_t **pools;           /* borrowed: the pool of cfg->apps[i] (pools outlive generations) */
+    pool_t **pools;           /* the pool of cfg->apps[i], each with a reference of this generation:
+                                 a pool runs while a generation (a request in flight) names it */
+    struct server *srv;
     unsigned refs;
 } gen_t;
 
@@ -45,8 +47,12 @@ typedef struct server {
     conn_t *defer_conns;
     conn_t *conns;            /* all open connections (intrusive list) */
     size_t n_conns;
-    pool_t **pools;           /* every live pool, by application name (stopping ones excluded) */
+    pool_t **pools;           /* every live pool, by application name (stopping ones excluded);
+                                 the list holds a reference on each */
     size_t n_pools;
+    pool_t **retired;         /* pools a reload removed, still named by an older generation: they
+                                 serve its requests (and get ticks) until the last one ends */
+    size_t n_retired;
     pool_t **stopping_pools;  /* pools whose pool_stop has not called back yet (owned) */
     size_t n_stopping;
     bool pools_killed;        /* shutdownTimeout passed: what was left got SIGKILL */

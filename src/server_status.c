@@ -117,7 +117,6 @@ static void fill_pool(server_t *s, pool_t *p, const cfg_app_t *app, ctl_pool_sta
 }
 
 bool server_render_status(server_t *s, ctl_format_t fmt, const char *app, buf_t *out) {
-    const cfg_t *cfg = s->gen->cfg;
     size_t n = s->n_pools;
     ctl_pool_status_t *pools = xcalloc(n ? n : 1, sizeof(*pools));
     proc_list_t *procs = xcalloc(n ? n : 1, sizeof(*procs));
@@ -125,8 +124,7 @@ bool server_render_status(server_t *s, ctl_format_t fmt, const char *app, buf_t 
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         if (s->pools[i] == NULL) continue;
-        fill_pool(s, s->pools[i], cfg_find_app(cfg, pool_name(s->pools[i])), &pools[k],
-                  &procs[k]);
+        fill_pool(s, s->pools[i], pool_app(s->pools[i]), &pools[k], &procs[k]);
         if (app && strcmp(app, pools[k].name) == 0) only = &pools[k];
         k++;
     }
@@ -239,18 +237,16 @@ bool server_status_page(request_t *r) {
 /* ---- Control commands ---- */
 
 static void cmd_set(server_t *s, const ctl_cmd_t *cmd, buf_t *out) {
-    cfg_app_t *app = cfg_find_app(s->gen->cfg, cmd->app);
-    pool_t *p = app ? find_pool(s, cmd->app) : NULL;
+    pool_t *p = find_pool(s, cmd->app);
     if (p == NULL) {
         ctl_response_head(out, CTL_CODE_REFUSED, "no application %s", cmd->app);
         return;
     }
     char err[256];
-    if (cfg_app_set_live(app, cmd->key, cmd->value, err, sizeof(err)) != 0) {
+    if (pool_set_live(p, cmd->key, cmd->value, err, sizeof(err)) != 0) {
         ctl_response_head(out, CTL_CODE_REFUSED, "%s", err);
         return;
     }
-    pool_configure(p, app);
     log_info("%s: %s set to %s (fcgihost ctl; until the next reload)", cmd->app, cmd->key,
              cmd->value);
     ctl_response_head(out, CTL_CODE_OK, "%s: %s = %s", cmd->app, cmd->key, cmd->value);

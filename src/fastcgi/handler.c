@@ -842,8 +842,8 @@ void fcgi_serve(request_t *r, size_t handler_index, size_t script_len) {
     fr->srv = s;
     fr->gen = gen_ref(r->gen);
     fr->handler = h;
-    fr->app = &fr->gen->cfg->apps[h->app_index];
     fr->pool = fr->gen->pools[h->app_index];
+    fr->app = pool_app(fr->pool); /* live settings: the pool's own copy */
     fr->id = ++next_id;
     fr->spill_fd = -1;
     fr->replayable = true;

@@ -416,6 +416,7 @@ static char *self_exe(void) {
 
 pool_t *pool_new(uv_loop_t *loop, const cfg_app_t *app, const char *runtime_dir, const char *exe) {
     pool_t *p = xcalloc(1, sizeof(*p));
+    p->refs = 1;
     p->loop = loop;
     app_copy(&p->app, app);
     p->runtime_dir = xstrdup(runtime_dir ? runtime_dir : "/run/fcgihost");
@@ -444,6 +445,19 @@ void pool_configure(pool_t *p, const cfg_app_t *app) {
         return; /* pool_recycle_for ran maintain() */
     }
     maintain(p);
+}
+
+const cfg_app_t *pool_app(const pool_t *p) {
+    return &p->app;
+}
+
+int pool_set_live(pool_t *p, const char *key, const char *value, char *err, size_t errlen) {
+    cfg_app_t fresh;
+    app_copy(&fresh, &p->app);
+    int rc = cfg_app_set_live(&fresh, key, value, err, errlen);
+    if (rc == 0) pool_configure(p, &fresh);
+    app_dispose(&fresh);
+    return rc;
 }
 
 void pool_acquire(pool_t *p, pool_waiter_t *w, pool_acquire_cb cb) {
@@ -602,6 +616,27 @@ void pool_stop(pool_t *p, void (*done)(pool_t *p, void *arg), void *arg) {
         }
     }
     check_stopped(p); /* last: may free p */
+}
+
+pool_t *pool_ref(pool_t *p) {
+    p->refs++;
+    return p;
+}
+
+unsigned pool_unref(pool_t *p) {
+    return --p->refs;
+}
+
+unsigned pool_refs(const pool_t *p) {
+    return p->refs;
+}
+
+bool pool_stopping(const pool_t *p) {
+    return p->stopping;
+}
+
+bool pool_stopped(const pool_t *p) {
+    return p->done_called;
 }
 
 void pool_kill(pool_t *p) {

@@ -110,6 +110,13 @@ pool_t *pool_new(uv_loop_t *loop, const cfg_app_t *app, const char *runtime_dir,
  * A lower maxInstances ends surplus idle processes now and busy ones as they are released. */
 void pool_configure(pool_t *p, const cfg_app_t *app);
 
+/* The pool's own settings (a copy: reloads and live `set`s change them, never a generation that
+ * requests in flight share). Valid until the next call into the pool that reconfigures it. */
+const cfg_app_t *pool_app(const pool_t *p);
+/* `fcgihost ctl set`: change a live setting (cfg_app_set_live) of this pool only, until the next
+ * reload. Returns 0, or -1 with the reason in err. */
+int pool_set_live(pool_t *p, const char *key, const char *value, char *err, size_t errlen);
+
 /* Ask for a worker. `w` is the caller's (typically embedded in its request) and must stay valid
  * until its callback ran or pool_cancel(). The callback runs exactly once unless cancelled,
  * possibly before pool_acquire() returns. queueLength counts the waiters beyond those that
@@ -156,6 +163,14 @@ void pool_stop(pool_t *p, void (*done)(pool_t *p, void *arg), void *arg);
 /* SIGKILL to every process still running (a stopping pool whose processes are in their grace
  * period, when the server's shutdownTimeout has passed); they are reaped as usual. */
 void pool_kill(pool_t *p);
+/* References (pool_new gives the first): whoever names the pool — the server's list of live
+ * pools, each configuration generation — holds one. pool.c does not act on the count: the owner
+ * stops the pool when the last reference goes (server.c) and frees it once it is also stopped. */
+pool_t *pool_ref(pool_t *p);
+unsigned pool_unref(pool_t *p); /* returns the references left */
+unsigned pool_refs(const pool_t *p);
+bool pool_stopping(const pool_t *p); /* pool_stop was called */
+bool pool_stopped(const pool_t *p);  /* pool_stop's done callback has run */
 /* Free a stopped pool (after done ran, or from done itself). */
 void pool_free(pool_t *p);
 

@@ -124,6 +124,7 @@ struct pool {
     uint64_t failed_until;
 
     bool stopping, done_called;
+    unsigned refs;           /* pool_ref/pool_unref: the server's list and each generation naming it */
     void (*done)(pool_t *p, void *arg);
     void *done_arg;
 
