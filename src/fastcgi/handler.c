@@ -41,7 +41,7 @@
 #define CLIENT_HIGH (1024u * 1024u)    /* unsent response bytes before the app is paused */
 #define CLIENT_LOW (256u * 1024u)
 #define STDERR_KEEP (64u * 1024u)      /* stderr bytes kept and logged per request */
-#define MAX_RETRIES 1 /* a request that kills processes must not kill many */
+#define MAX_ATTEMPTS 3 /* SPEC 4.11: a request goes to at most this many processes */
 #define MAX_CGI_HEADERS 128
 
 typedef struct blk {
@@ -96,7 +96,9 @@ typedef struct fcgi_req {
 
     uv_timer_t timer;
     uint64_t started, activity;
-    int retries;
+    int attempts;            /* processes this request was sent to */
+    uint64_t attempt_rx;     /* bytes received from the process in the current attempt */
+    bool waiting_exit;       /* pool_release_gone: waiting to learn how the process ended */
     bool finishing;
 } fcgi_req_t;
 
@@ -543,17 +545,44 @@ static void on_end_request(fcgi_req_t *fr, bool trailing) {
     fr_finish(fr, how);
 }
 
-/* The process went away (EOF or error on its connection) before END_REQUEST. */
-static void on_worker_lost(fcgi_req_t *fr, const char *why) {
-    if (fr->r && !fr->got_output && fr->replayable && fr->retries < MAX_RETRIES) {
-        /* It had not started on this request: the process exited between requests. */
-        log_req(fr, LOG_LEVEL_INFO, "process ended before answering, retrying on another", why);
-        uv_read_stop(worker_stream(fr->wk));
-        fr->reading = false;
-        pool_release(fr->wk, POOL_RELEASE_GONE);
-        fr->wk = NULL;
-        fr->retries++;
+/* After pool_release_gone: the process that closed its connection has ended. SPEC 4.11: only a
+ * clean exit (status 0, on its own) proves it never ran the request; anything else may have. */
+static void on_gone_exit(void *data, bool clean) {
+    fcgi_req_t *fr = data;
+    fr->waiting_exit = false;
+    if (fr->finishing) {
+        maybe_free(fr);
+        return;
+    }
+    if (fr->r == NULL) { /* the client left meanwhile */
+        fr_finish(fr, POOL_RELEASE_OK);
+        return;
+    }
+    if (clean) {
+        log_req(fr, LOG_LEVEL_INFO, "the process exited on its own before answering, sending the request to another", NULL);
         pool_acquire(fr->pool, &fr->waiter, fr->waiter.cb);
+        return;
+    }
+    log_req(fr, LOG_LEVEL_ERROR, "the application closed the connection mid-request", "and did not exit cleanly");
+    fail_client(fr, 502, "the application ended unexpectedly");
+    fr_finish(fr, POOL_RELEASE_OK);
+}
+
+/* The process went away (EOF or error on its connection) before END_REQUEST. SPEC 4.11: the
+ * request may go to another process only when nothing of it can have been processed — a reused
+ * connection, closed before any byte of answer, the body held in full or not sent yet — and,
+ * known only once the process is reaped, it exited on its own with status 0 (php-cgi after
+ * PHP_FCGI_MAX_REQUESTS). At most MAX_ATTEMPTS processes per request. */
+static void on_worker_lost(fcgi_req_t *fr, const char *why) {
+    uv_read_stop(worker_stream(fr->wk));
+    fr->reading = false;
+    if (fr->r && fr->attempt_rx == 0 && worker_requests(fr->wk) > 0 && fr->replayable &&
+        fr->attempts < MAX_ATTEMPTS) {
+        worker_t *wk = fr->wk;
+        fr->wk = NULL;
+        fr->waiting_exit = true;
+        uv_timer_stop(&fr->timer); /* the pool bounds the wait (the grace of a closed process) */
+        pool_release_gone(wk, on_gone_exit, fr);
         return;
     }
     log_req(fr, LOG_LEVEL_ERROR, "the application closed the connection mid-request", why);
@@ -574,6 +603,7 @@ static void on_worker_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) 
         return;
     }
     fr->activity = now_ms(fr);
+    fr->attempt_rx += (uint64_t)nread;
     const char *p = buf->base;
     size_t left = (size_t)nread;
     while (left && !fr->finishing) {
@@ -642,6 +672,8 @@ static void on_acquired(pool_waiter_t *w, worker_t *wk, int status) {
     }
     fr->wk = wk;
     fr->pid = worker_pid(wk);
+    fr->attempts++;
+    fr->attempt_rx = 0;
     start_attempt(fr);
 }
 
@@ -682,7 +714,7 @@ static void start_attempt(fcgi_req_t *fr) {
 }
 
 static void maybe_free(fcgi_req_t *fr) {
-    if (fr->writes || !uv_is_closing((uv_handle_t *)&fr->timer) || fr->timer.data != NULL) return;
+    if (fr->writes || fr->waiting_exit || !uv_is_closing((uv_handle_t *)&fr->timer) || fr->timer.data != NULL) return;
     free_blocks(fr);
     buf_dispose(&fr->params);
     buf_dispose(&fr->hdr);

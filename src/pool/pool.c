@@ -367,6 +367,11 @@ static void settle_exit(pool_t *p, worker_t *wk) {
         .gone_before_answer = wk->gone_before_answer,
         .clean_exit = wk->exit_clean,
     };
+    if (wk->gone_cb) {
+        void (*cb)(void *, bool) = wk->gone_cb;
+        wk->gone_cb = NULL;
+        cb(wk->gone_data, wk->exit_clean && !wk->requested);
+    }
     worker_finish(wk);
     if (pool_policy_is_rapid_fail(&f)) pool_rapid_fail(p);
 }
@@ -543,6 +548,12 @@ void pool_release(worker_t *wk, pool_release_t how) {
         }
     }
     maintain(p);
+}
+
+void pool_release_gone(worker_t *wk, void (*cb)(void *data, bool clean), void *data) {
+    wk->gone_cb = cb;
+    wk->gone_data = data;
+    pool_release(wk, POOL_RELEASE_GONE);
 }
 
 uv_stream_t *worker_stream(worker_t *wk) {

@@ -132,6 +132,12 @@ void pool_cancel(pool_t *p, pool_waiter_t *w);
  * later with UV_ECANCELED, so their memory must outlive this call. `wk` must not be used after. */
 void pool_release(worker_t *wk, pool_release_t how);
 
+/* Release with POOL_RELEASE_GONE and learn how the process ends: cb(data, clean) runs once, when
+ * its exit is seen — clean when it exited on its own with status 0 — and no later than the
+ * grace a process whose connection closed gets to exit (then it is ended: not clean). cb may run
+ * before this returns (the exit was already seen). Used for the retries of SPEC 4.11. */
+void pool_release_gone(worker_t *wk, void (*cb)(void *data, bool clean), void *data);
+
 /* The connected stream of a leased worker (a uv_pipe_t or uv_tcp_t). The lessee may read and
  * write it, set handle->data, start/stop reading; it must stop reading before pool_release(). */
 uv_stream_t *worker_stream(worker_t *wk);

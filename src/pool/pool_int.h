@@ -82,6 +82,8 @@ struct worker {
     bool requested;                  /* the pool asked the process to end: its exit is expected */
     bool in_request_death;           /* released DEAD (or KILL once exited): failed in a request */
     bool gone_before_answer;         /* released GONE */
+    void (*gone_cb)(void *data, bool clean); /* pool_release_gone: told how the process ended */
+    void *gone_data;
     bool exit_clean;                 /* exit_cb ran: exit status 0, no signal */
     bool reconnect;                  /* connect again once the old connection handle is closed */
     bool finishing;                  /* process gone, not leased: closing handles, then freed */

@@ -280,6 +280,11 @@ void worker_finish(worker_t *wk) {
     if (wk->finishing) return;
     assert(!wk->leased && !wk->alive);
     wk->finishing = true;
+    if (wk->gone_cb) { /* pool_release_gone's lessee still waits: the exit was not a clean one */
+        void (*cb)(void *, bool) = wk->gone_cb;
+        wk->gone_cb = NULL;
+        cb(wk->gone_data, false);
+    }
     pool_set_state(wk, WORKER_STATE_CLOSING);
     worker_close_conn(wk);
     if (wk->proc_open) {
