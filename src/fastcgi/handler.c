@@ -63,6 +63,8 @@ typedef struct fcgi_req {
     pid_t pid;
     pool_waiter_t waiter;
     uint64_t id;             /* for log lines */
+    uint16_t reqid;          /* FastCGI request id: differs from the previous request's on the same
+                                connection, so a stale record from it is a protocol error */
     size_t script_len;       /* SCRIPT_NAME is r->path[0..script_len) */
 
     buf_t params;            /* BEGIN_REQUEST + PARAMS, kept for a replay */
@@ -87,6 +89,9 @@ typedef struct fcgi_req {
     cgi_header_t headers[MAX_CGI_HEADERS];
     size_t body_at;          /* where held body bytes start in hdr */
     bool streaming;          /* response headers went out */
+    int64_t app_len;         /* the application's Content-Length, -1 without one (SPEC §3 framing) */
+    uint64_t body_out;       /* body bytes passed on to the client while streaming */
+    bool surplus;            /* it sent more than its Content-Length (logged once) */
     bool refused;            /* a 500 went out instead of the app's response: drop its output */
     bool got_output;
     buf_t errtext;
@@ -144,11 +149,11 @@ static void append_block(fcgi_req_t *fr, const char *data, size_t len, bool end)
     b->next = NULL;
     b->written = b->done = false;
     if (end) {
-        fcgi_stdin_end_write(b->data, 1);
+        fcgi_stdin_end_write(b->data, fr->reqid);
         b->len = FCGI_HEADER_LEN;
     } else {
         buf_t tmp = {.data = b->data, .len = 0, .cap = enc + 1}; /* never grows: exact size */
-        fcgi_append_stdin(&tmp, 1, data, len);
+        fcgi_append_stdin(&tmp, fr->reqid, data, len);
         b->len = tmp.len;
     }
     if (fr->last) fr->last->next = b;
@@ -179,7 +184,7 @@ static bool spill(fcgi_req_t *fr, const char *data, size_t len) {
     }
     buf_t enc;
     buf_init(&enc);
-    fcgi_append_stdin(&enc, 1, data, len);
+    fcgi_append_stdin(&enc, fr->reqid, data, len);
     ssize_t w = pwrite(fr->spill_fd, enc.data, enc.len, (off_t)fr->spill_len);
     bool ok = w == (ssize_t)enc.len;
     if (ok) fr->spill_len += enc.len;
@@ -320,7 +325,7 @@ static void pump(fcgi_req_t *fr) {
             worker_write(fr, chunk, n, chunk, NULL);
         } else if (fr->body_end && !fr->end_queued) {
             char *end = xmalloc(FCGI_HEADER_LEN);
-            fcgi_stdin_end_write(end, 1);
+            fcgi_stdin_end_write(end, fr->reqid);
             fr->end_queued = true;
             worker_write(fr, end, FCGI_HEADER_LEN, end, NULL);
         }
@@ -431,8 +436,33 @@ static void begin_stream(fcgi_req_t *fr) {
     fr->body_at = 0;
 }
 
+/* Does this response carry a body at all (not HEAD, 204, 304)? */
+static bool body_expected(const fcgi_req_t *fr) {
+    return !fr->r->head_only && fr->r->status != 204 && fr->r->status != 304;
+}
+
+static void note_surplus(fcgi_req_t *fr, uint64_t extra) {
+    if (fr->surplus) return;
+    fr->surplus = true;
+    char msg[200];
+    snprintf(msg, sizeof(msg), "the application sent more than its Content-Length of %" PRId64
+             " (at least %" PRIu64 " bytes more): dropped, connection closed after the response",
+             fr->app_len, extra);
+    log_req(fr, LOG_LEVEL_WARN, msg, NULL);
+    req_close_after(fr->r);
+}
+
 static void write_body(fcgi_req_t *fr, const char *data, size_t len) {
     request_t *r = fr->r;
+    if (fr->app_len >= 0) { /* the client never gets more than the application announced */
+        uint64_t room = (uint64_t)fr->app_len > fr->body_out ? (uint64_t)fr->app_len - fr->body_out : 0;
+        if (len > room) {
+            note_surplus(fr, len - room);
+            len = (size_t)room;
+        }
+    }
+    fr->body_out += len;
+    if (len == 0) return;
     char *copy = xmalloc(len);
     memcpy(copy, data, len);
     uv_buf_t b = uv_buf_init(copy, (unsigned)len);
@@ -472,6 +502,15 @@ static void on_stdout(fcgi_req_t *fr, const char *data, size_t len) {
         }
         fr->hdr_done = true;
         fr->body_at = (size_t)rc;
+        int status = response_status(&fr->res);
+        if (status < 200) { /* SPEC §3: an interim status cannot be the final answer */
+            char msg[64];
+            snprintf(msg, sizeof(msg), "Status %d as the final answer", status);
+            log_req(fr, LOG_LEVEL_ERROR, "bad response", msg);
+            fail_client(fr, 502, "the application sent an interim (1xx) status");
+            return; /* its output is drained until END_REQUEST */
+        }
+        fr->app_len = (fr->res.flags & CGI_F_CONTENT_LENGTH) ? fr->res.content_length : -1;
     }
     if (fr->hdr.len - fr->body_at > fr->handler->response_buffer_limit) begin_stream(fr);
 }
@@ -508,7 +547,11 @@ static void on_stderr(fcgi_req_t *fr, const char *data, size_t len) {
 
 static void on_end_request(fcgi_req_t *fr, bool trailing) {
     request_t *r = fr->r;
-    pool_release_t how = trailing || fr->writes ? POOL_RELEASE_CLOSE : POOL_RELEASE_OK;
+    pool_release_t how = fr->writes ? POOL_RELEASE_CLOSE : POOL_RELEASE_OK;
+    if (trailing) { /* what follows END_REQUEST belongs to no request: never to the next one */
+        log_req(fr, LOG_LEVEL_WARN, "the application sent data after END_REQUEST", "the process is ended");
+        how = POOL_RELEASE_KILL;
+    }
     if (fr->kill_after) how = POOL_RELEASE_KILL;
     if (fr->err_total > STDERR_KEEP) {
         char msg[96];
@@ -524,21 +567,44 @@ static void on_end_request(fcgi_req_t *fr, bool trailing) {
                 fail_client(fr, 502, "the application sent no response");
             }
         } else if (fr->streaming) {
-            fr->r = NULL;
-            r->hctx = NULL;
-            resp_finish(r);
+            if (fr->app_len >= 0 && fr->body_out < (uint64_t)fr->app_len && body_expected(fr)) {
+                log_req(fr, LOG_LEVEL_WARN, "the application sent less than its Content-Length",
+                        "connection closed");
+                fail_client(fr, 502, NULL); /* headers went out: cuts the connection */
+            } else {
+                fr->r = NULL;
+                r->hctx = NULL;
+                resp_finish(r);
+            }
         } else if (stderr_refuses(fr)) {
             refuse_with_stderr(fr);
         } else {
-            /* The whole response was held: one write, length-delimited. */
+            /* The whole response was held: one write, length-delimited by the application's
+             * Content-Length when it gave one (SPEC §3), else by what it sent. */
             size_t held = fr->hdr.len - fr->body_at;
+            build_head(fr);
+            int64_t announce = (int64_t)held;
+            if (fr->app_len >= 0) {
+                announce = fr->app_len;
+                if (body_expected(fr) && held > (uint64_t)fr->app_len) {
+                    note_surplus(fr, held - (uint64_t)fr->app_len);
+                    held = (size_t)fr->app_len;
+                } else if (body_expected(fr) && held < (uint64_t)fr->app_len) {
+                    /* Nothing went out yet: a clean error rather than a body cut short. */
+                    log_req(fr, LOG_LEVEL_ERROR, "the application sent less than its Content-Length", NULL);
+                    fail_client(fr, 502, "the application sent an incomplete response");
+                    fr_finish(fr, how);
+                    return;
+                } else if (!body_expected(fr)) {
+                    held = 0;
+                }
+            }
             char *copy = xmalloc(held ? held : 1);
             memcpy(copy, fr->hdr.data + fr->body_at, held);
-            uv_buf_t b = uv_buf_init(copy, (unsigned)held);
-            build_head(fr);
-            resp_send(r, (int64_t)held, &b, 1, resp_free_ctx, copy);
             fr->r = NULL;
             r->hctx = NULL;
+            uv_buf_t b = uv_buf_init(copy, (unsigned)held);
+            resp_send(r, announce, &b, 1, resp_free_ctx, copy);
             resp_finish(r);
         }
     }
@@ -680,7 +746,7 @@ static void on_acquired(pool_waiter_t *w, worker_t *wk, int status) {
 static void start_attempt(fcgi_req_t *fr) {
     uv_stream_t *st = worker_stream(fr->wk);
     st->data = fr;
-    fcgi_decoder_init(&fr->dec, 1);
+    fcgi_decoder_init(&fr->dec, fr->reqid);
     fr->started = fr->activity = now_ms(fr);
     uv_timer_start(&fr->timer, on_timer, 1000, 0);
     if (uv_read_start(st, on_alloc, on_worker_read) == 0) fr->reading = true;
@@ -812,6 +878,7 @@ static void build_params(fcgi_req_t *fr) {
     size_t sl = fr->script_len;
     char *filename = xasprintf("%s%.*s", cfg->server.root, (int)sl, r->path);
     cgi_vars_t v = {
+        .request_id = fr->reqid,
         .method = r->http.method,
         .request_uri = r->http.target,
         .query = r->http.has_query ? r->http.query : STR_LIT(""),
@@ -877,7 +944,9 @@ void fcgi_serve(request_t *r, size_t handler_index, size_t script_len) {
     fr->pool = fr->gen->pools[h->app_index];
     fr->app = pool_app(fr->pool); /* live settings: the pool's own copy */
     fr->id = ++next_id;
+    fr->reqid = (uint16_t)(fr->id % 65535u + 1u);
     fr->spill_fd = -1;
+    fr->app_len = -1;
     fr->replayable = true;
     fr->rbuf = xmalloc(READ_BUF);
     fr->waiter.data = fr;

@@ -95,8 +95,9 @@ static void add_headers(builder_t *b) {
 int cgi_params_build(const cgi_vars_t *v, buf_t *out, char *err, size_t errlen) {
     builder_t b = {.v = v, .err = err, .errlen = errlen};
     buf_init(&b.scratch);
-    fcgi_append_begin_request(out, 1, FCGI_RESPONDER, FCGI_KEEP_CONN);
-    fcgi_params_init(&b.fp, out, 1);
+    uint16_t id = v->request_id ? v->request_id : 1;
+    fcgi_append_begin_request(out, id, FCGI_RESPONDER, FCGI_KEEP_CONN);
+    fcgi_params_init(&b.fp, out, id);
     char num[32];
     ADDZ(&b, "GATEWAY_INTERFACE", "CGI/1.1");
     ADDZ(&b, "SERVER_SOFTWARE", "fcgihost/" FCGIHOST_VERSION);

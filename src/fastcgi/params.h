@@ -11,6 +11,7 @@
 #include "util/str.h"
 
 typedef struct cgi_vars {
+    uint16_t request_id;     /* FastCGI request id of BEGIN_REQUEST and PARAMS; 0 means 1 */
     str_t method;
     str_t request_uri;      /* the request-target as sent (path and query) */
     str_t query;            /* without '?'; empty when none */

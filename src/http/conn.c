@@ -440,6 +440,10 @@ void req_abort(request_t *r) {
     if (r->conn) conn_close(r->conn);
 }
 
+void req_close_after(request_t *r) {
+    if (r->conn) r->conn->close_after = true;
+}
+
 void req_peer_str(const request_t *r, char *out, size_t outlen) {
     if (r->peer.family == AF_INET) inet_ntop(AF_INET, r->peer.addr, out, (socklen_t)outlen);
     else if (r->peer.family == AF_INET6) inet_ntop(AF_INET6, r->peer.addr, out, (socklen_t)outlen);

@@ -12,6 +12,33 @@
 #include "server_status.h"
 #include "util/xalloc.h"
 
+/* 405 with the verbs the handlers mapping this path accept. */
+static void method_not_allowed(request_t *r, const buf_t *allow) {
+    static const char body[] = "405 Method Not Allowed\n";
+    resp_start(r, 405);
+    resp_header(r, "Allow", allow->data, allow->len);
+    resp_header_str(r, "Content-Type", "text/plain; charset=utf-8");
+    uv_buf_t b = uv_buf_init((char *)body, sizeof(body) - 1);
+    resp_send(r, (int64_t)b.len, &b, 1, NULL, NULL);
+    resp_finish(r);
+}
+
+/* The handler mapping the path, else 405 when one maps it for other verbs, else a static file. */
+static void route(request_t *r) {
+    const cfg_t *cfg = r->gen->cfg;
+    size_t script_len;
+    int h = router_match(cfg, r->path, r->path_len, r->http.method, &script_len);
+    if (h >= 0) {
+        fcgi_serve(r, (size_t)h, script_len);
+        return;
+    }
+    buf_t allow;
+    buf_init(&allow);
+    if (router_allow(cfg, r->path, r->path_len, &allow)) method_not_allowed(r, &allow);
+    else static_serve(r);
+    buf_dispose(&allow);
+}
+
 /* A directory URL: its first index file that exists answers, through its handler if one maps it
  * (/ → /index.php), else as a static file. */
 static bool try_index(request_t *r) {
@@ -19,17 +46,14 @@ static bool try_index(request_t *r) {
     server_t *s = r->srv;
     for (size_t i = 0; i < cfg->server.n_index; i++) {
         char *cand = xasprintf("%s%s", r->path, cfg->server.index[i]);
-        size_t clen = strlen(cand), script_len;
         if (static_probe(s, cand) != STATIC_FILE) {
             free(cand);
             continue;
         }
-        int h = router_match(cfg, cand, clen, r->http.method, &script_len);
         free(r->path);
         r->path = cand;
-        r->path_len = clen;
-        if (h >= 0) fcgi_serve(r, (size_t)h, script_len);
-        else static_serve(r);
+        r->path_len = strlen(cand);
+        route(r);
         return true;
     }
     return false;
@@ -54,11 +78,8 @@ void dispatch_request(request_t *r) {
     if (server_status_page(r)) return;
     const cfg_t *cfg = r->gen->cfg;
     size_t script_len;
-    int h = router_match(cfg, r->path, r->path_len, r->http.method, &script_len);
-    if (h >= 0) {
-        fcgi_serve(r, (size_t)h, script_len);
+    if (r->path[r->path_len - 1] == '/' &&
+        router_match(cfg, r->path, r->path_len, r->http.method, &script_len) < 0 && try_index(r))
         return;
-    }
-    if (r->path[r->path_len - 1] == '/' && try_index(r)) return;
-    static_serve(r);
+    route(r);
 }

@@ -101,6 +101,9 @@ void req_resume_body(request_t *r);
 /* Give up on the client: close the connection (a response that cannot be completed must not
  * look complete). on_abort follows from the deferred pass unless the handler finishes first. */
 void req_abort(request_t *r);
+/* Close the connection once this response is written (no keep-alive after it). Call before
+ * the headers go out for a "Connection: close" to be announced. */
+void req_close_after(request_t *r);
 /* The client's address as text ("127.0.0.1", "::1", "unix"). */
 void req_peer_str(const request_t *r, char *out, size_t outlen);
 /* The local address and port the client connected to (empty strings when unknown or unix). */

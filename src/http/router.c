@@ -42,20 +42,44 @@ static bool match_segments(const char *pattern, const char *path, size_t len, si
     return false;
 }
 
+static bool path_matches(const cfg_handler_t *h, const char *path, size_t len, size_t *script_len) {
+    if (strcmp(h->path, "*") == 0) {
+        *script_len = len;
+        return true;
+    }
+    if (h->path_is_prefix) return match_prefix(h->path, path, len, script_len);
+    return match_segments(h->path, path, len, script_len);
+}
+
 int router_match(const cfg_t *cfg, const char *path, size_t len, str_t method, size_t *script_len) {
     for (size_t i = 0; i < cfg->n_handlers; i++) {
         const cfg_handler_t *h = &cfg->handlers[i];
-        if (!verb_allowed(h, method)) continue;
-        bool hit;
-        if (strcmp(h->path, "*") == 0) {
-            *script_len = len;
-            hit = true;
-        } else if (h->path_is_prefix) {
-            hit = match_prefix(h->path, path, len, script_len);
-        } else {
-            hit = match_segments(h->path, path, len, script_len);
-        }
-        if (hit) return (int)i;
+        if (verb_allowed(h, method) && path_matches(h, path, len, script_len)) return (int)i;
     }
     return -1;
+}
+
+static void allow_add(buf_t *allow, const char *verb) {
+    size_t n = strlen(verb);
+    for (size_t at = 0; at < allow->len;) { /* already listed? */
+        const char *comma = memchr(allow->data + at, ',', allow->len - at);
+        size_t end = comma ? (size_t)(comma - allow->data) : allow->len;
+        if (end - at == n && memcmp(allow->data + at, verb, n) == 0) return;
+        at = end + 2;
+    }
+    if (allow->len) buf_append(allow, ", ", 2);
+    buf_append(allow, verb, n);
+}
+
+bool router_allow(const cfg_t *cfg, const char *path, size_t len, buf_t *allow) {
+    bool any = false;
+    size_t script_len;
+    for (size_t i = 0; i < cfg->n_handlers; i++) {
+        const cfg_handler_t *h = &cfg->handlers[i];
+        if (!path_matches(h, path, len, &script_len)) continue;
+        any = true;
+        if (h->any_verb) continue; /* cannot happen when router_match found nothing */
+        for (size_t v = 0; v < h->n_verbs; v++) allow_add(allow, h->verbs[v]);
+    }
+    return any;
 }

@@ -4,6 +4,7 @@
 #include <stddef.h>
 
 #include "config/config.h"
+#include "util/buf.h"
 #include "util/str.h"
 
 /* Find the first handler (in file order) whose verb list has `method` and whose path matches the
@@ -16,5 +17,10 @@
  *   - a URL prefix ("/app/" or "/app") matches "/app" and everything below it; the script is the
  *     prefix without its trailing slash and the rest is PATH_INFO. */
 int router_match(const cfg_t *cfg, const char *path, size_t len, str_t method, size_t *script_len);
+
+/* When router_match found nothing: does any handler's path match, whatever its verbs? Then the
+ * file is a script and must never be served as a static file (SPEC §6 Verbs): the answer is 405
+ * and `allow` receives the verbs those handlers accept ("GET, HEAD, POST"). */
+bool router_allow(const cfg_t *cfg, const char *path, size_t len, buf_t *allow);
 
 #endif

@@ -89,6 +89,12 @@ struct worker {
     bool finishing;                  /* process gone, not leased: closing handles, then freed */
 
     worker_linebuf_t out_line, err_line;
+    /* Its fd 1 and fd 2 reach the error log at a bounded rate (a process writing endlessly must
+     * not fill the disk): a byte budget refilled over time; what is over it is counted, and one
+     * line says how much was dropped. */
+    uint64_t log_budget_ms;          /* loop ms of the last refill */
+    uint64_t log_budget;             /* bytes that may still be logged */
+    uint64_t log_dropped, log_dropped_lines;
 };
 
 struct pool {

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stddef.h>
@@ -74,9 +75,40 @@ static void timer_start(worker_t *wk, worker_timer_kind_t kind, uint64_t ms);
 
 /* ---- Captured stdout / stderr ---- */
 
+#define LOG_RATE_BYTES (64u * 1024u)   /* per second and process, of its own fd 1 and fd 2 */
+#define LOG_BURST_BYTES (256u * 1024u)
+
+static void note_dropped(worker_t *wk) {
+    if (wk->log_dropped == 0) return;
+    log_warn("%s%" PRIu64 " line(s), %" PRIu64 " bytes of output not logged (more than %u bytes/s)",
+             wk->tag, wk->log_dropped_lines, wk->log_dropped, LOG_RATE_BYTES);
+    wk->log_dropped = wk->log_dropped_lines = 0;
+}
+
+/* May this many bytes go to the log now? */
+static bool log_budget_take(worker_t *wk, size_t n) {
+    uint64_t now = uv_now(wk->pool->loop);
+    if (wk->log_budget_ms == 0) {
+        wk->log_budget = LOG_BURST_BYTES;
+    } else if (now > wk->log_budget_ms) {
+        uint64_t add = (now - wk->log_budget_ms) * LOG_RATE_BYTES / 1000u;
+        wk->log_budget = wk->log_budget + add > LOG_BURST_BYTES ? LOG_BURST_BYTES : wk->log_budget + add;
+    }
+    wk->log_budget_ms = now;
+    if (wk->log_budget < n) return false;
+    wk->log_budget -= n;
+    return true;
+}
+
 static void linebuf_emit(worker_t *wk, worker_linebuf_t *lb, log_level_t lvl) {
     if (lb->len) {
-        log_lines(lvl, wk->tag, lb->data, lb->len);
+        if (log_budget_take(wk, lb->len)) {
+            note_dropped(wk);
+            log_lines(lvl, wk->tag, lb->data, lb->len);
+        } else {
+            wk->log_dropped += lb->len;
+            wk->log_dropped_lines++;
+        }
         if (lb == &wk->err_line) pool_count_stderr(wk->pool, 1);
     }
     lb->len = 0;
@@ -115,6 +147,7 @@ static void close_output(worker_t *wk, bool is_err) {
     *open = false;
     linebuf_emit(wk, is_err ? &wk->err_line : &wk->out_line,
                  is_err ? LOG_LEVEL_WARN : LOG_LEVEL_INFO);
+    if (!wk->out_open && !wk->err_open) note_dropped(wk);
     close_handle(wk, (uv_handle_t *)(is_err ? &wk->err : &wk->out), NULL);
 }
 

@@ -17,7 +17,7 @@
  *   crash=after_headers  write the headers, flush, _exit(1)
  *   exit_after=N       exit(0) after this process has fully answered N requests
  *   status=NNN         "Status: NNN Reason"             ctype=TYPE  Content-Type override
- *   rawheaders=NAME    a canned odd header block (see raw_blocks[]) and a small body
+ *   rawheaders=NAME    a canned odd header block (see raw_blocks[]) and a small body (or big=)
  *   big=N[k|m|g]       N pattern bytes written in 64 KiB chunks, flushed as they go
  *
  * Environment: FCGI_APP_FAIL_AT_START=1 exit(1) at once; FCGI_APP_START_DELAY_MS delays the
@@ -193,6 +193,10 @@ static const struct { const char *name, *text; size_t len; } raw_blocks[] = {
     RAW("spaces", "Content-Type:   text/plain  \r\nX-Test: \t spaces \t\r\n\r\n"),
     RAW("spacebeforecolon", "Content-Type: text/plain\r\nX-Test : spacebeforecolon\r\n\r\n"),
     RAW("location", "Location: /elsewhere\r\n\r\n"),
+    RAW("cl5", "Content-Type: text/plain\r\nContent-Length: 5\r\n\r\n"),       /* with big=: more than it says */
+    RAW("cl1m", "Content-Type: text/plain\r\nContent-Length: 1000000\r\n\r\n"), /* then a short body */
+    RAW("status101", "Status: 101 Switching Protocols\r\nUpgrade: x\r\n\r\n"),
+    RAW("status103", "Status: 103 Early Hints\r\n\r\n"),
 };
 
 /* Reads the whole FCGI_STDIN; keeps it only when `keep` (echo=body). */
@@ -328,10 +332,10 @@ static void handle(FCGX_Request *req) {
     if (o.crash && !strcmp(o.crash, "after_headers"))
         _exit(1);
     emit_stderr(req, &o, "between");
-    if (o.rawheaders)
-        put_fmt(req->out, "rawheaders=%s\n", o.rawheaders);
-    else if (o.has_big)
+    if (o.has_big)
         write_big(req->out, o.big);
+    else if (o.rawheaders)
+        put_fmt(req->out, "rawheaders=%s\n", o.rawheaders);
     else if (echo_body)
         FCGX_PutStr(b.data ? b.data : "", (int)b.len, req->out);
     else

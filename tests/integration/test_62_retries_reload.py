@@ -173,3 +173,87 @@ def test_reset_while_100_continue_is_pending(start_server, how):
         rst_close(s)
     assert srv.running()
     assert srv.get("/t.fcgi").status == 200
+
+
+# ---- framing by the application's Content-Length, 1xx (SPEC §3) ------------------------------
+
+@needs_app
+@pytest.mark.parametrize("limit", [0, 4194304])
+def test_more_than_content_length_is_dropped_not_taken_as_the_next_response(start_server, limit):
+    ini = app_section() + handler_section(responseBufferLimit=limit)
+    srv = start_server(files={"t.fcgi": b"script", "a.txt": b"static"}, extra=ini)
+    with srv.connect() as c:
+        c.send(b"GET /t.fcgi?rawheaders=cl5&big=200k HTTP/1.1\r\nHost: t\r\n\r\n"
+               b"GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n")
+        r = c.read_response()
+        assert r.status == 200 and r.body == b"01234", r
+        # the connection closes after that response: the surplus never reaches the client
+        rest = c.buf
+        try:
+            while True:
+                d = c.sock.recv(65536)
+                if not d:
+                    break
+                rest += d
+        except OSError:
+            pass
+        assert b"0123456789abcdef" not in rest, rest[:200]
+    srv.wait_for_log(r"more than its Content-Length")
+    assert srv.get("/t.fcgi").status == 200
+
+
+@needs_app
+def test_less_than_content_length_streamed_cuts_the_connection(start_server):
+    ini = app_section() + handler_section(responseBufferLimit=0)
+    srv = start_server(files={"t.fcgi": b"script"}, extra=ini)
+    with srv.connect() as c:
+        c.send(b"GET /t.fcgi?rawheaders=cl1m HTTP/1.1\r\nHost: t\r\n\r\n")
+        _, status, _, headers, _ = c.read_head()
+        assert status == 200 and ("Content-Length", "1000000") in headers, headers
+        got = c.buf
+        try:
+            while True:
+                d = c.sock.recv(65536)
+                if not d:
+                    break
+                got += d
+        except OSError:
+            pass
+        assert len(got) < 1000000   # closed: the client sees a truncated answer, not a whole one
+    srv.wait_for_log(r"less than its Content-Length")
+
+
+@needs_app
+def test_less_than_content_length_buffered_is_a_502(start_server):
+    srv = start(start_server)
+    r = srv.get("/t.fcgi?rawheaders=cl1m")
+    assert r.status == 502, r
+    srv.wait_for_log(r"less than its Content-Length")
+    assert srv.get("/t.fcgi").status == 200
+
+
+@needs_app
+@pytest.mark.parametrize("block", ["status101", "status103"])
+def test_an_interim_status_as_the_final_answer_is_a_502(start_server, block):
+    srv = start(start_server)
+    r = srv.get("/t.fcgi?rawheaders=" + block)
+    assert r.status == 502, r
+    srv.wait_for_log(r"Status 10[13] as the final answer")
+    assert srv.get("/t.fcgi").status == 200
+
+
+# ---- verbs (SPEC §6): a script is never served as a static file ------------------------------
+
+@needs_app
+def test_a_verb_no_handler_accepts_gets_405_with_allow_not_the_source(start_server):
+    ini = app_section() + handler_section(path="*.fcgi", verb="POST,PUT")
+    srv = start_server(files={"t.fcgi": b"SECRET SOURCE", "d/index.fcgi": b"SECRET INDEX"},
+                       extra=ini, server_opts={"index": "index.fcgi"})
+    for path in ("/t.fcgi", "/d/", "/d/index.fcgi"):
+        r = srv.get(path)
+        assert r.status == 405, (path, r)
+        assert r.header("Allow") == "POST, PUT", r
+        assert b"SECRET" not in r.body
+    r = srv.get("/t.fcgi", method="HEAD")
+    assert r.status == 405 and r.body == b""
+    assert srv.get("/t.fcgi", method="POST", body=b"x").status == 200
