@@ -46,8 +46,10 @@ static void free_strv(char **v) {
     free(v);
 }
 
-/* Copy what the pool uses; the fields it does not use (utf8 variables) are not kept, so that
- * nothing points into a configuration generation that may be freed. */
+/* Copy the settings: the pool keeps its own, so nothing points into a configuration generation
+ * that may be freed, and a live `set` never writes into one that requests share. */
+
+
 static void app_copy(cfg_app_t *dst, const cfg_app_t *src) {
     *dst = *src;
     dst->name = xstrdup(src->name ? src->name : "fastcgi");
@@ -57,8 +59,7 @@ static void app_copy(cfg_app_t *dst, const cfg_app_t *src) {
     dst->env = dup_strv(src->env, src->n_env);
     dst->user = dup_or_null(src->user);
     dst->monitor_changes_to = dup_or_null(src->monitor_changes_to);
-    dst->utf8_vars = NULL;
-    dst->n_utf8_vars = 0;
+    dst->utf8_vars = src->n_utf8_vars ? dup_strv(src->utf8_vars, src->n_utf8_vars) : NULL;
 }
 
 static void app_dispose(cfg_app_t *a) {
@@ -69,6 +70,7 @@ static void app_dispose(cfg_app_t *a) {
     free_strv(a->env);
     free(a->user);
     free(a->monitor_changes_to);
+    if (a->utf8_vars) free_strv(a->utf8_vars);
 }
 
 static bool str_differs(const char *a, const char *b) {

@@ -166,10 +166,11 @@ def test_script_is_the_first_matching_segment(appsrv):
 
 
 @needs_app
-def test_verb_list_falls_through_to_static(appsrv):
+def test_a_verb_the_handler_does_not_take_is_405_not_the_static_file(appsrv):
     srv = appsrv(handler_keys={"verb": "POST"}, files={"t.fcgi": b"static body"})
     r = srv.get("/t.fcgi")
-    assert r.status == 200 and r.body == b"static body"      # GET is not mapped: static file
+    assert r.status == 405 and r.header("Allow") == "POST"   # SPEC §6: never the script's source
+    assert b"static body" not in r.body
     r = srv.get("/t.fcgi", method="POST", body=b"x", headers={"Content-Length": "1"})
     assert r.status == 200 and b"REQUEST_METHOD=POST" in r.body
 
