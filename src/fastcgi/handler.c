@@ -52,8 +52,30 @@ typedef struct blk {
     char data[];
 } blk_t;
 
+/* The exchange's one state. fr_set_state() is the only place it changes, and it refuses any
+ * transition not listed in fr_next_ok() (docs/design.md has the diagram):
+ *
+ *   COLLECTING ─► QUEUED ─► HEAD ─► HOLDING ─► STREAMING
+ *                   ▲        │  ╲      │          │
+ *                   │        │   ╲     ▼          ▼
+ *               WAIT_EXIT ◄──┘    ──► DRAINING ◄──┘        every state ─► DONE
+ */
+typedef enum fr_state {
+    FR_COLLECTING, /* a chunked body is being collected first (the application needs CONTENT_LENGTH) */
+    FR_QUEUED,     /* waiting in the pool's queue for a process */
+    FR_HEAD,       /* a process is leased: the request goes out, the response header block is not complete */
+    FR_HOLDING,    /* header block parsed; the body is held up to responseBufferLimit */
+    FR_STREAMING,  /* the headers went out; the body streams with back-pressure */
+    FR_DRAINING,   /* the client is gone or was answered otherwise: the process's output is read and
+                      dropped until END_REQUEST, so that the process stays usable */
+    FR_WAIT_EXIT,  /* the process closed before answering: waiting for its exit status (SPEC 4.11) */
+    FR_DONE,       /* over: the process was given back; freed once our writes and timer are done */
+} fr_state_t;
+
 typedef struct fcgi_req {
-    request_t *r;            /* NULL once the client is gone (draining) */
+    fr_state_t state;
+    request_t *r;            /* the client's request: set exactly in COLLECTING, QUEUED, HEAD,
+                                HOLDING, STREAMING and (until the client leaves) WAIT_EXIT */
     server_t *srv;
     gen_t *gen;              /* our own reference: the app settings live in it */
     const cfg_app_t *app;
@@ -84,15 +106,12 @@ typedef struct fcgi_req {
     fcgi_decoder_t dec;
     bool reading;
     buf_t hdr;               /* the CGI header block, then held body bytes follow it */
-    bool hdr_done;
     cgi_response_t res;
     cgi_header_t headers[MAX_CGI_HEADERS];
     size_t body_at;          /* where held body bytes start in hdr */
-    bool streaming;          /* response headers went out */
     int64_t app_len;         /* the application's Content-Length, -1 without one (SPEC §3 framing) */
     uint64_t body_out;       /* body bytes passed on to the client while streaming */
     bool surplus;            /* it sent more than its Content-Length (logged once) */
-    bool refused;            /* a 500 went out instead of the app's response: drop its output */
     bool got_output;
     buf_t errtext;
     uint64_t err_total;
@@ -103,11 +122,40 @@ typedef struct fcgi_req {
     uint64_t started, activity;
     int attempts;            /* processes this request was sent to */
     uint64_t attempt_rx;     /* bytes received from the process in the current attempt */
-    bool waiting_exit;       /* pool_release_gone: waiting to learn how the process ended */
-    bool finishing;
+    bool exit_cb_pending;    /* pool_release_gone's callback is still to come (fr must live) */
 } fcgi_req_t;
 
 static uint64_t next_id;
+
+static const char *const fr_state_names[] = {"collecting", "queued", "head", "holding", "streaming",
+                                             "draining", "wait-exit", "done"};
+
+static bool fr_next_ok(fr_state_t from, fr_state_t to) {
+    if (to == FR_DONE) return from != FR_DONE;
+    switch (from) {
+    case FR_COLLECTING: return to == FR_QUEUED;
+    case FR_QUEUED: return to == FR_HEAD;
+    case FR_HEAD: return to == FR_HOLDING || to == FR_DRAINING || to == FR_WAIT_EXIT;
+    case FR_HOLDING: return to == FR_STREAMING || to == FR_DRAINING;
+    case FR_STREAMING: return to == FR_DRAINING;
+    case FR_WAIT_EXIT: return to == FR_QUEUED;
+    default: return false;
+    }
+}
+
+/* An illegal transition is a bug: it is logged (the test harness fails any test whose server
+ * logged one) and the server goes on rather than abort with every connection. */
+static void fr_set_state(fcgi_req_t *fr, fr_state_t to) {
+    if (!fr_next_ok(fr->state, to))
+        log_error("BUG: FastCGI request %" PRIu64 ": illegal transition %s -> %s", fr->id,
+                  fr_state_names[fr->state], fr_state_names[to]);
+    fr->state = to;
+}
+
+/* A process is leased and the client still waits for the application's answer. */
+static bool fr_answering(const fcgi_req_t *fr) {
+    return fr->state == FR_HEAD || fr->state == FR_HOLDING || fr->state == FR_STREAMING;
+}
 
 static void fr_finish(fcgi_req_t *fr, pool_release_t how);
 static void pump(fcgi_req_t *fr);
@@ -132,6 +180,7 @@ static void fail_client(fcgi_req_t *fr, int status, const char *detail) {
     if (r == NULL) return;
     fr->r = NULL;
     r->hctx = NULL;
+    if (fr_answering(fr)) fr_set_state(fr, FR_DRAINING); /* the process's answer is dropped */
     if (!r->headers_sent) {
         resp_error(r, status, detail);
     } else {
@@ -225,6 +274,7 @@ static void on_body_end(request_t *r) {
     if (r->body_chunked) {
         build_params(fr);
         if (!fr->params_built) return;
+        fr_set_state(fr, FR_QUEUED);
         pool_acquire(fr->pool, &fr->waiter, fr->waiter.cb);
         return;
     }
@@ -249,7 +299,7 @@ static void on_worker_write(uv_write_t *w, int status) {
     if (fw->blk) fw->blk->done = true;
     free(fw->owned);
     free(fw);
-    if (fr->finishing) {
+    if (fr->state == FR_DONE) {
         maybe_free(fr);
         return;
     }
@@ -294,7 +344,7 @@ static void worker_write(fcgi_req_t *fr, const char *data, size_t len, char *own
 
 /* Hand everything that may go to the process now to libuv. */
 static void pump(fcgi_req_t *fr) {
-    if (fr->wk == NULL || fr->finishing) return;
+    if (fr->wk == NULL || fr->state == FR_DONE) return;
     if (fr->body_end && !fr->end_queued && (fr->spill_fd < 0 || fr->spill_sent == fr->spill_len)) {
         if (fr->spill_fd < 0) {
             append_block(fr, NULL, 0, true);
@@ -362,10 +412,10 @@ static bool stderr_refuses(const fcgi_req_t *fr) {
 
 static void refuse_with_stderr(fcgi_req_t *fr) {
     request_t *r = fr->r;
-    fr->refused = true;
     if (r == NULL) return;
     fr->r = NULL;
     r->hctx = NULL;
+    fr_set_state(fr, FR_DRAINING); /* the application's own answer is dropped */
     if (fr->app->stderr_mode == CFG_STDERR_RETURN_IN_500) {
         resp_start(r, 500);
         resp_header_str(r, "Content-Type", "text/plain; charset=utf-8");
@@ -385,7 +435,7 @@ static void on_worker_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 static void on_chunk_written(request_t *r, void *ctx, int status) {
     free(ctx);
     fcgi_req_t *fr = r->hctx;
-    if (fr == NULL || fr->finishing || fr->reading || fr->wk == NULL || status < 0) return;
+    if (fr == NULL || fr->state == FR_DONE || fr->reading || fr->wk == NULL || status < 0) return;
     if (!req_client_gone(r) && resp_queued_bytes(r) < CLIENT_LOW &&
         uv_read_start(worker_stream(fr->wk), on_alloc, on_worker_read) == 0)
         fr->reading = true;
@@ -424,7 +474,7 @@ static void begin_stream(fcgi_req_t *fr) {
         refuse_with_stderr(fr);
         return;
     }
-    fr->streaming = true;
+    fr_set_state(fr, FR_STREAMING);
     int64_t len = (fr->res.flags & CGI_F_CONTENT_LENGTH) ? fr->res.content_length : -1;
     build_head(fr);
     resp_send_headers(fr->r, len);
@@ -476,13 +526,13 @@ static void write_body(fcgi_req_t *fr, const char *data, size_t len) {
 }
 
 static void on_stdout(fcgi_req_t *fr, const char *data, size_t len) {
-    if (fr->r == NULL || fr->refused) return; /* draining */
-    if (fr->streaming) {
+    if (fr->state == FR_DRAINING) return;
+    if (fr->state == FR_STREAMING) {
         write_body(fr, data, len);
         return;
     }
     buf_append(&fr->hdr, data, len);
-    if (!fr->hdr_done) {
+    if (fr->state == FR_HEAD) {
         char err[160];
         cgi_parse_opts_t o = parse_opts(fr);
         int rc = cgi_parse_response(fr->hdr.data, fr->hdr.len, &o, &fr->res, fr->headers,
@@ -500,7 +550,7 @@ static void on_stdout(fcgi_req_t *fr, const char *data, size_t len) {
                      fr->res.dropped, fr->res.first_dropped_line);
             log_req(fr, LOG_LEVEL_WARN, msg, NULL);
         }
-        fr->hdr_done = true;
+        fr_set_state(fr, FR_HOLDING);
         fr->body_at = (size_t)rc;
         int status = response_status(&fr->res);
         if (status < 200) { /* SPEC §3: an interim status cannot be the final answer */
@@ -538,7 +588,7 @@ static void on_stderr(fcgi_req_t *fr, const char *data, size_t len) {
     }
     if (fr->app->stderr_mode == CFG_STDERR_TERMINATE) {
         fr->kill_after = true;
-        if (!fr->streaming && !fr->refused) {
+        if (fr->state == FR_HEAD || fr->state == FR_HOLDING) {
             refuse_with_stderr(fr);
             fr_finish(fr, POOL_RELEASE_KILL);
         }
@@ -558,15 +608,15 @@ static void on_end_request(fcgi_req_t *fr, bool trailing) {
         snprintf(msg, sizeof(msg), "%" PRIu64 " more bytes of stderr not logged", fr->err_total - STDERR_KEEP);
         log_req(fr, LOG_LEVEL_WARN, msg, NULL);
     }
-    if (r && !fr->refused) {
-        if (!fr->hdr_done) {
+    if (fr_answering(fr)) {
+        if (fr->state == FR_HEAD) {
             if (stderr_refuses(fr)) {
                 refuse_with_stderr(fr);
             } else {
                 log_req(fr, LOG_LEVEL_ERROR, "the application ended the request without response headers", NULL);
                 fail_client(fr, 502, "the application sent no response");
             }
-        } else if (fr->streaming) {
+        } else if (fr->state == FR_STREAMING) {
             if (fr->app_len >= 0 && fr->body_out < (uint64_t)fr->app_len && body_expected(fr)) {
                 log_req(fr, LOG_LEVEL_WARN, "the application sent less than its Content-Length",
                         "connection closed");
@@ -615,8 +665,8 @@ static void on_end_request(fcgi_req_t *fr, bool trailing) {
  * clean exit (status 0, on its own) proves it never ran the request; anything else may have. */
 static void on_gone_exit(void *data, bool clean) {
     fcgi_req_t *fr = data;
-    fr->waiting_exit = false;
-    if (fr->finishing) {
+    fr->exit_cb_pending = false;
+    if (fr->state == FR_DONE) {
         maybe_free(fr);
         return;
     }
@@ -626,6 +676,7 @@ static void on_gone_exit(void *data, bool clean) {
     }
     if (clean) {
         log_req(fr, LOG_LEVEL_INFO, "the process exited on its own before answering, sending the request to another", NULL);
+        fr_set_state(fr, FR_QUEUED);
         pool_acquire(fr->pool, &fr->waiter, fr->waiter.cb);
         return;
     }
@@ -646,7 +697,8 @@ static void on_worker_lost(fcgi_req_t *fr, const char *why) {
         fr->attempts < MAX_ATTEMPTS) {
         worker_t *wk = fr->wk;
         fr->wk = NULL;
-        fr->waiting_exit = true;
+        fr->exit_cb_pending = true;
+        fr_set_state(fr, FR_WAIT_EXIT);
         uv_timer_stop(&fr->timer); /* the pool bounds the wait (the grace of a closed process) */
         pool_release_gone(wk, on_gone_exit, fr);
         return;
@@ -672,7 +724,7 @@ static void on_worker_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) 
     fr->attempt_rx += (uint64_t)nread;
     const char *p = buf->base;
     size_t left = (size_t)nread;
-    while (left && !fr->finishing) {
+    while (left && fr->state != FR_DONE) {
         fcgi_event_t ev;
         size_t used = 0;
         int kind = fcgi_decoder_next(&fr->dec, p, left, &used, &ev);
@@ -738,6 +790,7 @@ static void on_acquired(pool_waiter_t *w, worker_t *wk, int status) {
     }
     fr->wk = wk;
     fr->pid = worker_pid(wk);
+    fr_set_state(fr, FR_HEAD);
     fr->attempts++;
     fr->attempt_rx = 0;
     start_attempt(fr);
@@ -780,7 +833,7 @@ static void start_attempt(fcgi_req_t *fr) {
 }
 
 static void maybe_free(fcgi_req_t *fr) {
-    if (fr->writes || fr->waiting_exit || !uv_is_closing((uv_handle_t *)&fr->timer) || fr->timer.data != NULL) return;
+    if (fr->writes || fr->exit_cb_pending || !uv_is_closing((uv_handle_t *)&fr->timer) || fr->timer.data != NULL) return;
     free_blocks(fr);
     buf_dispose(&fr->params);
     buf_dispose(&fr->hdr);
@@ -799,8 +852,8 @@ static void on_timer_closed(uv_handle_t *h) {
 
 /* The exchange is over: give the process back and free once our writes have completed. */
 static void fr_finish(fcgi_req_t *fr, pool_release_t how) {
-    if (fr->finishing) return;
-    fr->finishing = true;
+    if (fr->state == FR_DONE) return;
+    fr_set_state(fr, FR_DONE);
     if (fr->r) {
         fr->r->hctx = NULL;
         fr->r = NULL;
@@ -820,11 +873,13 @@ static void on_abort(request_t *r) {
     if (fr == NULL) return;
     fr->r = NULL;
     r->hctx = NULL;
+    if (fr->state == FR_WAIT_EXIT) return; /* on_gone_exit finishes: it sees no client */
     if (fr->wk == NULL) {
-        fr_finish(fr, POOL_RELEASE_OK); /* still queued */
+        fr_finish(fr, POOL_RELEASE_OK); /* still collecting or queued */
         return;
     }
     /* Let the process finish this request (its output is dropped) so it stays usable. */
+    fr_set_state(fr, FR_DRAINING);
     log_req(fr, LOG_LEVEL_INFO, "client went away, draining the process", NULL);
     if (!fr->body_end) {
         fr->body_end = true;
@@ -961,9 +1016,11 @@ void fcgi_serve(request_t *r, size_t handler_index, size_t script_len) {
     r->hctx = fr;
     r->app = fr->app->name;
     resp_continue(r);
+    fr->state = FR_COLLECTING;
     if (r->body_chunked && !r->body_complete) return; /* acquired in on_body_end */
     build_params(fr);
     if (!fr->params_built) return;
     fr->body_end = r->body_complete;
+    fr_set_state(fr, FR_QUEUED);
     pool_acquire(fr->pool, &fr->waiter, on_acquired);
 }

@@ -277,6 +277,9 @@ class Server:
         err = self.stderr()
         if "AddressSanitizer" in err or "LeakSanitizer" in err or "runtime error:" in err:
             problems.append("sanitizer report on stderr:\n" + err[-4000:])
+        bugs = [l for l in (self.error_log() + err).splitlines() if "BUG:" in l]
+        if bugs:
+            problems.append("the server logged an internal inconsistency:\n" + "\n".join(bugs[:10]))
         return problems
 
     # --- addresses ----------------------------------------------------------------------------
