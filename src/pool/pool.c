@@ -285,6 +285,8 @@ static void trim_surplus(pool_t *p) {
 
 static void start_processes(pool_t *p) {
     if (p->failed || p->stopping) return;
+    if (p->spawn_retry_at && uv_now(p->loop) < p->spawn_retry_at) return;
+    p->spawn_retry_at = 0;
     unsigned n = pool_policy_spawns_needed(p->n_queued, p->n_state[WORKER_STATE_STARTING],
                                            counted(p), p->limit);
     for (unsigned i = 0; i < n; i++) {
@@ -294,6 +296,13 @@ static void start_processes(pool_t *p) {
             continue;
         }
         p->st.spawn_failures++;
+        if (r == UV_EMFILE || r == UV_ENFILE || r == UV_ENOMEM || r == UV_EAGAIN) {
+            /* SPEC 4.11: out of descriptors or memory is no fault of the application: not a
+             * rapid fail; the requests wait in the queue, and the start is tried again at the
+             * next tick (pool_tick) or when a process frees up, at most once a second. */
+            p->spawn_retry_at = uv_now(p->loop) + 1000u;
+            break;
+        }
         pool_rapid_fail(p);
         /* No process exists to serve them later: answer now rather than leave them hanging. */
         if (counted(p) == 0) fail_waiters(p, POOL_ESPAWN);

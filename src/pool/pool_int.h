@@ -132,6 +132,7 @@ struct pool {
     uint64_t failed_until;
 
     bool stopping, done_called;
+    uint64_t spawn_retry_at;         /* loop ms: no start before (descriptors or memory ran out) */
     unsigned refs;           /* pool_ref/pool_unref: the server's list and each generation naming it */
     void (*done)(pool_t *p, void *arg);
     void *done_arg;
