@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fastcgi/handler.h"
 #include "http/conn.h"
 #include "http/mime.h"
 #include "http/static.h"
@@ -43,20 +44,16 @@ struct listener {
     listener_t *next;
 };
 
-gen_t *gen_ref(gen_t *g) {
-    g->refs++;
-    return g;
-}
-
 static void pool_put(server_t *s, pool_t *p);
 
-void gen_unref(gen_t *g) {
-    if (--g->refs > 0) return;
+/* The generation's last reference is going: its references on the pools go too. */
+static void gen_release(gen_t *g, void *arg) {
     for (size_t i = 0; i < g->cfg->n_apps; i++)
-        if (g->pools[i]) pool_put(g->srv, g->pools[i]);
-    cfg_free(g->cfg);
-    free(g->pools);
-    free(g);
+        if (g->pools[i]) pool_put(arg, g->pools[i]);
+}
+
+static gen_t *new_gen(server_t *s, cfg_t *cfg) {
+    return gen_new(cfg, gen_release, s);
 }
 
 /* ---- pools: one per application name, kept across reloads ---- */
@@ -108,8 +105,6 @@ static void pool_put(server_t *s, pool_t *p) {
  * them ends (pool_put). */
 static void attach_pools(server_t *s, gen_t *g) {
     const cfg_t *cfg = g->cfg;
-    g->srv = s;
-    g->pools = xcalloc(cfg->n_apps ? cfg->n_apps : 1, sizeof(pool_t *));
     pool_t **keep = xcalloc(cfg->n_apps ? cfg->n_apps : 1, sizeof(pool_t *));
     for (size_t i = 0; i < cfg->n_apps; i++) {
         const cfg_app_t *app = &cfg->apps[i];
@@ -145,24 +140,14 @@ static void attach_pools(server_t *s, gen_t *g) {
     free(old);
 }
 
-const char *server_date(server_t *s) {
-    time_t now = time(NULL);
-    if (now != s->date_sec) {
-        struct tm tm;
-        gmtime_r(&now, &tm);
-        strftime(s->date, sizeof(s->date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-        s->date_sec = now;
-    }
-    return s->date;
-}
 
 /* ---- access log ---- */
 
 static void access_flush(server_t *s) {
-    buf_t *b = &s->access_buf;
+    buf_t *b = &s->http.access_buf;
     size_t off = 0;
-    while (off < b->len && s->access_fd >= 0) {
-        ssize_t w = write(s->access_fd, b->data + off, b->len - off);
+    while (off < b->len && s->http.access_fd >= 0) {
+        ssize_t w = write(s->http.access_fd, b->data + off, b->len - off);
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) break;
         off += (size_t)w;
@@ -172,21 +157,21 @@ static void access_flush(server_t *s) {
 
 static void on_prepare(uv_prepare_t *p) {
     server_t *s = p->data;
-    if (s->access_buf.len) access_flush(s);
+    if (s->http.access_buf.len) access_flush(s);
 }
 
 static int open_access_log(server_t *s, const char *target) {
     if (strcmp(target, "off") == 0) {
-        s->access_fd = -1;
+        s->http.access_fd = -1;
         return 0;
     }
     if (strcmp(target, "-") == 0) {
-        s->access_fd = 1;
+        s->http.access_fd = 1;
         return 0;
     }
     int fd = open(target, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     if (fd < 0) return -errno;
-    s->access_fd = fd;
+    s->http.access_fd = fd;
     free(s->access_path);
     s->access_path = xstrdup(target);
     return 0;
@@ -194,8 +179,8 @@ static int open_access_log(server_t *s, const char *target) {
 
 static void close_access_log(server_t *s) {
     access_flush(s);
-    if (s->access_fd > 2) close(s->access_fd);
-    s->access_fd = -1;
+    if (s->http.access_fd > 2) close(s->http.access_fd);
+    s->http.access_fd = -1;
     free(s->access_path);
     s->access_path = NULL;
 }
@@ -205,7 +190,7 @@ static void reopen_logs(server_t *s) {
     if (s->access_path) {
         int fd = open(s->access_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
         if (fd >= 0) {
-            dup2(fd, s->access_fd);
+            dup2(fd, s->http.access_fd);
             close(fd);
         } else {
             log_error("cannot reopen access log %s: %s", s->access_path, strerror(errno));
@@ -224,7 +209,7 @@ static void on_connection(uv_stream_t *st, int status) {
         log_warn("accept on %s: %s", l->text, uv_strerror(status));
         return;
     }
-    conn_accept(l->srv, st, l->is_unix);
+    conn_accept(&l->srv->http, st, l->is_unix);
 }
 
 static void on_listener_closed(uv_handle_t *h) {
@@ -333,10 +318,10 @@ static int open_root(server_t *s, const cfg_t *cfg) {
         close(fd);
         return -1;
     }
-    if (s->root_fd >= 0) close(s->root_fd);
-    free(s->root_real);
-    s->root_fd = fd;
-    s->root_real = real;
+    if (s->http.root_fd >= 0) close(s->http.root_fd);
+    free(s->http.root_real);
+    s->http.root_fd = fd;
+    s->http.root_real = real;
     return 0;
 }
 
@@ -378,7 +363,7 @@ static void log_diag(cfg_diag_t *d, buf_t *errors) {
 }
 
 int server_reload(server_t *s, buf_t *errors) {
-    if (s->stopping) {
+    if (s->http.stopping) {
         if (errors) buf_append_str(errors, "the server is stopping\n");
         return -1;
     }
@@ -389,7 +374,7 @@ int server_reload(server_t *s, buf_t *errors) {
     cfg_t *cfg = cfg_load(s->conf_path, &diag);
     log_diag(&diag, cfg == NULL ? errors : NULL);
     cfg_diag_dispose(&diag);
-    if (cfg && (server_user_reload(cfg, s->gen->cfg) != 0 || open_root(s, cfg) != 0)) {
+    if (cfg && (server_user_reload(cfg, s->http.gen->cfg) != 0 || open_root(s, cfg) != 0)) {
         if (errors) buf_append_str(errors, "the new configuration cannot be applied (see the error log)\n");
         cfg_free(cfg);
         cfg = NULL;
@@ -400,14 +385,12 @@ int server_reload(server_t *s, buf_t *errors) {
         fh_notify_ready();
         return -1;
     }
-    gen_t *g = xcalloc(1, sizeof(*g));
-    g->cfg = cfg;
-    g->refs = 1;
+    gen_t *g = new_gen(s, cfg);
     attach_pools(s, g);
-    gen_t *old = s->gen;
-    s->gen = g;
+    gen_t *old = s->http.gen;
+    s->http.gen = g;
     gen_unref(old);
-    file_cache_clear(s->files);
+    file_cache_clear(s->http.files);
     apply_logging(s, cfg);
     sync_listeners(s, cfg);
     sync_control_socket(s, cfg);
@@ -429,13 +412,13 @@ static void finish_stop(server_t *s) {
     uv_close((uv_handle_t *)&s->sig_usr1, on_handle_closed);
     uv_close((uv_handle_t *)&s->maint, on_handle_closed);
     uv_close((uv_handle_t *)&s->flush, on_handle_closed);
-    conn_defer_close(s);
+    conn_defer_close(&s->http);
 }
 
 /* Called whenever a connection or a pool finished: the stop proceeds in two steps, connections
  * first (their requests may still need the processes), then the pools. */
 void server_conn_closed(server_t *s) {
-    if (!s->stopping || s->n_conns > 0 || uv_is_closing((uv_handle_t *)&s->maint)) return;
+    if (!s->http.stopping || s->http.n_conns > 0 || uv_is_closing((uv_handle_t *)&s->maint)) return;
     if (s->n_pools || s->n_retired) {
         /* Detached first: the stop callbacks re-enter this function. The generations still hold
          * references: a stopped pool is freed by the last pool_put (server_dispose). */
@@ -455,16 +438,16 @@ void server_conn_closed(server_t *s) {
 }
 
 void server_begin_stop(server_t *s, const char *why) {
-    if (s->stopping) return;
-    s->stopping = true;
+    if (s->http.stopping) return;
+    s->http.stopping = true;
     fh_notify_stopping();
     ctl_listener_close(s->ctl);
     s->ctl = NULL;
-    s->stop_deadline = uv_now(s->loop) + (uint64_t)s->gen->cfg->server.shutdown_timeout * 1000u;
-    log_info("%s: stopping (finishing %zu connection(s), at most %us)", why, s->n_conns,
-             s->gen->cfg->server.shutdown_timeout);
+    s->stop_deadline = uv_now(s->loop) + (uint64_t)s->http.gen->cfg->server.shutdown_timeout * 1000u;
+    log_info("%s: stopping (finishing %zu connection(s), at most %us)", why, s->http.n_conns,
+             s->http.gen->cfg->server.shutdown_timeout);
     close_listeners(s);
-    conn_begin_stop(s);
+    conn_begin_stop(&s->http);
     server_conn_closed(s);
 }
 
@@ -481,14 +464,14 @@ static void on_signal(uv_signal_t *h, int signum) {
 static void on_maint(uv_timer_t *t) {
     server_t *s = t->data;
     uint64_t now = uv_now(s->loop);
-    server_date(s);
-    conn_sweep(s, now);
+    http_date(&s->http);
+    conn_sweep(&s->http, now);
     for (size_t i = 0; i < s->n_pools; i++) pool_tick(s->pools[i], now);
     for (size_t i = 0; i < s->n_retired; i++) pool_tick(s->retired[i], now);
-    if (s->stopping && now >= s->stop_deadline && !uv_is_closing((uv_handle_t *)&s->maint)) {
-        if (s->n_conns) {
-            log_warn("shutdownTimeout reached: closing %zu connection(s)", s->n_conns);
-            for (conn_t *c = s->conns; c; c = c->next) conn_close(c);
+    if (s->http.stopping && now >= s->stop_deadline && !uv_is_closing((uv_handle_t *)&s->maint)) {
+        if (s->http.n_conns) {
+            log_warn("shutdownTimeout reached: closing %zu connection(s)", s->http.n_conns);
+            for (conn_t *c = s->http.conns; c; c = c->next) conn_close(c);
         } else if (s->n_stopping && !s->pools_killed) {
             /* Processes still in their signalBeforeTerminateSeconds grace: the stop is bounded,
              * so they get SIGKILL now and are reaped as usual. */
@@ -504,6 +487,14 @@ static void on_maint(uv_timer_t *t) {
             uv_stop(s->loop);
         }
     }
+}
+
+static void on_http_response(void *owner, const char *app, int status, double secs) {
+    server_note_response(owner, app, status, secs);
+}
+
+static void on_http_conn_closed(void *owner) {
+    server_conn_closed(owner);
 }
 
 static void start_signal(server_t *s, uv_signal_t *h, int signum) {
@@ -537,12 +528,12 @@ static mime_table_t *load_mime(void) {
 
 static void server_dispose(server_t *s) {
     close_access_log(s);
-    buf_dispose(&s->access_buf);
-    file_cache_free(s->files);
-    mime_table_free(s->mime);
-    if (s->root_fd >= 0) close(s->root_fd);
-    free(s->root_real);
-    if (s->gen) gen_unref(s->gen);
+    buf_dispose(&s->http.access_buf);
+    file_cache_free(s->http.files);
+    mime_table_free(s->http.mime);
+    if (s->http.root_fd >= 0) close(s->http.root_fd);
+    free(s->http.root_real);
+    if (s->http.gen) gen_unref(s->http.gen);
     free(s->pools);
     free(s->retired);
     free(s->stopping_pools);
@@ -563,24 +554,28 @@ int server_run(const char *conf_path) {
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
 
-    server_t srv = {.access_fd = -1, .root_fd = -1, .date_sec = -1};
+    server_t srv = {.http = {.access_fd = -1, .root_fd = -1, .date_sec = -1}};
     server_t *s = &srv;
     s->conf_path = realpath(conf_path, NULL);
     if (s->conf_path == NULL) s->conf_path = xstrdup(conf_path);
-    s->gen = xcalloc(1, sizeof(gen_t));
-    s->gen->cfg = cfg;
-    s->gen->refs = 1;
-    buf_init(&s->access_buf);
+    s->http.gen = new_gen(s, cfg);
+    buf_init(&s->http.access_buf);
     apply_logging(s, cfg);
 
     uv_loop_t loop;
     uv_loop_init(&loop);
     s->loop = &loop;
-    conn_defer_init(s);
-    s->mime = load_mime();
-    s->files = file_cache_new();
+    s->http.loop = &loop;
+    s->http.owner = s;
+    s->http.on_response = on_http_response;
+    s->http.on_conn_closed = on_http_conn_closed;
+    s->http.intercept = server_status_page;
+    s->http.serve_mapped = fcgi_serve;
+    conn_defer_init(&s->http);
+    s->http.mime = load_mime();
+    s->http.files = file_cache_new();
     s->exe = realpath("/proc/self/exe", NULL);
-    attach_pools(s, s->gen);
+    attach_pools(s, s->http.gen);
     /* server_user_start() drops root ([server] user): everything that needs root (listeners, the
      * control socket, bound 0600 before this point, the log files) must be open by then. */
     s->start_ms = uv_now(&loop);
@@ -597,7 +592,7 @@ int server_run(const char *conf_path) {
         stop_pools(s, pools, n);
         for (size_t i = 0; i < n; i++) pool_put(s, pools[i]);
         free(pools);
-        conn_defer_close(s);
+        conn_defer_close(&s->http);
         uv_run(&loop, UV_RUN_DEFAULT);
         uv_loop_close(&loop);
         server_dispose(s);

@@ -4,49 +4,28 @@
 #ifndef FCGIHOST_SERVER_H
 #define FCGIHOST_SERVER_H
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
 #include "config/config.h"
+#include "config/generation.h"
 #include "ctl/status.h"
+#include "http/http_server.h"
 #include "util/buf.h"
 
-typedef struct conn conn_t;
 typedef struct listener listener_t;
-typedef struct file_cache file_cache_t;
-typedef struct mime_table mime_table_t;
 typedef struct ctl_listener ctl_listener_t;
 
-/* One configuration generation. Requests hold a reference to the generation they started with, so
- * a reload never changes the rules under a request in flight. */
-typedef struct pool pool_t;
-
-typedef struct gen {
-    cfg_t *cfg;
-    pool_t **pools;           /* the pool of cfg->apps[i], each with a reference of this generation:
-                                 a pool runs while a generation (a request in flight) names it */
-    struct server *srv;
-    unsigned refs;
-} gen_t;
-
 typedef struct server {
+    http_server_t http;       /* connections, the current generation (http.gen), static files,
+                                 the access log buffer, the deferred pass (src/http) */
     uv_loop_t *loop;
     char *conf_path;
-    gen_t *gen;               /* current generation (holds one reference) */
     listener_t *listeners;
     uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;
     uv_timer_t maint;         /* the one maintenance timer: timeouts, clock, caches */
     uv_prepare_t flush;       /* flushes the access log once per loop iteration */
-    /* The deferred pass (src/http/conn.c): work that must not run under a caller's stack —
-     * on_abort of requests whose client left, and continuing a connection after a handler
-     * finished its request — runs from this check handle, right after the poll phase; the idle
-     * handle keeps the poll from blocking while work is pending. */
-    uv_check_t defer_check;
-    uv_idle_t defer_idle;
-    struct request *defer_aborts; /* each holds a reference */
-    conn_t *defer_conns;
-    conn_t *conns;            /* all open connections (intrusive list) */
-    size_t n_conns;
     pool_t **pools;           /* every live pool, by application name (stopping ones excluded);
                                  the list holds a reference on each */
     size_t n_pools;
@@ -57,15 +36,7 @@ typedef struct server {
     size_t n_stopping;
     bool pools_killed;        /* shutdownTimeout passed: what was left got SIGKILL */
     char *exe;                /* this binary, for the spawn trampoline */
-    mime_table_t *mime;
-    file_cache_t *files;
-    int root_fd;              /* O_PATH descriptor of the document root */
-    char *root_real;          /* realpath() of the document root */
-    int access_fd;            /* -1 = off */
-    char *access_path;        /* NULL for stdout or off */
-    buf_t access_buf;
-    char date[40];            /* "Date: ...\r\n" value part, refreshed every second */
-    int64_t date_sec;
+    char *access_path;        /* NULL for stdout or off (the descriptor is http.access_fd) */
     ctl_listener_t *ctl;      /* the control socket; NULL when it could not be created */
     /* status and metrics (server_status.c) */
     uint64_t start_ms;        /* loop ms at start */
@@ -73,16 +44,12 @@ typedef struct server {
     uint64_t classes[CTL_CLASS_COUNT]; /* responses by status class */
     ctl_hist_t hist;          /* response durations */
     uint64_t reloads_ok, reloads_failed;
-    bool stopping;
     uint64_t stop_deadline;   /* loop ms */
     int exit_code;
 } server_t;
 
 /* Load the configuration at conf_path, bind, run until stopped. Returns the process exit code. */
 int server_run(const char *conf_path);
-
-gen_t *gen_ref(gen_t *g);
-void gen_unref(gen_t *g);
 
 /* Re-read the configuration (SIGHUP, ctl reload). Returns 0, or -1 when the file has errors or
  * cannot be applied: the running configuration stays, and every problem is logged and, when
@@ -95,8 +62,10 @@ void server_begin_stop(server_t *s, const char *why);
 /* Called by connections when they close, so a stopping server can finish. */
 void server_conn_closed(server_t *s);
 
-/* Cached "Sun, 22 Nov 2026 04:40:00 GMT" for the current second. */
-const char *server_date(server_t *s);
+/* The server_t an http_server_t is embedded in. */
+static inline server_t *server_of(http_server_t *hs) {
+    return (server_t *)((char *)hs - offsetof(server_t, http));
+}
 
 
 #endif

@@ -137,7 +137,7 @@ bool server_render_status(server_t *s, ctl_format_t fmt, const char *app, buf_t 
             .start_time = s->start_unix,
             .reloads_ok = s->reloads_ok,
             .reloads_failed = s->reloads_failed,
-            .connections = s->n_conns,
+            .connections = s->http.n_conns,
             .duration = s->hist,
         },
         .pools = pools,
@@ -203,7 +203,7 @@ bool server_status_page(request_t *r) {
     if (strlen(srv->status_path) != r->path_len ||
         memcmp(srv->status_path, r->path, r->path_len) != 0)
         return false;
-    server_t *s = r->srv;
+    server_t *s = server_of(r->srv);
     r->app = "-";
     if (!status_allowed(&r->peer, srv)) {
         char peer[64];

@@ -30,7 +30,7 @@
 #include "http/request.h"
 #include "http/static.h"
 #include "pool/pool.h"
-#include "server.h"
+#include "config/generation.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -76,7 +76,7 @@ typedef struct fcgi_req {
     fr_state_t state;
     request_t *r;            /* the client's request: set exactly in COLLECTING, QUEUED, HEAD,
                                 HOLDING, STREAMING and (until the client leaves) WAIT_EXIT */
-    server_t *srv;
+    uv_loop_t *loop;
     gen_t *gen;              /* our own reference: the app settings live in it */
     const cfg_app_t *app;
     const cfg_handler_t *handler;
@@ -164,7 +164,7 @@ static void start_attempt(fcgi_req_t *fr);
 /* ---- helpers ---- */
 
 static uint64_t now_ms(fcgi_req_t *fr) {
-    return uv_now(fr->srv->loop);
+    return uv_now(fr->loop);
 }
 
 static void log_req(fcgi_req_t *fr, log_level_t lvl, const char *fmt, const char *detail) {
@@ -984,7 +984,6 @@ static int check_resource(request_t *r, const cfg_handler_t *h, size_t script_le
 }
 
 void fcgi_serve(request_t *r, size_t handler_index, size_t script_len) {
-    server_t *s = r->srv;
     const cfg_handler_t *h = &r->gen->cfg->handlers[handler_index];
     int st = check_resource(r, h, script_len);
     if (st) {
@@ -993,7 +992,7 @@ void fcgi_serve(request_t *r, size_t handler_index, size_t script_len) {
     }
     fcgi_req_t *fr = xcalloc(1, sizeof(*fr));
     fr->r = r;
-    fr->srv = s;
+    fr->loop = r->loop;
     fr->gen = gen_ref(r->gen);
     fr->handler = h;
     fr->pool = fr->gen->pools[h->app_index];
@@ -1010,7 +1009,7 @@ void fcgi_serve(request_t *r, size_t handler_index, size_t script_len) {
     buf_init(&fr->params);
     buf_init(&fr->hdr);
     buf_init(&fr->errtext);
-    uv_timer_init(s->loop, &fr->timer);
+    uv_timer_init(r->loop, &fr->timer);
     fr->timer.data = fr;
     r->handler = &fcgi_handler;
     r->hctx = fr;

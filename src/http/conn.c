@@ -19,8 +19,7 @@
 #include "http/parser.h"
 #include "http/request.h"
 #include "http/request_int.h"
-#include "server.h"
-#include "server_status.h"
+#include "http/http_server.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -38,6 +37,17 @@ static void conn_process(conn_t *c);
 static void access_log_line(conn_t *c, request_t *r);
 static void access_log_refused(conn_t *c, int status, uint64_t bytes);
 static void abandon_request(conn_t *c, request_t *r);
+
+const char *http_date(http_server_t *hs) {
+    time_t now = time(NULL);
+    if (now != hs->date_sec) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(hs->date, sizeof(hs->date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        hs->date_sec = now;
+    }
+    return hs->date;
+}
 
 static const cfg_server_t *conn_cfg(const conn_t *c) {
     return &c->srv->gen->cfg->server;
@@ -94,7 +104,7 @@ static void grow_rbuf(conn_t *c, uint32_t cap) {
 }
 
 static void defer_unlink(conn_t *c) {
-    server_t *s = c->srv;
+    http_server_t *s = c->srv;
     for (conn_t **pp = &s->defer_conns; *pp; pp = &(*pp)->defer_next) {
         if (*pp == c) {
             *pp = c->defer_next;
@@ -107,7 +117,7 @@ static void defer_unlink(conn_t *c) {
 /* libuv's close callback: the only place a connection is freed. Every write callback has run. */
 static void on_close(uv_handle_t *h) {
     conn_t *c = h->data;
-    server_t *s = c->srv;
+    http_server_t *s = c->srv;
     if (c->deferred) defer_unlink(c);
     if (c->prev) c->prev->next = c->next;
     else s->conns = c->next;
@@ -115,7 +125,7 @@ static void on_close(uv_handle_t *h) {
     s->n_conns--;
     free(c->rbuf);
     free(c);
-    server_conn_closed(s);
+    s->on_conn_closed(s->owner);
 }
 
 void conn_close(conn_t *c) {
@@ -179,11 +189,11 @@ static void on_defer_check(uv_check_t *h) {
 
 static void on_defer_idle(uv_idle_t *h) {} /* only there to keep the poll from blocking */
 
-static void defer_wake(server_t *s) {
+static void defer_wake(http_server_t *s) {
     if (!uv_is_active((uv_handle_t *)&s->defer_idle)) uv_idle_start(&s->defer_idle, on_defer_idle);
 }
 
-void conn_defer_init(server_t *s) {
+void conn_defer_init(http_server_t *s) {
     uv_check_init(s->loop, &s->defer_check);
     s->defer_check.data = s;
     uv_check_start(&s->defer_check, on_defer_check);
@@ -193,13 +203,13 @@ void conn_defer_init(server_t *s) {
 
 static void on_defer_closed(uv_handle_t *h) {}
 
-void conn_defer_close(server_t *s) {
+void conn_defer_close(http_server_t *s) {
     conn_defer_run(s);
     uv_close((uv_handle_t *)&s->defer_check, on_defer_closed);
     uv_close((uv_handle_t *)&s->defer_idle, on_defer_closed);
 }
 
-void conn_defer_run(server_t *s) {
+void conn_defer_run(http_server_t *s) {
     /* Each pass takes the lists as they are; work queued meanwhile waits for the next pass. */
     while (s->defer_aborts || s->defer_conns) {
         request_t *aborts = s->defer_aborts;
@@ -275,7 +285,7 @@ static void conn_fail(conn_t *c, int status) {
     int n = snprintf(msg, sizeof(msg),
                      "HTTP/1.1 %d %s\r\nServer: fcgihost\r\nDate: %s\r\nContent-Type: text/plain; "
                      "charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%d %s\n",
-                     status, reason, server_date(c->srv), blen, status, reason);
+                     status, reason, http_date(c->srv), blen, status, reason);
     if (n < 0 || (size_t)n >= sizeof(msg)) n = 0; /* cannot happen with these inputs */
     char *owned = xstrndup(msg, (size_t)n);
     uv_buf_t b = uv_buf_init(owned, (unsigned)n);
@@ -647,7 +657,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     else c->close_after = true;
 }
 
-void conn_accept(server_t *s, uv_stream_t *listener, bool is_unix) {
+void conn_accept(http_server_t *s, uv_stream_t *listener, bool is_unix) {
     conn_t *c = xcalloc(1, sizeof(*c));
     c->srv = s;
     c->is_unix = is_unix;
@@ -696,7 +706,7 @@ void conn_peer_str(const conn_t *c, char *out, size_t outlen) {
     else snprintf(out, outlen, "unix");
 }
 
-void conn_sweep(server_t *s, uint64_t now) {
+void conn_sweep(http_server_t *s, uint64_t now) {
     conn_t *next;
     for (conn_t *c = s->conns; c; c = next) {
         next = c->next;
@@ -717,7 +727,7 @@ void conn_sweep(server_t *s, uint64_t now) {
     }
 }
 
-void conn_begin_stop(server_t *s) {
+void conn_begin_stop(http_server_t *s) {
     conn_t *next;
     for (conn_t *c = s->conns; c; c = next) {
         next = c->next;
@@ -738,7 +748,7 @@ static void log_escaped(buf_t *b, str_t s) {
 /* One access-log line; `reqline` is written escaped between the quotes. */
 static void access_log_write(conn_t *c, str_t reqline, int status, uint64_t bytes, str_t ref, str_t ua,
                              double secs, const char *app) {
-    server_t *s = c->srv;
+    http_server_t *s = c->srv;
     static char when[40];
     static time_t when_sec = -1;
     time_t now = time(NULL);
@@ -764,7 +774,7 @@ static void access_log_write(conn_t *c, str_t reqline, int status, uint64_t byte
 
 static void access_log_line(conn_t *c, request_t *r) {
     double secs = (double)(uv_hrtime() - r->start_ns) / 1e9;
-    server_note_response(c->srv, r->app, r->status, secs);
+    c->srv->on_response(c->srv->owner, r->app, r->status, secs);
     if (c->srv->access_fd < 0) return;
     const http_header_t *ref = HTTP_FIND_HEADER(&r->http, "referer");
     const http_header_t *ua = HTTP_FIND_HEADER(&r->http, "user-agent");
@@ -776,7 +786,7 @@ static void access_log_line(conn_t *c, request_t *r) {
 
 /* A request that was refused before it became a request_t: its first line as received. */
 static void access_log_refused(conn_t *c, int status, uint64_t bytes) {
-    server_note_response(c->srv, NULL, status, 0.0);
+    c->srv->on_response(c->srv->owner, NULL, status, 0.0);
     if (c->srv->access_fd < 0) return;
     size_t n = 0;
     while (n < c->rlen && n < 512 && c->rbuf[n] != '\r' && c->rbuf[n] != '\n') n++;

@@ -6,7 +6,8 @@
 #include <stdint.h>
 #include <uv.h>
 
-typedef struct server server_t;
+#include "http/http_server.h"
+
 typedef struct request request_t;
 
 typedef enum conn_state {
@@ -24,7 +25,7 @@ typedef struct conn {
         uv_stream_t stream;
         uv_handle_t handle;
     } h;
-    server_t *srv; /* borrowed */
+    http_server_t *srv; /* borrowed */
     struct conn *prev, *next;
     char *rbuf;             /* NULL while idle: idle connections hold no read buffer */
     uint32_t rlen, rcap;
@@ -50,19 +51,19 @@ typedef struct conn {
 } conn_t;
 
 /* The deferred pass (see server_t): set up at start, closed at the end of a stop. */
-void conn_defer_init(server_t *s);
-void conn_defer_close(server_t *s);
+void conn_defer_init(http_server_t *s);
+void conn_defer_close(http_server_t *s);
 /* Run what is pending now (also called once before the loop's handles close). */
-void conn_defer_run(server_t *s);
+void conn_defer_run(http_server_t *s);
 
 /* Accept a new connection from a listening stream. */
-void conn_accept(server_t *s, uv_stream_t *listener, bool is_unix);
+void conn_accept(http_server_t *s, uv_stream_t *listener, bool is_unix);
 
 /* Maintenance tick: fire expired deadlines. */
-void conn_sweep(server_t *s, uint64_t now);
+void conn_sweep(http_server_t *s, uint64_t now);
 
 /* Graceful stop: close idle connections now; busy ones close after their current response. */
-void conn_begin_stop(server_t *s);
+void conn_begin_stop(http_server_t *s);
 
 /* Close the connection (idempotent). */
 void conn_close(conn_t *c);

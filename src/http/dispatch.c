@@ -7,9 +7,6 @@
 #include "http/request.h"
 #include "http/router.h"
 #include "http/static.h"
-#include "fastcgi/handler.h"
-#include "server.h"
-#include "server_status.h"
 #include "util/xalloc.h"
 
 /* 405 with the verbs the handlers mapping this path accept. */
@@ -29,7 +26,7 @@ static void route(request_t *r) {
     size_t script_len;
     int h = router_match(cfg, r->path, r->path_len, r->http.method, &script_len);
     if (h >= 0) {
-        fcgi_serve(r, (size_t)h, script_len);
+        r->srv->serve_mapped(r, (size_t)h, script_len);
         return;
     }
     buf_t allow;
@@ -43,7 +40,7 @@ static void route(request_t *r) {
  * (/ → /index.php), else as a static file. */
 static bool try_index(request_t *r) {
     const cfg_t *cfg = r->gen->cfg;
-    server_t *s = r->srv;
+    http_server_t *s = r->srv;
     for (size_t i = 0; i < cfg->server.n_index; i++) {
         char *cand = xasprintf("%s%s", r->path, cfg->server.index[i]);
         if (static_probe(s, cand) != STATIC_FILE) {
@@ -75,7 +72,7 @@ void dispatch_request(request_t *r) {
         resp_error(r, -rc, rc == -403 ? "hidden path" : "bad path");
         return;
     }
-    if (server_status_page(r)) return;
+    if (r->srv->intercept && r->srv->intercept(r)) return;
     const cfg_t *cfg = r->gen->cfg;
     size_t script_len;
     if (r->path[r->path_len - 1] == '/' &&

@@ -50,7 +50,7 @@ typedef struct req_peer {
 
 struct request {
     conn_t *conn;            /* private to src/http: NULL once detached (finished or abandoned) */
-    struct server *srv;      /* the server (its loop, caches) */
+    struct http_server *srv; /* the HTTP server (its loop, caches) */
     uv_loop_t *loop;
     unsigned refs;
     bool aborted;            /* the client went away: on_abort is due or has run */

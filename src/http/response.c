@@ -8,7 +8,7 @@
 #include "http/conn.h"
 #include "http/request.h"
 #include "http/request_int.h"
-#include "server.h"
+#include "http/http_server.h"
 #include "util/xalloc.h"
 
 const char *http_status_reason(int status) {
@@ -159,7 +159,7 @@ static void append_u64(buf_t *b, uint64_t v) {
 }
 
 void resp_start(request_t *r, int status) {
-    server_t *s = r->srv;
+    http_server_t *s = r->srv;
     r->status = status;
     r->resp_head.len = 0;
     buf_t *b = &r->resp_head;
@@ -169,7 +169,7 @@ void resp_start(request_t *r, int status) {
     buf_append(b, " ", 1);
     buf_append_str(b, http_status_reason(status));
     buf_append_str(b, "\r\nServer: fcgihost\r\nDate: ");
-    if (s) buf_append(b, server_date(s), 29);
+    if (s) buf_append(b, http_date(s), 29);
     buf_append(b, "\r\n", 2);
 }
 
@@ -178,11 +178,11 @@ void resp_start_reason(request_t *r, int status, const char *reason, size_t rlen
         resp_start(r, status);
         return;
     }
-    server_t *s = r->srv;
+    http_server_t *s = r->srv;
     r->status = status;
     r->resp_head.len = 0;
     buf_printf(&r->resp_head, "HTTP/1.1 %d %.*s\r\nServer: fcgihost\r\nDate: %s\r\n", status, (int)rlen,
-               reason, s ? server_date(s) : "");
+               reason, s ? http_date(s) : "");
 }
 
 void resp_header(request_t *r, const char *name, const char *value, size_t vlen) {

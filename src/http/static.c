@@ -28,7 +28,7 @@
 #include "http/mime.h"
 #include "http/path.h"
 #include "http/request.h"
-#include "server.h"
+#include "http/http_server.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -138,7 +138,7 @@ static bool links_owner_match(const char *full) {
 
 /* Open `path` (URL path, starts with '/') under root following the symlink rule.
  * Returns an fd, or -ENOENT / -EACCES (refused) / another negative errno. */
-static int open_under_root(server_t *s, const char *path) {
+static int open_under_root(http_server_t *s, const char *path) {
     const char *rel = path[1] ? path + 1 : ".";
     cfg_symlinks_t mode = s->gen->cfg->server.symlinks;
     if (mode == CFG_SYMLINKS_FOLLOW) {
@@ -158,7 +158,7 @@ static int open_under_root(server_t *s, const char *path) {
     return fd < 0 ? -errno : fd;
 }
 
-static void fill_entry(server_t *s, file_entry_t *e, int fd) {
+static void fill_entry(http_server_t *s, file_entry_t *e, int fd) {
     struct stat st;
     if (fstat(fd, &st) != 0) {
         close(fd);
@@ -197,7 +197,7 @@ static void fill_entry(server_t *s, file_entry_t *e, int fd) {
     }
 }
 
-static file_entry_t *resolve(server_t *s, const char *path, size_t len) {
+static file_entry_t *resolve(http_server_t *s, const char *path, size_t len) {
     file_entry_t *e = xcalloc(1, sizeof(*e));
     e->key = xstrndup(path, len);
     e->keylen = len;
@@ -212,7 +212,7 @@ static file_entry_t *resolve(server_t *s, const char *path, size_t len) {
 }
 
 /* Look up (or resolve and insert) a path; returns a reference the caller must release. */
-static file_entry_t *cache_get(server_t *s, const char *path, size_t len) {
+static file_entry_t *cache_get(http_server_t *s, const char *path, size_t len) {
     file_cache_t *fc = s->files;
     uint64_t now = uv_now(s->loop);
     file_entry_t **link = &fc->buckets[hash_key(path, len) & (fc->nbuckets - 1)];
@@ -237,7 +237,7 @@ static file_entry_t *cache_get(server_t *s, const char *path, size_t len) {
     return e;
 }
 
-static_kind_t static_probe(server_t *s, const char *path) {
+static_kind_t static_probe(http_server_t *s, const char *path) {
     file_entry_t *e = cache_get(s, path, strlen(path));
     static_kind_t k = e->kind;
     entry_unref(e);
@@ -557,7 +557,7 @@ static void redirect_to_slash(request_t *r) {
 }
 
 void static_serve(request_t *r) {
-    server_t *s = r->srv;
+    http_server_t *s = r->srv;
     file_entry_t *e = cache_get(s, r->path, r->path_len);
     switch (e->kind) {
     case STATIC_MISSING: resp_error(r, 404, NULL); break;

@@ -6,7 +6,8 @@
 #include <stdint.h>
 
 typedef struct request request_t;
-typedef struct server server_t;
+#include "http/http_server.h"
+
 typedef struct file_cache file_cache_t;
 
 file_cache_t *file_cache_new(void);
@@ -28,6 +29,6 @@ typedef enum static_kind {
 
 /* Classify `path` (decoded, absolute URL path) under the server's root with its symlink rules,
  * without opening it for the response. Used by handler mappings (resourceType, PATH_INFO). */
-static_kind_t static_probe(server_t *s, const char *path);
+static_kind_t static_probe(http_server_t *s, const char *path);
 
 #endif
