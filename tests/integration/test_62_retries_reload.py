@@ -257,3 +257,34 @@ def test_a_verb_no_handler_accepts_gets_405_with_allow_not_the_source(start_serv
     r = srv.get("/t.fcgi", method="HEAD")
     assert r.status == 405 and r.body == b""
     assert srv.get("/t.fcgi", method="POST", body=b"x").status == 200
+
+
+# ---- SPEC 4.11: out of descriptors is not a rapid fail --------------------------------------
+
+@needs_app
+def test_a_start_refused_for_want_of_descriptors_waits_and_is_not_a_rapid_fail(start_server):
+    import resource
+    # resourceType = Unspecified: no file is opened for the request, only the start needs one
+    ini = app_section(maxInstances=2, rapidFailsPerMinute=1) + handler_section(resourceType="Unspecified")
+    srv = start_server(files={"t.fcgi": b"script"}, extra=ini)
+    soft, hard = resource.prlimit(srv.pid, resource.RLIMIT_NOFILE)
+
+    def fds():
+        return {int(f) for f in os.listdir("/proc/%d/fd" % srv.pid)}
+    with srv.connect() as c:
+        c.send(b"GET /missing HTTP/1.1\r\nHost: t\r\n\r\n")   # the connection is in use
+        assert c.read_response().status == 404
+        used = fds()
+        lowest_free = min(set(range(len(used) + 1)) - used)
+        resource.prlimit(srv.pid, resource.RLIMIT_NOFILE, (lowest_free, hard))  # none left
+        try:
+            c.send(b"GET /t.fcgi HTTP/1.1\r\nHost: t\r\n\r\n")
+            srv.wait_for_log(r"cannot start a process", timeout=10)
+            helpers.wait_until(lambda: srv.error_log().count("cannot start a process") >= 2, 10,
+                               what="the start tried again")
+            assert "failed within a minute" not in srv.error_log()
+        finally:
+            resource.prlimit(srv.pid, resource.RLIMIT_NOFILE, (soft, hard))
+        r = c.read_response(timeout=10)
+    assert r.status == 200, r
+    assert pool_of(srv)["rapid_fails"] == 0
