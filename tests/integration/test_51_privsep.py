@@ -1,0 +1,126 @@
+"""Privilege separation and the rest of SPEC §8 that concerns identities and trust:
+
+- started as root, the server drops to [server] user, www-data by default; `user = root` keeps root;
+- applications of other users are started by the privileged spawn helper (src/pool/privsep.h),
+  which checks every request against the configuration file, reaps its children and reports
+  their exits, and dies with the server;
+- no FastCGI process outlives a SIGKILLed server, and a new server on the same configuration
+  starts at once (stale sockets in runtimeDir are removed);
+- the control socket serves only root and the server's own user (SO_PEERCRED);
+- bytes from clients and applications are escaped in the error log.
+
+Runs only as root (it needs the users of test_50_identity.py, which it creates the same way)."""
+import array
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import stat
+import struct
+import subprocess
+import time
+
+import pytest
+
+import helpers
+from conftest import fcgihost_bin
+from test_20_fastcgi import FCGI_APP, alive, env_of, needs_app
+from test_50_identity import USER1, USER2, GROUP, app_ini, serve, status_ids, users  # noqa: F401
+
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root: privilege drop and per-app users"),
+    pytest.mark.skipif(shutil.which("useradd") is None, reason="useradd (passwd) not installed"),
+]
+
+WWW = "www-data"
+HDR = struct.Struct("<IIiiiII")  # privsep_hdr_t: type, seq, pid, a, b, n_argv, n_env
+READY, SPAWN, SPAWNED, FAILED, KILL, EXITED = 1, 2, 3, 4, 5, 6
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \[(error|warn|info|debug)\] ")
+
+
+@pytest.fixture(scope="module")
+def www():
+    try:
+        return pwd.getpwnam(WWW)
+    except KeyError:
+        pytest.skip("no user %s on this system" % WWW)
+
+
+def proc(pid):
+    """(ppid, real uid, argv) of a live process."""
+    with open("/proc/%d/stat" % pid) as f:
+        stat_ = f.read()
+    ppid = int(stat_[stat_.rfind(")") + 2:].split()[1])
+    with open("/proc/%d/cmdline" % pid, "rb") as f:
+        argv = f.read().rstrip(b"\0").split(b"\0")
+    return ppid, status_ids(pid)[0][0], [a.decode() for a in argv]
+
+
+def ps_user(pid):
+    return subprocess.run(["ps", "-o", "user=", "-p", str(pid)], capture_output=True, text=True,
+                          timeout=10).stdout.strip()
+
+
+def children(pid):
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                if proc(int(d))[0] == pid:
+                    out.append(int(d))
+            except OSError:
+                pass
+    return out
+
+
+def helper_of(srv):
+    """The pid of the server's privileged helper, or None."""
+    found = [p for p in children(srv.pid) if "__fcgihost_helper" in proc(p)[2]]
+    assert len(found) <= 1, found
+    return found[0] if found else None
+
+
+def app_pid(srv, name):
+    r = srv.get("/%s/x" % name)
+    assert r.status == 200, (r, srv.error_log()[-2000:])
+    return int(env_of(r.body)["pid"])
+
+
+def wait_gone(pids, timeout=5):
+    helpers.wait_until(lambda: not [p for p in pids if alive(p)], timeout,
+                       what="processes %s to end" % pids)
+
+
+def kill_left(pids):
+    for p in pids:
+        if alive(p):
+            os.kill(p, signal.SIGKILL)
+
+
+def assert_log_lines_well_formed(text):
+    bad = [l for l in text.splitlines() if not LOG_LINE.match(l)]
+    assert not bad, bad
+
+
+# ---- escaping ----
+
+@needs_app
+def test_client_and_application_bytes_cannot_forge_log_lines(start_server):
+    srv = start_server(extra=app_ini(stderrMode="IgnoreAndReturn200"))
+    # The decoded path of a request that fails reaches the error log.
+    r = srv.get("/app/x%0A[error]%20forged%0D%1B[2J?crash=1")
+    assert r.status == 502
+    srv.wait_for_log(r"\(/app/x\\x0A\[error\] forged\\x0D\\x1B\[2J\): the application closed")
+    # FCGI_STDERR: a line break still splits (each part is tagged), anything else is escaped.
+    r = srv.get("/app/y?stderr=one%0Dtwo%1B%C2%85three%FF%0A%5Berror%5D%20four")
+    assert r.status == 200
+    srv.wait_for_log(r"stderr: one\\x0Dtwo\\x1B\\xC2\\x85three\\xFF$")
+    srv.wait_for_log(r"request \d+ stderr: \[error\] four$")
+    log = srv.error_log()
+    assert_log_lines_well_formed(log)
+    assert not re.search(r"^\[error\] forged", log, re.M)
+    # Valid UTF-8 is kept as it is.
+    r = srv.get("/app/z?stderr=caf%C3%A9")
+    srv.wait_for_log(r"stderr: café$")
