@@ -56,18 +56,36 @@ static void log_report(const char *msg, void *arg) {
     log_error("%s", msg);
 }
 
+const char *server_user_name(const cfg_t *cfg) {
+    return cfg->server.user ? cfg->server.user : CFG_SERVER_USER_DEFAULT;
+}
+
+/* Look up the [server] user; the message names the default as such. */
+static int lookup_server_user(const cfg_t *cfg, identity_t *id, char *err, size_t errlen) {
+    char why[256];
+    if (identity_lookup(server_user_name(cfg), id, why, sizeof(why)) == 0) return 0;
+    if (strcmp(server_user_name(cfg), CFG_SERVER_USER_DEFAULT) != 0)
+        snprintf(err, errlen, "[server] user: %s", why);
+    else
+        snprintf(err, errlen, "[server] user: %s: fcgihost drops to it when started as root (it is "
+                 "the default); create that user, or set [server] user (root keeps root)", why);
+    return -1;
+}
+
 int server_user_check_as_root(const cfg_t *cfg) {
-    if (cfg->server.user == NULL) return 0;
     identity_t id;
-    char err[256];
-    if (identity_lookup(cfg->server.user, &id, err, sizeof(err)) < 0) {
-        fprintf(stderr, "%s: [server] user: %s\n", cfg->file, err); /* the loader saw it exist */
+    char err[512];
+    if (lookup_server_user(cfg, &id, err, sizeof(err)) < 0) {
+        fprintf(stderr, "%s: %s\n", cfg->file, err);
         return 1;
     }
-    char *how = xasprintf("the server drops to %s (uid %u) after binding when started as root",
-                          id.name, (unsigned)id.uid);
-    int bad = server_user_check(cfg, id.uid, how, print_report, NULL);
-    free(how);
+    int bad = 0;
+    if (id.uid != 0) {
+        char *how = xasprintf("the server drops to %s (uid %u) after binding when started as root",
+                              id.name, (unsigned)id.uid);
+        bad = server_user_check(cfg, id.uid, how, print_report, NULL);
+        free(how);
+    }
     identity_dispose(&id);
     return bad;
 }
@@ -155,31 +173,48 @@ static int drop(const cfg_t *cfg, const identity_t *id) {
     return 0;
 }
 
+static bool started_as_root;
+
+/* Not started as root: nothing to drop, and every application must run as this user. */
+static int start_unprivileged(const cfg_t *cfg, uid_t euid) {
+    identity_t id;
+    char err[256];
+    const char *user = server_user_name(cfg);
+    if (identity_lookup(user, &id, err, sizeof(err)) == 0) {
+        /* The default is not worth a warning: running unprivileged is what it is for. */
+        if (id.uid != euid)
+            log_msg(strcmp(user, CFG_SERVER_USER_DEFAULT) == 0 ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
+                    "[server] user = %s ignored: fcgihost was not started as root (it runs as uid "
+                    "%u): there are no privileges to drop", user, (unsigned)euid);
+        identity_dispose(&id);
+    }
+    char *how = xasprintf("the server runs as uid %u, not as root", (unsigned)euid);
+    int bad = server_user_check(cfg, euid, how, log_report, NULL);
+    free(how);
+    return bad ? -1 : 0;
+}
+
 int server_user_start(const cfg_t *cfg) {
     uid_t euid = geteuid();
-    identity_t id = {0};
-    char err[256];
-    if (cfg->server.user && identity_lookup(cfg->server.user, &id, err, sizeof(err)) < 0) {
-        log_error("[server] user: %s", err);
+    started_as_root = euid == 0;
+    if (euid != 0) return start_unprivileged(cfg, euid);
+    identity_t id;
+    char err[512];
+    if (lookup_server_user(cfg, &id, err, sizeof(err)) < 0) {
+        log_error("%s", err);
         return -1;
     }
-    bool dropping = euid == 0 && id.name && id.uid != 0;
-    uid_t runs_as = dropping ? id.uid : euid;
-    char *how;
-    if (dropping) {
-        how = xasprintf("the server drops to %s (uid %u) after binding", id.name, (unsigned)id.uid);
-    } else {
-        how = xasprintf("the server runs as uid %u, not as root", (unsigned)euid);
-        if (euid != 0 && id.name && id.uid != euid)
-            log_warn("[server] user = %s ignored: fcgihost was not started as root (it runs as uid "
-                     "%u): there are no privileges to drop", cfg->server.user, (unsigned)euid);
-    }
-    int rc = server_user_check(cfg, runs_as, how, log_report, NULL) ? -1 : 0;
-    free(how);
-    if (rc == 0 && dropping) rc = drop(cfg, &id);
-    if (rc == 0 && runs_as == 0) {
-        log_info("running as root%s", id.name ? "" : ": set [server] user to drop privileges after binding");
+    int rc = 0;
+    if (id.uid == 0) {
+        log_info("running as root ([server] user = %s): the process that parses HTTP keeps every "
+                 "privilege", id.name);
         warn_root_apps(cfg, NULL);
+    } else {
+        char *how = xasprintf("the server drops to %s (uid %u) after binding", id.name,
+                              (unsigned)id.uid);
+        rc = server_user_check(cfg, id.uid, how, log_report, NULL) ? -1 : 0;
+        free(how);
+        if (rc == 0) rc = drop(cfg, &id);
     }
     identity_dispose(&id);
     return rc;
@@ -188,14 +223,15 @@ int server_user_start(const cfg_t *cfg) {
 int server_user_reload(const cfg_t *cfg, const cfg_t *old) {
     uid_t euid = geteuid();
     identity_t id;
-    char err[256];
-    if (cfg->server.user && identity_lookup(cfg->server.user, &id, err, sizeof(err)) == 0) {
-        if (euid == 0 && id.uid != 0 && !(old->server.user && strcmp(old->server.user, cfg->server.user) == 0))
+    char err[512];
+    if (lookup_server_user(cfg, &id, err, sizeof(err)) == 0) {
+        bool changed = strcmp(server_user_name(old), server_user_name(cfg)) != 0;
+        if (euid == 0 && id.uid != 0 && changed)
             log_warn("[server] user = %s takes effect at the next start: the server stays root until "
-                     "then", cfg->server.user);
-        else if (euid != 0 && id.uid != euid)
+                     "then", id.name);
+        else if (euid != 0 && started_as_root && id.uid != euid && changed)
             log_warn("[server] user = %s not applied: the server runs as uid %u (a change of user "
-                     "needs a restart as root)", cfg->server.user, (unsigned)euid);
+                     "needs a restart as root)", id.name, (unsigned)euid);
         identity_dispose(&id);
     }
     if (euid == 0) {

@@ -2,10 +2,11 @@
  *
  * The rules, checked at start, at every reload and by `fcgihost -t`:
  *
- * - Started as root with [server] user = U: after binding every listener (and the control socket)
- *   and opening the log files, the server becomes U for good (setgroups, setgid, setuid; it checks
- *   that setuid(0) then fails). `user = root` / `0` means no drop.
- * - Started as root without [server] user: the server stays root. Each application runs as its own
+ * - Started as root, [server] user = U (www-data when the key is absent): after binding every
+ *   listener (and the control socket) and opening the log files, the server becomes U for good
+ *   (setgroups, setgid, setuid; it checks that setuid(0) then fails). Only `user = root` (or 0),
+ *   written out, keeps root. A missing default user is an error that names the default.
+ * - Started as root with user = root: the server stays root. Each application runs as its own
  *   `user`; an application without one runs as root, which is logged as a warning once per
  *   application (at start, or at the reload that adds it or removes its user).
  * - Not started as root with [server] user set: nothing to drop. A warning when U is not the user
@@ -42,6 +43,9 @@
 #include <sys/types.h>
 
 #include "config/config.h"
+
+/* The [server] user in effect: the configured one (CFG_SERVER_USER_DEFAULT unless set). */
+const char *server_user_name(const cfg_t *cfg);
 
 /* Receives one "file:line: message" problem of server_user_check(). */
 typedef void (*server_user_report_fn)(const char *msg, void *arg);

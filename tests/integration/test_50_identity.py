@@ -164,10 +164,11 @@ def line_of(text, needle, nth=1):
 def test_server_drops_privileges_and_keeps_serving(serve, users):
     u1 = users[USER1]
     srv = serve(server_opts={"user": USER1}, extra=app_ini())
+    # The listeners accept before the drop: wait for it before looking at the ids.
+    srv.wait_for_log(r"dropped privileges to %s \(uid %d" % (USER1, u1.pw_uid))
     uids, gids, groups = status_ids(srv.pid)
     assert uids == [u1.pw_uid] * 4 and gids == [u1.pw_gid] * 4, (uids, gids)
     assert groups == sorted(set(os.getgrouplist(USER1, u1.pw_gid)))
-    srv.wait_for_log(r"dropped privileges to %s \(uid %d" % (USER1, u1.pw_uid))
     # Static files and the FastCGI application still work after the drop.
     r = srv.get("/a.txt")
     assert r.status == 200 and r.body == b"hello\n"
@@ -249,7 +250,7 @@ def _connects(port):
 def test_app_user_with_supplementary_groups(serve, users):
     u2, g = users[USER2], users[GROUP]
     srv = serve(extra=app_ini(user=USER2) + app_ini(name="other"))
-    assert status_ids(srv.pid)[0] == [0] * 4                 # no [server] user: stays root
+    assert status_ids(srv.pid)[0] == [0] * 4                 # user = root (the harness's): stays root
     env = app_env(srv)
     pid = int(env["pid"])
     uids, gids, groups = status_ids(pid)

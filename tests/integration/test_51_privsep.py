@@ -124,3 +124,35 @@ def test_client_and_application_bytes_cannot_forge_log_lines(start_server):
     # Valid UTF-8 is kept as it is.
     r = srv.get("/app/z?stderr=caf%C3%A9")
     srv.wait_for_log(r"stderr: café$")
+
+
+# ---- the default user ----
+
+@needs_app
+def test_started_as_root_without_user_drops_to_www_data(serve, users, www):
+    srv = serve(server_opts={"user": None}, extra=app_ini())
+    srv.wait_for_log(r"dropped privileges to www-data \(uid %d" % www.pw_uid)
+    assert status_ids(srv.pid)[0] == [www.pw_uid] * 4
+    assert ps_user(srv.pid) == WWW                       # what an administrator sees
+    assert srv.get("/a.txt").body == b"hello\n"
+    pid = app_pid(srv, "app")                            # no `user`: the server's, spawned by it
+    assert proc(pid)[:2] == (srv.pid, www.pw_uid)
+    assert helper_of(srv) is None                        # nobody needs another user: no helper
+    st = os.stat(srv.run_dir)
+    assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (www.pw_uid, 0o750)
+
+
+def test_user_root_written_out_keeps_root(serve, users):
+    srv = serve(server_opts={"user": "root"})
+    srv.wait_for_log(r"running as root \(\[server\] user = root\)")
+    assert status_ids(srv.pid)[0] == [0] * 4
+    assert "dropped privileges" not in srv.error_log()
+
+
+def test_user_none_is_an_error(serve, users):
+    srv = serve(server_opts={"user": "none"}, start=False)
+    r = subprocess.run([fcgihost_bin(), "-t", "-c", srv.conf], capture_output=True, text=True,
+                       timeout=10)
+    assert r.returncode == 1
+    assert "user: 'none' is not a user" in r.stderr and "user = root to keep root" in r.stderr, \
+        r.stderr
