@@ -156,3 +156,35 @@ def test_user_none_is_an_error(serve, users):
     assert r.returncode == 1
     assert "user: 'none' is not a user" in r.stderr and "user = root to keep root" in r.stderr, \
         r.stderr
+
+
+# ---- the control socket's peers ----
+
+def _ctl_as(srv, uid, gid, *args):
+    return subprocess.run(["setpriv", "--reuid", str(uid), "--regid", str(gid), "--clear-groups",
+                           fcgihost_bin(), "ctl", "-s", os.path.join(srv.tmp, "ctl.sock"), *args],
+                          capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL)
+
+
+def test_control_socket_serves_only_root_and_the_servers_user(serve, users, www):
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) not installed")
+    nobody = pwd.getpwnam("nobody")
+    # The socket in the server's own 0755 directory, so that other users can reach the file.
+    srv = serve(server_opts={"user": None, "controlSocket": "ctl.sock"})
+    srv.wait_for_log(r"dropped privileges to www-data")
+    path = os.path.join(srv.tmp, "ctl.sock")
+    st = os.stat(path)
+    assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (0, 0o600)    # created 0600
+    os.chmod(path, 0o666)                                        # whatever the file's mode:
+    r = _ctl_as(srv, nobody.pw_uid, nobody.pw_gid, "status")
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert r.stderr.strip() == ("fcgihost ctl: permission denied: uid %d may not control this "
+                                "server (only root and uid %d may)" % (nobody.pw_uid, www.pw_uid))
+    assert r.stdout == ""
+    srv.wait_for_log(r"\[warn\] control socket %s: refused a client running as uid %d \(pid \d+\)"
+                     % (re.escape(path), nobody.pw_uid))
+    r = _ctl_as(srv, www.pw_uid, www.pw_gid, "status")           # the server's own user
+    assert r.returncode == 0 and r.stdout, r.stderr
+    r = srv.ctl("status", socket_path=path)                      # root
+    assert r.returncode == 0, r.stderr
