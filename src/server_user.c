@@ -1,12 +1,15 @@
 /* Who the server and its FastCGI processes run as. The rules are in server_user.h. */
 #include "server_user.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -157,6 +160,54 @@ static void hand_log_file(const char *what, const char *path, const identity_t *
                  why, id->name);
 }
 
+/* ---- stale sockets ---- */
+
+/* "<app>-<pid>-<seq>.sock", the name pool/worker.c gives a process's socket. */
+static bool is_process_socket_name(const char *name) {
+    size_t n = strlen(name);
+    if (n < 10 || strcmp(name + n - 5, ".sock") != 0) return false;
+    const char *p = name + n - 5;
+    for (int field = 0; field < 2; field++) { /* <seq>, then <pid>, each preceded by '-' */
+        const char *end = p;
+        while (p > name && p[-1] >= '0' && p[-1] <= '9') p--;
+        if (p == end || p == name || p[-1] != '-') return false;
+        p--;
+    }
+    return p > name;
+}
+
+/* Nothing accepts on the socket file `path` any more (connect is refused). A live socket, or one
+ * that cannot be tried, is not stale. */
+static bool socket_stale(const char *path) {
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sa.sun_path)) return false;
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    bool stale = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno == ECONNREFUSED;
+    close(fd);
+    return stale;
+}
+
+void server_user_remove_stale_sockets(const char *dir) {
+    DIR *d = opendir(dir);
+    if (d == NULL) return; /* not made yet: nothing left behind */
+    unsigned removed = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        struct stat st;
+        if (!is_process_socket_name(e->d_name) ||
+            fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISSOCK(st.st_mode))
+            continue;
+        char *path = xasprintf("%s/%s", dir, e->d_name);
+        if (socket_stale(path) && unlinkat(dirfd(d), e->d_name, 0) == 0) removed++;
+        free(path);
+    }
+    closedir(d);
+    if (removed)
+        log_info("runtimeDir %s: removed %u stale socket(s) left by an fcgihost that did not stop "
+                 "cleanly", dir, removed);
+}
+
 /* ---- start and reload ---- */
 
 static int drop(const cfg_t *cfg, const identity_t *id) {
@@ -197,6 +248,7 @@ static int start_unprivileged(const cfg_t *cfg, uid_t euid) {
 int server_user_start(const cfg_t *cfg) {
     uid_t euid = geteuid();
     started_as_root = euid == 0;
+    server_user_remove_stale_sockets(cfg->server.runtime_dir);
     if (euid != 0) return start_unprivileged(cfg, euid);
     identity_t id;
     char err[512];

@@ -25,6 +25,8 @@
  *   application gets its listening socket as fd 0, already open, and `fcgihost ctl` is for root.
  *   A world-writable runtimeDir (such as /tmp) or one of another user is refused. Without a drop
  *   the pool makes a missing runtimeDir 0755, owned by whoever runs the server.
+ * - Sockets left in runtimeDir by an fcgihost that was killed (nothing listens on them) are
+ *   removed at start, whoever the server runs as.
  * - Each process socket is created by the server, so it belongs to the server's user, mode 0600:
  *   only the server connects to it (applications of other users cannot reach each other's).
  * - The error log and access log files are opened as root, then handed to U (owner only, through
@@ -62,10 +64,14 @@ int server_user_check(const cfg_t *cfg, uid_t runs_as, const char *how, server_u
 int server_user_check_as_root(const cfg_t *cfg);
 
 /* At start, after every listener, the control socket and the log files are open: apply the rules
- * above (checks, runtimeDir, log files, the drop, the "runs as root" warnings). Logs what it does.
- * Returns 0, or -1 (logged) when the server must not start: an application refused, runtimeDir
+ * above (stale sockets, checks, runtimeDir, log files, the drop, the "runs as root" warnings).
+ * Logs what it does. Returns 0, or -1 (logged) when the server must not start: an application refused, runtimeDir
  * unusable, or the drop failed (the server never goes on as root when it was told to drop). */
 int server_user_start(const cfg_t *cfg);
+
+/* Remove the process sockets (<app>-<pid>-<seq>.sock) in `dir` that nothing listens on: leftovers
+ * of an fcgihost that was killed. Logs how many. */
+void server_user_remove_stale_sockets(const char *dir);
 
 /* At reload, before the new generation is used: the same checks against the identity the server
  * has now, warnings for a changed [server] user and for new applications that run as root.

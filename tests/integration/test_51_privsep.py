@@ -188,3 +188,33 @@ def test_control_socket_serves_only_root_and_the_servers_user(serve, users, www)
     assert r.returncode == 0 and r.stdout, r.stderr
     r = srv.ctl("status", socket_path=path)                      # root
     assert r.returncode == 0, r.stderr
+
+
+# ---- SIGKILL of the server ----
+
+@needs_app
+@pytest.mark.parametrize("mode", ["direct"])
+def test_sigkill_leaves_no_process_and_a_new_server_starts_at_once(serve, users, mode):
+    extra = app_ini("own") + (app_ini("other", user=USER2) if mode == "privsep" else "")
+    srv = serve(server_opts={"user": None if mode == "privsep" else "root"}, extra=extra)
+    names = ["own"] + (["other"] if mode == "privsep" else [])
+    pids = [app_pid(srv, n) for n in names]
+    helper = helper_of(srv)
+    assert (helper is not None) == (mode == "privsep")
+    socks = [f for f in os.listdir(srv.run_dir) if f.endswith(".sock") and f != "control.sock"]
+    assert len(socks) == len(names), socks
+    srv.signal(signal.SIGKILL)
+    srv.wait_exit(5)
+    try:
+        wait_gone(pids + ([helper] if helper else []))
+    finally:
+        kill_left(pids + ([helper] if helper else []))
+    # The same configuration again: it starts and serves at once, and the old sockets are gone.
+    srv.start()
+    srv.signalled = False
+    assert srv.get("/a.txt").status == 200
+    new = [app_pid(srv, n) for n in names]
+    assert not set(new) & set(pids)
+    srv.wait_for_log(r"removed %d stale socket\(s\)" % len(names))
+    left = set(os.listdir(srv.run_dir)) & set(socks)
+    assert not left, left
