@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "pool/privsep.h"
 #include "util/identity.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -51,10 +52,6 @@ int server_user_check(const cfg_t *cfg, uid_t runs_as, const char *how, server_u
     return bad;
 }
 
-static void print_report(const char *msg, void *arg) {
-    fprintf(stderr, "%s\n", msg);
-}
-
 static void log_report(const char *msg, void *arg) {
     log_error("%s", msg);
 }
@@ -63,7 +60,7 @@ const char *server_user_name(const cfg_t *cfg) {
     return cfg->server.user ? cfg->server.user : CFG_SERVER_USER_DEFAULT;
 }
 
-/* Look up the [server] user; the message names the default as such. */
+/* Look up the [server] user (the default when unset); the message names the default as such. */
 static int lookup_server_user(const cfg_t *cfg, identity_t *id, char *err, size_t errlen) {
     char why[256];
     if (identity_lookup(server_user_name(cfg), id, why, sizeof(why)) == 0) return 0;
@@ -76,25 +73,21 @@ static int lookup_server_user(const cfg_t *cfg, identity_t *id, char *err, size_
 }
 
 int server_user_check_as_root(const cfg_t *cfg) {
+    /* Applications of other users are started by the privileged helper when the server drops, so
+     * as root only the server's own user can be a problem (an explicit one was seen by the loader;
+     * the default is looked up here). */
     identity_t id;
     char err[512];
     if (lookup_server_user(cfg, &id, err, sizeof(err)) < 0) {
         fprintf(stderr, "%s: %s\n", cfg->file, err);
         return 1;
     }
-    int bad = 0;
-    if (id.uid != 0) {
-        char *how = xasprintf("the server drops to %s (uid %u) after binding when started as root",
-                              id.name, (unsigned)id.uid);
-        bad = server_user_check(cfg, id.uid, how, print_report, NULL);
-        free(how);
-    }
     identity_dispose(&id);
-    return bad;
+    return 0;
 }
 
-/* Applications running as root: said once per application, when it appears (old == NULL at
- * start) or loses its user at a reload. */
+/* Applications running as root while the server stays root: said once per application, when it
+ * appears (old == NULL at start) or loses its user at a reload. */
 static void warn_root_apps(const cfg_t *cfg, const cfg_t *old) {
     for (size_t i = 0; i < cfg->n_apps; i++) {
         const cfg_app_t *app = &cfg->apps[i];
@@ -224,6 +217,36 @@ static int drop(const cfg_t *cfg, const identity_t *id) {
     return 0;
 }
 
+/* Whether an application of cfg runs as another user than `uid` (an unknown user counts: its
+ * spawns will say why they fail). */
+static bool needs_other_user(const cfg_t *cfg, uid_t uid) {
+    for (size_t i = 0; i < cfg->n_apps; i++) {
+        if (cfg->apps[i].user == NULL) continue;
+        identity_t id;
+        char err[256];
+        if (identity_lookup(cfg->apps[i].user, &id, err, sizeof(err)) < 0) return true;
+        bool other = id.uid != uid;
+        identity_dispose(&id);
+        if (other) return true;
+    }
+    return false;
+}
+
+/* Applications that run as root through the helper ([fastcgi:X] user = root, the server dropped):
+ * allowed, since root wrote it, but said. */
+static void warn_helper_root_apps(const cfg_t *cfg) {
+    for (size_t i = 0; i < cfg->n_apps; i++) {
+        const cfg_app_t *app = &cfg->apps[i];
+        identity_t id;
+        char err[256];
+        if (app->user == NULL || identity_lookup(app->user, &id, err, sizeof(err)) < 0) continue;
+        if (id.uid == 0)
+            log_warn("[fastcgi:%s] runs as root (user = %s): the privileged helper starts it",
+                     app->name, app->user);
+        identity_dispose(&id);
+    }
+}
+
 static bool started_as_root;
 
 /* Not started as root: nothing to drop, and every application must run as this user. */
@@ -245,7 +268,7 @@ static int start_unprivileged(const cfg_t *cfg, uid_t euid) {
     return bad ? -1 : 0;
 }
 
-int server_user_start(const cfg_t *cfg) {
+int server_user_start(const cfg_t *cfg, uv_loop_t *loop, const char *exe, const char *conf_path) {
     uid_t euid = geteuid();
     started_as_root = euid == 0;
     server_user_remove_stale_sockets(cfg->server.runtime_dir);
@@ -262,11 +285,15 @@ int server_user_start(const cfg_t *cfg) {
                  "privilege", id.name);
         warn_root_apps(cfg, NULL);
     } else {
-        char *how = xasprintf("the server drops to %s (uid %u) after binding", id.name,
-                              (unsigned)id.uid);
-        rc = server_user_check(cfg, id.uid, how, log_report, NULL) ? -1 : 0;
-        free(how);
+        /* The helper must be forked while the server is still root; it stays root. */
+        if (needs_other_user(cfg, id.uid) &&
+            privsep_start(loop, exe, conf_path, err, sizeof(err)) < 0) {
+            log_error("cannot start the privileged spawn helper: %s", err);
+            rc = -1;
+        }
         if (rc == 0) rc = drop(cfg, &id);
+        if (rc == 0) warn_helper_root_apps(cfg);
+        else privsep_stop();
     }
     identity_dispose(&id);
     return rc;
@@ -290,11 +317,16 @@ int server_user_reload(const cfg_t *cfg, const cfg_t *old) {
         warn_root_apps(cfg, old);
         return 0;
     }
-    /* Not root any more (dropped at start) or never: the applications must all be this user. */
+    /* Not root any more (dropped at start) or never. The helper, when one runs, starts the
+     * processes of the other users (and checks each against the file itself). */
+    if (privsep_active()) return 0;
     char uid_text[24], *how;
     snprintf(uid_text, sizeof(uid_text), "%u", (unsigned)euid);
     if (identity_lookup(uid_text, &id, err, sizeof(err)) == 0) {
-        how = xasprintf("the server runs as %s (uid %u), not as root", id.name, (unsigned)euid);
+        how = xasprintf("the server runs as %s (uid %u), not as root%s", id.name, (unsigned)euid,
+                        started_as_root ? ", and no privileged spawn helper runs (no application "
+                                          "needed another user at start: a restart starts one)"
+                                        : "");
         identity_dispose(&id);
     } else {
         how = xasprintf("the server runs as uid %u, not as root", (unsigned)euid);

@@ -193,7 +193,7 @@ def test_control_socket_serves_only_root_and_the_servers_user(serve, users, www)
 # ---- SIGKILL of the server ----
 
 @needs_app
-@pytest.mark.parametrize("mode", ["direct"])
+@pytest.mark.parametrize("mode", ["direct", "privsep"])
 def test_sigkill_leaves_no_process_and_a_new_server_starts_at_once(serve, users, mode):
     extra = app_ini("own") + (app_ini("other", user=USER2) if mode == "privsep" else "")
     srv = serve(server_opts={"user": None if mode == "privsep" else "root"}, extra=extra)
@@ -218,3 +218,176 @@ def test_sigkill_leaves_no_process_and_a_new_server_starts_at_once(serve, users,
     srv.wait_for_log(r"removed %d stale socket\(s\)" % len(names))
     left = set(os.listdir(srv.run_dir)) & set(socks)
     assert not left, left
+
+
+# ---- the privileged spawn helper ----
+
+@needs_app
+def test_per_pool_users_through_the_helper(serve, users, www):
+    u2, g = users[USER2], users[GROUP]
+    srv = serve(server_opts={"user": None},
+                extra=app_ini("other", user=USER2) + app_ini("own") + app_ini("boss", user="root"))
+    srv.wait_for_log(r"dropped privileges to www-data")
+    assert ps_user(srv.pid) == WWW
+    helper = helper_of(srv)
+    assert helper is not None
+    assert proc(helper)[1] == 0 and status_ids(helper)[0] == [0] * 4
+    srv.wait_for_log(r"privileged spawn helper started \(pid %d\)" % helper)
+    srv.wait_for_log(r"\[warn\] \[fastcgi:boss\] runs as root \(user = root\)")
+
+    other, own, boss = (app_pid(srv, n) for n in ("other", "own", "boss"))
+    uids, gids, groups = status_ids(other)
+    assert proc(other)[0] == helper                      # the helper's child, not the server's
+    assert uids == [u2.pw_uid] * 4 and gids == [u2.pw_gid] * 4
+    assert groups == sorted({u2.pw_gid, g.gr_gid})
+    assert proc(own)[:2] == (srv.pid, www.pw_uid)        # the server's own user: direct spawn
+    assert proc(boss)[:2] == (helper, 0)
+    # The other user's process still gets its socket as fd 0, made by the server (www-data, 0600).
+    env = env_of(srv.get("/other/x").body)
+    st = os.stat(env["process_fcgi_x_pipe"])
+    assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (www.pw_uid, 0o600)
+    assert env["pid"] == str(other)                      # served again by the same process
+
+    # A recycle signals through the helper; the helper reports the exit, the server replaces it.
+    r = srv.ctl("recycle", "other")
+    assert r.returncode == 0, r.stderr
+    wait_gone([other])
+    srv.wait_for_log(r"other\[%d\]: killed by signal 9 .*ended by the server" % other)
+    new = app_pid(srv, "other")
+    assert new != other and proc(new)[:2] == (helper, u2.pw_uid)
+
+    # A graceful stop ends everything: the helper last, once the server closed its socket.
+    srv.signal(signal.SIGTERM)
+    assert srv.wait_exit(10) == 0
+    try:
+        wait_gone([new, own, boss, helper])
+    finally:
+        kill_left([new, own, boss, helper])
+    assert "privileged spawn helper is gone" not in srv.error_log()
+
+
+@needs_app
+def test_reload_adds_an_application_of_another_user(serve, users):
+    u1 = users[USER1]
+    srv = serve(server_opts={"user": None}, extra=app_ini(user=USER2))
+    srv.wait_for_log(r"fcgihost \S+ started")          # SIGHUP is handled from here on
+    with open(srv.conf, "a") as f:
+        f.write("\n" + app_ini(name="two", user=USER1))
+    srv.signal(signal.SIGHUP)
+    srv.signalled = False
+    srv.wait_for_log(r"configuration reloaded")
+    pid = app_pid(srv, "two")                            # the helper read the file again
+    assert proc(pid)[:2] == (helper_of(srv), u1.pw_uid)
+
+
+# The helper on its own, driven as a compromised server would drive it: only what the file says.
+
+def _msg(type_, seq=0, pid=0, a=0, b=0, strings=(), n_argv=0):
+    body = b"".join(s.encode() + b"\0" for s in strings)
+    return HDR.pack(type_, seq, pid, a, b, n_argv, len(strings) - 3 - n_argv if strings else 0) + body
+
+
+def _answer(sock):
+    data = sock.recv(65536)
+    h = HDR.unpack_from(data)
+    return h, data[HDR.size:].rstrip(b"\0").decode()
+
+
+@needs_app
+def test_helper_runs_only_what_the_configuration_file_says(tmp_path, users):
+    u2 = users[USER2]
+    conf = tmp_path / "fcgihost.conf"
+    (tmp_path / "root").mkdir()
+    conf.write_text("[server]\nroot = root\n\n" + app_ini(user=USER2, env="FOO=bar"))
+    req, req_peer = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    ev, ev_peer = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    req.settimeout(10)
+    ev.settimeout(10)
+
+    def fds_3_4():
+        os.dup2(req_peer.fileno(), 3)
+        os.dup2(ev_peer.fileno(), 4)
+
+    helper = subprocess.Popen([fcgihost_bin(), "__fcgihost_helper", str(conf), str(os.getpid())],
+                              preexec_fn=fds_3_4, close_fds=False, stdin=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)
+    req_peer.close()
+    ev_peer.close()
+    lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    lsock.bind(str(tmp_path / "app.sock"))
+    lsock.listen(8)
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    fds = array.array("i", [lsock.fileno(), out_w, err_w])
+    spawned = []
+    try:
+        h, _ = _answer(req)
+        assert h[0] == READY
+
+        def spawn(seq, full_path=FCGI_APP, user=USER2, argv=(FCGI_APP,), env=()):
+            strings = ["app", full_path, user, *argv, *env]
+            req.sendmsg([_msg(SPAWN, seq, strings=strings, n_argv=len(argv))],
+                        [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+            h, text = _answer(req)
+            assert h[1] == seq
+            return h, text
+
+        pipe = "_FCGI_X_PIPE_=%s" % (tmp_path / "app.sock")
+        for seq, kw, why in [
+            (1, {"full_path": "/bin/sh", "argv": ("/bin/sh",)}, "fullPath differs"),
+            (2, {"user": "root"}, "user differs"),
+            (3, {"argv": (FCGI_APP, "-x")}, "arguments differ"),
+            (4, {"env": (pipe, "LD_PRELOAD=/tmp/evil.so")}, "environment entry"),
+        ]:
+            h, text = spawn(seq, **kw)
+            assert h[0] == FAILED and why in text, (h, text)
+        h, text = spawn(5, env=(pipe, "FOO=bar", "PHP_FCGI_CHILDREN=0"))
+        assert h[0] == SPAWNED, text
+        pid = h[2]
+        spawned.append(pid)
+        helpers.wait_until(lambda: alive(pid) and status_ids(pid)[0][0] == u2.pw_uid, 5,
+                           what="the application to run as %s" % USER2)
+        assert proc(pid)[0] == helper.pid
+
+        # A kill for a pid that is not its child is ignored; one for its child is carried out and
+        # the exit is reported on the event socket.
+        req.send(_msg(KILL, pid=os.getpid(), a=signal.SIGKILL))
+        req.send(_msg(KILL, pid=pid, a=signal.SIGKILL))
+        e = HDR.unpack(ev.recv(64))
+        assert (e[0], e[2], e[4]) == (EXITED, pid, signal.SIGKILL)
+
+        # End of file on its socket: it ends what is left and exits.
+        h, _ = spawn(6)
+        assert h[0] == SPAWNED
+        spawned.append(h[2])
+        req.close()
+        assert helper.wait(10) == 0
+        wait_gone(spawned)
+    finally:
+        kill_left(spawned)
+        if helper.poll() is None:
+            helper.kill()
+            helper.wait()
+        for fd in (out_r, out_w, err_r, err_w):
+            os.close(fd)
+        lsock.close()
+        ev.close()
+
+
+@needs_app
+def test_helper_killed_takes_its_processes_and_the_server_goes_on(serve, users):
+    srv = serve(server_opts={"user": None}, extra=app_ini("other", user=USER2) + app_ini("own"))
+    other, own = app_pid(srv, "other"), app_pid(srv, "own")
+    helper = helper_of(srv)
+    os.kill(helper, signal.SIGKILL)
+    try:
+        wait_gone([helper, other])
+    finally:
+        kill_left([other])
+    srv.wait_for_log(r"\[error\] the privileged spawn helper is gone")
+    srv.wait_for_log(r"other\[%d\]: killed by signal 9" % other)
+    assert app_pid(srv, "own") == own                    # the server's own processes go on
+    r = srv.get("/other/x")                              # nobody can start the other user's now
+    assert r.status in (502, 503), r
+    srv.wait_for_log(r"other: cannot start a process as %s: the server does not run as root and "
+                     r"no privileged spawn helper runs" % USER2)
