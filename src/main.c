@@ -6,6 +6,7 @@
 #include "config/config.h"
 #include "ctl/client.h"
 #include "pool/pool.h"
+#include "pool/privsep.h"
 #include "server.h"
 #include "server_user.h"
 
@@ -43,6 +44,7 @@ static int check_config(const char *path) {
 
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], POOL_SPAWN_ARG) == 0) return pool_child_main(argc, argv);
+    if (argc > 1 && strcmp(argv[1], PRIVSEP_HELPER_ARG) == 0) return privsep_helper_main(argc, argv);
     if (argc > 1 && strcmp(argv[1], "ctl") == 0) return ctl_client_main(argc - 1, argv + 1);
     const char *conf = DEFAULT_CONF;
     int test_only = 0, opt;

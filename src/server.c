@@ -19,6 +19,7 @@
 #include "http/static.h"
 #include "ctl/listener.h"
 #include "pool/pool.h"
+#include "pool/privsep.h"
 #include "server_status.h"
 #include "server_user.h"
 #include "util/sdnotify.h"
@@ -405,6 +406,7 @@ int server_reload(server_t *s, buf_t *errors) {
 static void on_handle_closed(uv_handle_t *h) {}
 
 static void finish_stop(server_t *s) {
+    privsep_stop(); /* every process is gone: the helper, if any, exits and is reaped */
     log_info("stopped");
     uv_close((uv_handle_t *)&s->sig_term, on_handle_closed);
     uv_close((uv_handle_t *)&s->sig_int, on_handle_closed);
@@ -582,7 +584,7 @@ int server_run(const char *conf_path) {
     s->start_unix = (int64_t)time(NULL);
     int ok = open_root(s, cfg) == 0 && sync_listeners(s, cfg) == 0;
     if (ok) sync_control_socket(s, cfg);
-    if (!ok || server_user_start(cfg) != 0) {
+    if (!ok || server_user_start(cfg, &loop, s->exe, s->conf_path) != 0) {
         ctl_listener_close(s->ctl);
         close_listeners(s);
         pool_t **pools = s->pools; /* none has started a process: they stop at once */

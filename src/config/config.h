@@ -39,6 +39,9 @@ typedef struct cfg_cidr {
     int prefix;
 } cfg_cidr_t;
 
+/* [server] user when the key is absent (SPEC §2, §8). */
+#define CFG_SERVER_USER_DEFAULT "www-data"
+
 typedef struct cfg_server {
     cfg_listen_t *listen;    /* at least one; the default is 127.0.0.1:8080 when none is given */
     size_t n_listen;
@@ -51,7 +54,7 @@ typedef struct cfg_server {
     int log_level;           /* a log_level_t */
     char *control_socket;
     char *runtime_dir;
-    char *user;              /* NULL = no privilege drop ("none" or unset) */
+    char *user;              /* CFG_SERVER_USER_DEFAULT unless set; "root" keeps root */
     cfg_symlinks_t symlinks;
     char *status_path;       /* "" disables ("statusPath = off" or empty) */
     cfg_cidr_t *status_allow;

@@ -22,7 +22,9 @@
  *   logLevel = info                error | warn | info | debug  ("warning" = warn)
  *   controlSocket = /run/fcgihost/control.sock   a unix socket path (at most 107 bytes)
  *   runtimeDir = /run/fcgihost     the FastCGI processes' sockets live here
- *   user = none                    user to drop to when started as root; none: no drop
+ *   user = www-data                user to drop to when started as root, after binding;
+ *                                  root (written out) keeps root; "none" and empty are errors.
+ *                                  www-data itself is looked up at start and by -t, not here
  *   symlinks = insideRoot          insideRoot | ifOwnerMatch | follow
  *   statusPath = /fcgihost-status  a URL path; "" or off: no status page
  *   statusAllow = 127.0.0.0/8 ::1  addresses or CIDR ranges, IPv4 or IPv6, separated by spaces
@@ -57,7 +59,9 @@
  *   signalBeforeTerminateSeconds = 0   LIVE. seconds, 0 .. 3600
  *   responseHeaders = relaxed      relaxed | strict
  *   utf8ServerVariables = *        * | names separated by spaces or commas (upper-cased) | empty
- *   user = none                    the pool's identity when the server runs as root
+ *   user = none                    the pool's identity; none: the server's user. Another user
+ *                                  than the server's is started by the privileged helper when
+ *                                  the server dropped root (SPEC §8)
  *
  * [handler:NAME] (NAME: any non-empty text without control characters; tried in file order)
  *   path = (required)              a file-name pattern ("*.php", "*", "index.php": no '/') or a
@@ -145,7 +149,7 @@ const cfg_key_t cfg_keys[] = {
     KEY("controlSocket", SRV(control_socket), cfg_set_socket_path,
         .def = "/run/fcgihost/control.sock"),
     KEY("runtimeDir", SRV(runtime_dir), cfg_set_path, .def = "/run/fcgihost"),
-    KEY("user", SRV(user), cfg_set_user, .def = "none"),
+    KEY("user", SRV(user), cfg_set_server_user, .def = "www-data"),
     KEY("symlinks", SRV(symlinks), cfg_set_enum, .def = "insideRoot", .names = symlinks),
     KEY("statusPath", SRV(status_path), cfg_set_url_path, .def = "/fcgihost-status"),
     KEY("statusAllow", SRV_ANY, cfg_set_status_allow, .def = "127.0.0.0/8 ::1"),

@@ -255,6 +255,21 @@ int cfg_set_user(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_
     return 0;
 }
 
+/* [server] user: a user, as above, but not "none" or empty: the server drops to www-data by
+ * default when started as root (SPEC §8), and keeping root must be written out as `user = root`.
+ * The default user is not looked up here but at start and by -t (server_user.h), so that a file
+ * without the key loads where no www-data exists (a server that is not root never needs it). */
+int cfg_set_server_user(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx) {
+    if (*value == '\0' || cfg_ascii_ieq(value, "none"))
+        return fail(ctx, "'%s' is not a user: when started as root the server drops to " CFG_SERVER_USER_DEFAULT
+                    " unless told otherwise; write user = root to keep root", value);
+    if (strcmp(value, CFG_SERVER_USER_DEFAULT) == 0) {
+        replace_string(FIELD(obj, key, char *), xstrdup(value));
+        return 0;
+    }
+    return cfg_set_user(key, obj, value, ctx);
+}
+
 /* A URL path starting with '/', or "" / "off" to disable (stored as ""). */
 int cfg_set_url_path(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx) {
     if (*value == '\0' || strcmp(value, "off") == 0) {

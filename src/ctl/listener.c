@@ -37,6 +37,8 @@ struct ctl_conn {
     char rbuf[1024];
     int open_handles;
     bool answered;
+    bool refused;            /* the peer may not use the socket (see peer_allowed) */
+    uid_t uid;               /* the peer's, from SO_PEERCRED */
 };
 
 static void conn_unlink(ctl_conn_t *c) {
@@ -74,9 +76,22 @@ static void respond(ctl_conn_t *c) {
     if (uv_write(&c->wr, (uv_stream_t *)&c->pipe, &b, 1, on_written) != 0) conn_close(c);
 }
 
+/* The refusal is the answer to whatever the client sends (once it has sent its request, so
+ * that closing the connection does not discard unread bytes, which would reset it). */
+static void refuse(ctl_conn_t *c) {
+    ctl_response_head(&c->out, CTL_CODE_REFUSED,
+                      "permission denied: uid %u may not control this server (only root and "
+                      "uid %u may)", (unsigned)c->uid, (unsigned)geteuid());
+    respond(c);
+}
+
 static void handle_line(ctl_conn_t *c) {
     ctl_cmd_t cmd;
     char err[256];
+    if (c->refused) {
+        refuse(c);
+        return;
+    }
     if (ctl_cmd_parse(c->parser.argc, c->parser.argv, &cmd, err, sizeof(err)) != 0) {
         ctl_response_head(&c->out, CTL_CODE_REFUSED, "%s", err);
     } else if (c->l == NULL || c->l->closing) {
@@ -104,6 +119,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     if (nread == 0) return;
     int rc = ctl_req_parse(&c->parser, buf->base, (size_t)nread);
     if (rc == CTL_AGAIN) return;
+    if (rc < 0 && c->refused) {
+        refuse(c);
+        return;
+    }
     if (rc < 0) {
         ctl_response_head(&c->out, CTL_CODE_REFUSED, "bad request: %s", ctl_strerror(rc));
         respond(c);
@@ -115,6 +134,27 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 static void on_timeout(uv_timer_t *t) {
     ctl_conn_t *c = t->data;
     if (!c->answered) conn_close(c);
+}
+
+/* SPEC §8: only root and the server's own user are served, whatever the socket file's mode (a
+ * chmod, a directory of the wrong owner, a socket created by hand). The kernel fills SO_PEERCRED
+ * at connect time: the client cannot choose it. */
+static void check_peer(ctl_listener_t *l, ctl_conn_t *c) {
+    struct ucred cr;
+    socklen_t len = sizeof(cr);
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&c->pipe, &fd) != 0 ||
+        getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0 || len != sizeof(cr)) {
+        c->refused = true;
+        c->uid = (uid_t)-1;
+        log_warn("control socket %s: refused a client whose credentials cannot be read", l->path);
+        return;
+    }
+    c->uid = cr.uid;
+    if (cr.uid == 0 || cr.uid == geteuid()) return;
+    c->refused = true;
+    log_warn("control socket %s: refused a client running as uid %u (pid %ld): only root and uid %u "
+             "may control the server", l->path, (unsigned)cr.uid, (long)cr.pid, (unsigned)geteuid());
 }
 
 static void on_connection(uv_stream_t *server, int status) {
@@ -138,6 +178,7 @@ static void on_connection(uv_stream_t *server, int status) {
         conn_close(c);
         return;
     }
+    check_peer(l, c);
     uv_timer_start(&c->timer, on_timeout, CTL_READ_TIMEOUT_MS, 0);
     uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
 }

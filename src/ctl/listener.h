@@ -1,6 +1,11 @@
 /* The control socket (SPEC §1, [server] controlSocket): a unix stream socket, mode 0600, on which
  * `fcgihost ctl` sends one request line and reads one response (ctl/proto.h); the server closes
- * the connection after the response. Commands run on the loop through the callback. */
+ * the connection after the response. Commands run on the loop through the callback.
+ *
+ * SPEC §8: whatever the file's mode, each client's credentials (SO_PEERCRED) are checked: only
+ * root and the server's own effective uid are served. Anyone else gets CTL_CODE_REFUSED
+ * "permission denied: uid N may not control this server (...)" as the answer to its request, and
+ * a warning is logged; the callback never runs for it. */
 #ifndef FCGIHOST_CTL_LISTENER_H
 #define FCGIHOST_CTL_LISTENER_H
 #include <uv.h>

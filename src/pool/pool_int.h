@@ -16,6 +16,7 @@
 #include "pool/policy.h"
 #include "pool/procstat.h"
 #include "pool/pool.h"
+#include "pool/privsep.h"
 
 /* Captured stdout/stderr lines are cut at this length; the rest of such a line is dropped, so a
  * process writing without newlines cannot grow the server's memory. */
@@ -50,7 +51,9 @@ struct worker {
     unsigned seq;
     pid_t pid;                       /* 0 until spawned */
 
-    uv_process_t proc;
+    uv_process_t proc;               /* the direct path: the server spawned the process */
+    privsep_proc_t hproc;            /* via_helper: the privileged helper spawned it (privsep.h) */
+    bool via_helper;
     uv_pipe_t out, err;              /* the process's stdout and stderr, logged line by line */
     union {
         uv_handle_t handle;

@@ -7,6 +7,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stddef.h>
@@ -260,6 +261,14 @@ void worker_unwatch(worker_t *wk) {
 /* ---- Ending ---- */
 
 static void send_signal(worker_t *wk, int sig) {
+    /* A process of another user, started by the privileged helper: only the helper may signal it
+     * (it signals the group as below, and only its own live children). */
+    if (wk->via_helper) {
+        int r = privsep_kill(&wk->hproc, sig);
+        if (r < 0 && r != UV_ESRCH)
+            log_warn("%scannot send signal %d: %s", wk->tag, sig, uv_strerror(r));
+        return;
+    }
     /* The process leads its own session and process group (UV_PROCESS_DETACHED), so signalling the
      * group also reaches children it forked (php-cgi with PHP_FCGI_CHILDREN). Until libuv reaps the
      * leader its pid cannot be reused, so the group id is still ours. */
@@ -376,9 +385,7 @@ static void sweep_group(worker_t *wk) {
         log_debug("%skilled what was left of its process group", wk->tag);
 }
 
-static void on_worker_exit(uv_process_t *proc, int64_t status, int term_signal) {
-    worker_t *wk = proc->data;
-    sweep_group(wk);
+static void worker_exited(worker_t *wk, int64_t status, int term_signal) {
     wk->alive = false;
     wk->pool->n_alive--;
     if (wk->timer_open && wk->timer_kind != WORKER_TIMER_DRAIN) {
@@ -386,6 +393,17 @@ static void on_worker_exit(uv_process_t *proc, int64_t status, int term_signal) 
         wk->timer_kind = WORKER_TIMER_NONE;
     }
     pool_on_worker_exit(wk, status, term_signal);
+}
+
+static void on_worker_exit(uv_process_t *proc, int64_t status, int term_signal) {
+    worker_t *wk = proc->data;
+    sweep_group(wk);
+    worker_exited(wk, status, term_signal);
+}
+
+/* The helper reaped it and swept its group already. */
+static void on_helper_exit(privsep_proc_t *hp, int64_t status, int term_signal) {
+    worker_exited(hp->data, status, term_signal);
 }
 
 /* ---- Spawning ---- */
@@ -468,11 +486,14 @@ static char *pipe_name(const worker_t *wk) {
 }
 
 /* The app's `user` as the trampoline's <uid> <gid,groups> arguments (*gids NULL: keep the
- * server's identity). Only root can switch; a server that is not root has refused, at start or
- * reload, every app whose user is not its own (server_user.h), so then there is nothing to do. */
-static int resolve_user(pool_t *p, long *uid, char **gids) {
+ * server's identity). Only root can switch. A server that dropped root has the privileged helper
+ * start the processes of the other users (wk->via_helper); without a helper it has refused, at
+ * start or reload, every app whose user is not its own (server_user.h). */
+static int resolve_user(worker_t *wk, long *uid, char **gids) {
+    pool_t *p = wk->pool;
     *uid = -1;
     *gids = NULL;
+    wk->via_helper = false;
     if (p->app.user == NULL) return 0;
     identity_t id;
     char err[256];
@@ -484,9 +505,11 @@ static int resolve_user(pool_t *p, long *uid, char **gids) {
     if (geteuid() == 0) {
         *uid = (long)id.uid;
         *gids = identity_format_groups(&id);
+    } else if (id.uid != geteuid() && privsep_active()) {
+        wk->via_helper = true;
     } else if (id.uid != geteuid()) {
-        log_error("%s: cannot start a process as %s: the server does not run as root", p->app.name,
-                  id.name);
+        log_error("%s: cannot start a process as %s: the server does not run as root and no "
+                  "privileged spawn helper runs", p->app.name, id.name);
         r = UV_EPERM;
     }
     identity_dispose(&id);
@@ -538,6 +561,46 @@ static void build_env(const pool_t *p, strv_t *env, char *own) {
     for (size_t i = 0; i < p->app.n_env; i++) env_put(env, p->app.env[i]);
 }
 
+/* The read end of a new pipe into `h` (an initialized uv_pipe_t); the write end in *w. */
+static int open_output(uv_pipe_t *h, int *w) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) < 0) return -errno;
+    int r = uv_pipe_open(h, fds[0]);
+    if (r < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return r;
+    }
+    *w = fds[1];
+    return 0;
+}
+
+/* A process of another user, through the privileged helper (privsep.h): the same trampoline,
+ * arguments and environment as the direct path, with the output pipes made here. Logs failures. */
+static int spawn_via_helper(worker_t *wk, int fd, char **argv, char **env) {
+    pool_t *p = wk->pool;
+    int out_w = -1, err_w = -1;
+    char err[1024] = "";
+    int r = open_output(&wk->out, &out_w);
+    if (r == 0) r = open_output(&wk->err, &err_w);
+    if (r < 0) snprintf(err, sizeof(err), "pipe: %s", uv_strerror(r));
+    if (r == 0) {
+        privsep_spawn_req_t req = {.app = p->app.name, .full_path = p->app.full_path,
+                                   .user = p->app.user, .argv = argv, .env = env,
+                                   .fds = {fd, out_w, err_w}};
+        wk->hproc.data = wk;
+        r = privsep_spawn(&wk->hproc, &req, on_helper_exit, err, sizeof(err));
+    }
+    if (out_w >= 0) close(out_w);
+    if (err_w >= 0) close(err_w);
+    if (r < 0) {
+        log_error("%s: cannot start a process as %s: %s", p->app.name, p->app.user, err);
+        return r;
+    }
+    wk->pid = wk->hproc.pid;
+    return 0;
+}
+
 static int spawn_process(worker_t *wk, int fd, long uid, char *gids) {
     pool_t *p = wk->pool;
     char uids[24];
@@ -557,6 +620,13 @@ static int spawn_process(worker_t *wk, int fd, long uid, char *gids) {
     char *pipe_env = xasprintf("_FCGI_X_PIPE_=%s", name);
     free(name);
     build_env(p, &env, pipe_env);
+    if (wk->via_helper) {
+        int r = spawn_via_helper(wk, fd, args.v + 5, env.v);
+        free(args.v);
+        free(env.v);
+        free(pipe_env);
+        return r;
+    }
 
     uv_stdio_container_t stdio[3];
     stdio[0].flags = UV_INHERIT_FD; /* FCGI_LISTENSOCK_FILENO */
@@ -580,6 +650,7 @@ static int spawn_process(worker_t *wk, int fd, long uid, char *gids) {
     wk->open_handles++;
     wk->proc.data = wk;
     int r = uv_spawn(p->loop, &wk->proc, &opt);
+    if (r == 0) wk->pid = wk->proc.pid;
     free(args.v);
     free(env.v);
     free(pipe_env);
@@ -589,7 +660,6 @@ static int spawn_process(worker_t *wk, int fd, long uid, char *gids) {
 static void worker_started(worker_t *wk) {
     pool_t *p = wk->pool;
     wk->alive = true;
-    wk->pid = wk->proc.pid;
     p->n_alive++;
     free(wk->tag);
     wk->tag = xasprintf("%s[%ld]: ", p->app.name, (long)wk->pid);
@@ -616,7 +686,7 @@ static int prepare(worker_t *wk, long *uid, char **gids) {
     pool_t *p = wk->pool;
     const char *what = p->app.full_path;
     int r = check_program(p->app.full_path);
-    if (r == 0 && (r = resolve_user(p, uid, gids)) < 0) return r; /* logged */
+    if (r == 0 && (r = resolve_user(wk, uid, gids)) < 0) return r; /* logged */
     if (r == 0)
         r = wk->protocol == CFG_PROTOCOL_TCP ? listen_tcp(wk, &what) : listen_unix(wk, &what);
     if (r < 0) log_error("%s: cannot start a process: %s: %s", p->app.name, what, uv_strerror(r));
@@ -640,7 +710,7 @@ int worker_spawn(pool_t *p) {
     if (fd >= 0) {
         r = spawn_process(wk, fd, uid, gids);
         close(fd); /* the child has its own copy on fd 0; ours must not keep it open */
-        if (r < 0)
+        if (r < 0 && !wk->via_helper) /* the helper path logged why */
             log_error("%s: cannot start a process: spawning %s: %s", p->app.name, p->exe,
                       uv_strerror(r));
     }

@@ -95,17 +95,63 @@ static void write_all(const char *p, size_t n) {
     }
 }
 
+/* The length of the valid UTF-8 sequence at p (at most n bytes), or 0: overlong forms,
+ * surrogates, code points past U+10FFFF and the C1 controls U+0080..U+009F (which some terminals
+ * and viewers act on, U+0085 as a line break) do not count as valid. */
+static size_t utf8_ok(const unsigned char *p, size_t n) {
+    unsigned c = p[0];
+    size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
+    if (len == 0 || c > 0xf4 || len > n) return 0;
+    unsigned cp = c & (0x7f >> len);
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80) return 0;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    static const unsigned min[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || cp < 0xa0) return 0;
+    return len;
+}
+
+size_t log_escape(char *out, size_t cap, const char *in, size_t len) {
+    static const char hex[] = "0123456789ABCDEF";
+    const unsigned char *p = (const unsigned char *)in;
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        size_t u = p[i] >= 0x80 ? utf8_ok(p + i, len - i) : 0;
+        if (u) {
+            if (o + u > cap) break;
+            memcpy(out + o, p + i, u);
+            o += u;
+            i += u;
+        } else if (p[i] < 0x20 || p[i] >= 0x7f) {
+            if (o + 4 > cap) break;
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[p[i] >> 4];
+            out[o++] = hex[p[i] & 15];
+            i++;
+        } else {
+            if (o + 1 > cap) break;
+            out[o++] = (char)p[i++];
+        }
+    }
+    return o;
+}
+
+/* The whole message is escaped (log_escape): a URL, a header or an application's output that
+ * reaches a log line cannot start a line of its own or send control sequences to a terminal
+ * (SPEC §8). The server's own messages are plain text, which passes unchanged. */
 void log_msg(log_level_t l, const char *fmt, ...) {
     if (!log_enabled(l)) return;
-    char line[4096];
-    size_t n = format_prefix(line, sizeof(line), l);
+    char text[4096], line[4096 + 64];
+    size_t n = format_prefix(line, 64, l);
     va_list ap;
     va_start(ap, fmt);
-    int m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
+    int m = vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
     if (m < 0) m = 0;
-    n += (size_t)m;
-    if (n > sizeof(line) - 2) n = sizeof(line) - 2;
+    size_t tn = (size_t)m < sizeof(text) ? (size_t)m : sizeof(text) - 1;
+    n += log_escape(line + n, sizeof(line) - n - 1, text, tn);
     line[n++] = '\n';
     write_all(line, n);
 }

@@ -1,8 +1,15 @@
 /* The error log: one line per event, "TIME [level] message". Writes are synchronous and whole-line
- * (one write(2) per line) so lines from the server never interleave. */
+ * (one write(2) per line) so lines from the server never interleave.
+ *
+ * Every message is escaped before it is written (SPEC §8: bytes from clients and applications
+ * cannot forge lines): control bytes (below 0x20, and 0x7f), bytes that are not part of valid
+ * UTF-8, and the C1 controls U+0080..U+009F are written as \xHH (upper-case hex). Valid UTF-8
+ * text, backslashes included, is written as is. Callers may therefore pass a URL, a header or an
+ * application's output straight to %s. */
 #ifndef FCGIHOST_UTIL_LOG_H
 #define FCGIHOST_UTIL_LOG_H
 #include <stdbool.h>
+#include <stddef.h>
 
 typedef enum log_level {
     LOG_LEVEL_ERROR = 0,
@@ -26,7 +33,12 @@ int log_reopen(void);
 void log_close(void);
 
 void log_msg(log_level_t l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Write a block of text as lines prefixed with `tag` (used for captured app output). */
+/* Escape `len` bytes of `in` into `out` (at most `cap` bytes; an escape is never cut) as log_msg
+ * does. Returns the bytes written; stops early when out is full. */
+size_t log_escape(char *out, size_t cap, const char *in, size_t len);
+
+/* Write a block of text as lines prefixed with `tag` (used for captured app output): split at
+ * each LF, a CR before it dropped, every other byte escaped as above. */
 void log_lines(log_level_t l, const char *tag, const char *text, unsigned long len);
 
 #define log_error(...) log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)

@@ -165,6 +165,11 @@ class Server:
                 "keepAliveTimeout": 10,
                 "shutdownTimeout": 5,
             }
+            if os.geteuid() == 0:
+                # As root the server drops to [server] user, www-data by default (SPEC §8); the
+                # harness's 0700 temporary directories would then be out of its reach. Tests of
+                # the drop set `user` themselves (test_50_identity.py, test_51_privsep.py).
+                opts["user"] = "root"
             opts.update(server_opts or {})
             items = [("listen", l) for l in listen] + list(opts.items())
             config = render_ini([("server", items)]) + "\n" + extra

@@ -167,7 +167,7 @@ static void test_server_defaults(void **state) {
     assert_int_equal(s->log_level, LOG_LEVEL_INFO);
     assert_string_equal(s->control_socket, "/run/fcgihost/control.sock");
     assert_string_equal(s->runtime_dir, "/run/fcgihost");
-    assert_null(s->user);
+    assert_string_equal(s->user, "www-data"); /* SPEC §2: drop to www-data as root */
     assert_int_equal(s->symlinks, CFG_SYMLINKS_INSIDE_ROOT);
     assert_string_equal(s->status_path, "/fcgihost-status");
     assert_int_equal(s->n_status_allow, 2);
@@ -1053,11 +1053,14 @@ static void test_sizes_and_booleans(void **state) {
 }
 
 static void test_utf8_vars_and_user(void **state) {
-    cfg_t *cfg = load_ok(BASE "user = none\n"
+    expect_error(BASE "user = none\n",
+                 "t.conf:3: user: 'none' is not a user: when started as root the server drops to "
+                 "www-data unless told otherwise; write user = root to keep root");
+    cfg_t *cfg = load_ok(BASE
                               "[fastcgi:a]\nfullPath = /bin/sh\nutf8ServerVariables =\n"
                               "user = 33\n[fastcgi:b]\nfullPath = /bin/sh\n"
                               "utf8ServerVariables = ,path_info,,\n");
-    assert_null(cfg->server.user);
+    assert_string_equal(cfg->server.user, "www-data"); /* the default, not looked up here */
     assert_false(cfg->apps[0].utf8_all);
     assert_int_equal(cfg->apps[0].n_utf8_vars, 0);
     assert_string_equal(cfg->apps[0].user, "33");
