@@ -574,6 +574,13 @@ int server_run(const char *conf_path) {
     s->http.intercept = server_status_page;
     s->http.serve_mapped = fcgi_serve;
     conn_defer_init(&s->http);
+    /* Signal handlers before anything is bound: a signal that arrives once the listeners accept
+     * (a supervisor's SIGTERM, a logrotate's SIGUSR1) waits for the loop instead of killing the
+     * half-started server with the default disposition. */
+    start_signal(s, &s->sig_term, SIGTERM);
+    start_signal(s, &s->sig_int, SIGINT);
+    start_signal(s, &s->sig_hup, SIGHUP);
+    start_signal(s, &s->sig_usr1, SIGUSR1);
     s->http.mime = load_mime();
     s->http.files = file_cache_new();
     s->exe = realpath("/proc/self/exe", NULL);
@@ -585,6 +592,10 @@ int server_run(const char *conf_path) {
     int ok = open_root(s, cfg) == 0 && sync_listeners(s, cfg) == 0;
     if (ok) sync_control_socket(s, cfg);
     if (!ok || server_user_start(cfg, &loop, s->exe, s->conf_path) != 0) {
+        uv_close((uv_handle_t *)&s->sig_term, on_handle_closed); /* a pending signal is dropped */
+        uv_close((uv_handle_t *)&s->sig_int, on_handle_closed);
+        uv_close((uv_handle_t *)&s->sig_hup, on_handle_closed);
+        uv_close((uv_handle_t *)&s->sig_usr1, on_handle_closed);
         ctl_listener_close(s->ctl);
         close_listeners(s);
         pool_t **pools = s->pools; /* none has started a process: they stop at once */
@@ -601,10 +612,6 @@ int server_run(const char *conf_path) {
         fprintf(stderr, "fcgihost: not started (see the error log)\n");
         return 1;
     }
-    start_signal(s, &s->sig_term, SIGTERM);
-    start_signal(s, &s->sig_int, SIGINT);
-    start_signal(s, &s->sig_hup, SIGHUP);
-    start_signal(s, &s->sig_usr1, SIGUSR1);
     uv_timer_init(&loop, &s->maint);
     s->maint.data = s;
     uv_timer_start(&s->maint, on_maint, MAINT_INTERVAL_MS, MAINT_INTERVAL_MS);
