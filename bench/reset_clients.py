@@ -120,6 +120,7 @@ class Client:
         except OSError as e:
             s.close()
             self.c["err:connect_" + type(e).__name__] += 1
+            time.sleep(0.05)                      # a server that is gone: do not spin
             return
         buf = bytearray()
         try:

@@ -112,11 +112,14 @@ function done(summary, latency, requests)
 end
 EOF
 
+# running PID: the process exists and is not a zombie (kill -0 succeeds on an unreaped zombie).
+running() { [ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
+
 # sampler PID FILE: "seconds VmRSS_kB fds children" every SAMPLE s while PID lives; the children's
 # "pid comm" pairs of the latest sample go to FILE.children.
 sampler() {
     local t0=${EPOCHREALTIME/./} e next=0 kids
-    while kill -0 "$1" 2>/dev/null; do
+    while running "$1"; do
         e=$(((${EPOCHREALTIME/./} - t0) / 100000))
         kids=$(children_of "$1")
         printf '%s %s %s %s\n' "$((e / 10)).$((e % 10))" "$(rss_kb "$1")" \
@@ -139,7 +142,7 @@ wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"${DURATION}s" --timeout 10s --latency -s 
     "http://127.0.0.1:$PORT/" >"$TMP/wrk.txt" 2>&1
 WRK_RC=$?
 wait "$CLIENTS"; CLIENTS_RC=$?; CLIENTS=
-ALIVE=no; kill -0 "$FCGIHOST_PID" 2>/dev/null && ALIVE=yes
+ALIVE=no; running "$FCGIHOST_PID" && ALIVE=yes
 sleep 2
 kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null; SAMPLER=
 cat "$TMP/wrk.txt" >&2
@@ -208,7 +211,7 @@ try:
     resets = json.load(open(f"{tmp}/resets.json"))
 except (OSError, ValueError):
     resets = {}
-samples = [tuple(map(float, l.split())) for l in open(f"{tmp}/rss.txt") if l.strip()]
+samples = [tuple(map(float, l.split())) for l in open(f"{tmp}/rss.txt") if len(l.split()) == 4]
 sample_step = samples[1][0] - samples[0][0] if len(samples) > 1 else 10.0
 load = [s for s in samples if s[0] <= duration - sample_step / 2]   # not racing the load's end
 base = next((s for s in load if s[0] >= base_at), None)
@@ -267,7 +270,7 @@ if base and end:
       f"{'the first minute' if abs(base[0] - 60) < 1 else f'{base[0]:g} s'} | {mib(base[1])} at "
       f"{base[0]:g} s → {mib(end[1])} at {end[0]:g} s: ratio **{ratio:.3f}** | {ok(rss_ok)} |")
 else:
-    w(f"| RSS at the end within 10 % of RSS after the first minute | no sample | **FAIL** |")
+    w(f"| RSS at the end within 10 % of RSS after the first minute | no sample under load at or after {base_at:g} s (the server died?) | **FAIL** |")
 w("")
 w("| figure | value |")
 w("|---|---|")
