@@ -54,7 +54,7 @@
  *   protocol = unix                unix | tcp  (IIS names NamedPipe and Tcp accepted)
  *   flushNamedPipe = false         boolean; accepted for IIS compatibility, no effect
  *   monitorChangesTo = none        a file path; none: no monitoring
- *   stderrMode = ReturnStdErrIn500 LIVE. ReturnStdErrIn500 | ReturnGeneric500 |
+ *   stderrMode = IgnoreAndReturn200 LIVE. ReturnStdErrIn500 | ReturnGeneric500 |
  *                                  IgnoreAndReturn200 | TerminateProcess
  *   signalBeforeTerminateSeconds = 0   LIVE. seconds, 0 .. 3600
  *   responseHeaders = relaxed      relaxed | strict
@@ -181,7 +181,7 @@ const cfg_key_t cfg_keys[] = {
     KEY("protocol", APP(protocol), cfg_set_enum, .def = "unix", .names = protocols),
     KEY("flushNamedPipe", APP(flush_named_pipe), cfg_set_bool, .def = "false"),
     KEY("monitorChangesTo", APP(monitor_changes_to), cfg_set_optional_path, .def = "none"),
-    KEY("stderrMode", APP(stderr_mode), cfg_set_enum, .def = "ReturnStdErrIn500",
+    KEY("stderrMode", APP(stderr_mode), cfg_set_enum, .def = "IgnoreAndReturn200",
         .names = stderr_modes, .flags = CFG_KEY_LIVE),
     KEY("signalBeforeTerminateSeconds", APP(signal_before_terminate_seconds), cfg_set_uint,
         .def = "0", RANGE(0, 3600), .flags = CFG_KEY_LIVE),

@@ -149,14 +149,14 @@ def test_set_every_live_key(start_server):
     srv = start(start_server)
     for key, value in [("maxInstances", "5"), ("queueLength", "7"), ("instanceMaxRequests", "9"),
                        ("idleTimeout", "11"), ("activityTimeout", "12"), ("requestTimeout", "13"),
-                       ("stderrMode", "IgnoreAndReturn200"),
+                       ("stderrMode", "ReturnGeneric500"),
                        ("signalBeforeTerminateSeconds", "2")]:
         cp = srv.ctl("set", "app", key, value)
         assert cp.returncode == OK, (key, cp.stderr)
     pool = status_json(srv)["pools"][0]
     assert pool["limit"] == 5 and pool["queue"]["length"] == 7
-    # stderrMode = IgnoreAndReturn200 is live: stderr no longer turns the response into a 500
-    assert srv.get("/t.fcgi?stderr=oops").status == 200
+    # stderrMode is live: stderr now turns the response into a 500 (the default lets it through)
+    assert srv.get("/t.fcgi?stderr=oops").status == 500
 
 
 # ---- ctl reload / stop ---------------------------------------------------------------------
@@ -306,7 +306,7 @@ def sample(families, name, **labels):
 
 @needs_app
 def test_status_page_json_and_prometheus(start_server):
-    srv = start(start_server, maxInstances=2)
+    srv = start(start_server, maxInstances=2, stderrMode="ReturnStdErrIn500")
     pid_of(srv)
     r = srv.get("/fcgihost-status")
     assert r.status == 200 and r.header("content-type") == "application/json"

@@ -209,7 +209,7 @@ static void test_app_and_handler_defaults(void **state) {
     assert_int_equal(a->protocol, CFG_PROTOCOL_UNIX);
     assert_false(a->flush_named_pipe);
     assert_null(a->monitor_changes_to);
-    assert_int_equal(a->stderr_mode, CFG_STDERR_RETURN_IN_500);
+    assert_int_equal(a->stderr_mode, CFG_STDERR_IGNORE_200);
     assert_int_equal(a->signal_before_terminate_seconds, 0);
     assert_false(a->response_headers_strict);
     assert_true(a->utf8_all);
