@@ -503,8 +503,14 @@ static bool next_head(conn_t *c) {
         set_deadline(c, sc->header_timeout);
     }
     /* Parse once the end of the head is here, or every 1 KiB of a long head to catch limits early:
-     * a client sending one byte at a time must not make us re-parse the whole head per byte. */
-    if (!head_complete(c) && c->rlen - c->parsed_at < 1024 && c->rlen < c->rcap) return false;
+     * a client sending one byte at a time must not make us re-parse the whole head per byte.
+     * Also each time the buffered bytes have doubled (the first bytes always): the parser stops
+     * at the first byte that cannot belong to a request, so bytes that cannot begin one (a TLS
+     * ClientHello's 0x16, binary noise) are answered 400 at once, not at headerTimeout, while a
+     * slow client's partial head costs O(n log n) parsing. */
+    if (!head_complete(c) && c->rlen - c->parsed_at < 1024 && c->rlen < 2 * c->parsed_at &&
+        c->rlen < c->rcap)
+        return false;
     c->parsed_at = c->rlen;
     http_limits_t lim = {.max_url_bytes = sc->max_url_bytes, .max_header_bytes = sc->max_header_bytes};
     http_request_t h;
