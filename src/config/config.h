@@ -60,6 +60,8 @@ typedef struct cfg_server {
     uint64_t max_header_bytes;
     uint64_t max_body_bytes;     /* 0 = no request body accepted */
     unsigned header_timeout;     /* seconds */
+    unsigned body_timeout;       /* seconds: longest pause between two reads of a request body */
+    unsigned send_timeout;       /* seconds: longest a client may take no byte of a response */
     unsigned keep_alive_timeout; /* seconds */
     unsigned shutdown_timeout;   /* seconds */
 } cfg_server_t;

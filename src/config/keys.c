@@ -31,6 +31,8 @@
  *   maxHeaderBytes = 16384         size, 256 .. 16m
  *   maxBodyBytes = 30000000        size, 0 .. 1099511627776 (1 TiB); 0: no request body at all
  *   headerTimeout = 30             seconds, 1 .. 3600
+ *   bodyTimeout = 60               seconds, 1 .. 86400
+ *   sendTimeout = 60               seconds, 1 .. 86400
  *   keepAliveTimeout = 120         seconds, 1 .. 86400
  *   shutdownTimeout = 30           seconds, 0 .. 86400; 0: do not wait for in-flight requests
  *
@@ -153,6 +155,8 @@ const cfg_key_t cfg_keys[] = {
     KEY("maxHeaderBytes", SRV(max_header_bytes), cfg_set_bytes, .def = "16384", RANGE(256, 16 * M)),
     KEY("maxBodyBytes", SRV(max_body_bytes), cfg_set_bytes, .def = "30000000", RANGE(0, 1024 * G)),
     KEY("headerTimeout", SRV(header_timeout), cfg_set_uint, .def = "30", RANGE(1, 3600)),
+    KEY("bodyTimeout", SRV(body_timeout), cfg_set_uint, .def = "60", RANGE(1, 86400)),
+    KEY("sendTimeout", SRV(send_timeout), cfg_set_uint, .def = "60", RANGE(1, 86400)),
     KEY("keepAliveTimeout", SRV(keep_alive_timeout), cfg_set_uint, .def = "120", RANGE(1, 86400)),
     KEY("shutdownTimeout", SRV(shutdown_timeout), cfg_set_uint, .def = "30", RANGE(0, 86400)),
 

@@ -11,6 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stddef.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -138,7 +143,7 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
 static void conn_linger(conn_t *c) {
     if (c->state == CONN_STATE_CLOSING || c->state == CONN_STATE_LINGER) return;
     c->state = CONN_STATE_LINGER;
-    c->deadline = uv_now(c->srv->loop) + LINGER_MS;
+    c->deadline = 0; /* while the response is still being written, sendTimeout watches it */
     c->rlen = 0;
     if (c->peer_eof) {
         if (c->pending_writes == 0) conn_close(c);
@@ -146,6 +151,7 @@ static void conn_linger(conn_t *c) {
     }
     read_start(c);
     if (c->pending_writes == 0 && !c->shutting) {
+        c->deadline = uv_now(c->srv->loop) + LINGER_MS;
         uv_shutdown_t *sr = xmalloc(sizeof(*sr));
         sr->data = c;
         c->shutting = true;
@@ -158,6 +164,7 @@ static void conn_linger(conn_t *c) {
 }
 
 void conn_write_done(conn_t *c, int status) {
+    c->writes_done++;
     if (c->state == CONN_STATE_CLOSING) return;
     if (status < 0) {
         conn_close(c);
@@ -281,7 +288,8 @@ static void conn_fail(conn_t *c, int status) {
     uv_buf_t b = uv_buf_init(owned, (unsigned)n);
     char peer[64];
     conn_peer_str(c, peer, sizeof(peer));
-    log_info("%s: %d %s (malformed request, connection closed)", peer, status, reason);
+    log_info("%s: %d %s (%s, connection closed)", peer, status, reason,
+             status == 408 ? "timed out" : "malformed request");
     if (r == NULL && c->rbuf) access_log_refused(c, status, (uint64_t)blen);
     read_stop(c);
     conn_queue_write(c, NULL, &b, 1, owned, NULL, NULL);
@@ -534,6 +542,16 @@ static bool next_head(conn_t *c) {
     return true;
 }
 
+/* bodyTimeout: while a request body is read from the client, each read must come within
+ * bodyTimeout of the one before (on_read clears the deadline, this arms a new one). Not while the
+ * handler holds the body back (its pace, not the client's), nor while the client waits for a
+ * 100 Continue not sent yet. */
+static void arm_body_deadline(conn_t *c, request_t *r) {
+    bool waiting = !r->body_complete && !r->body_paused && !r->expect_continue && c->reading;
+    if (!waiting) c->deadline = 0;
+    else if (c->deadline == 0) set_deadline(c, conn_cfg(c)->body_timeout);
+}
+
 static void conn_process(conn_t *c) {
     if (c->in_process) return;
     c->in_process = true;
@@ -551,6 +569,7 @@ static void conn_process(conn_t *c) {
             }
             if (c->rlen == c->rcap || (r->body_complete && c->rlen)) read_stop(c);
             else read_start(c);
+            arm_body_deadline(c, r);
             break;
         }
         if (c->close_after) {
@@ -624,6 +643,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
             return;
         }
         c->rlen += (uint32_t)nread;
+        if (c->state == CONN_STATE_ACTIVE) c->deadline = 0; /* body progress: bodyTimeout anew */
         conn_process(c);
         return;
     }
@@ -698,16 +718,79 @@ void conn_peer_str(const conn_t *c, char *out, size_t outlen) {
     else snprintf(out, outlen, "unix");
 }
 
+/* A number that changes whenever the client takes bytes of a response, whoever queued them
+ * (libuv writes, or a threadpool sendfile on a duplicate of the socket): for TCP the bytes the
+ * client acknowledged; for a unix socket a mix of the completed writes, libuv's unwritten bytes
+ * and the bytes the client has not read yet. */
+static uint64_t send_progress(const conn_t *c, int fd, int outq) {
+    if (!c->is_unix) {
+        /* The kernel's struct tcp_info (linux/tcp.h: a stable ABI that only grows) continues past
+         * glibc's copy, which libuv's headers include and which stops before tcpi_bytes_acked
+         * (Linux 4.1). */
+        struct {
+            struct tcp_info base;
+            uint64_t pacing_rate, max_pacing_rate, bytes_acked;
+        } ti;
+        _Static_assert(sizeof(struct tcp_info) == 104, "glibc's tcp_info ends at tcpi_total_retrans");
+        socklen_t len = sizeof(ti);
+        if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 && len >= sizeof(ti))
+            return ti.bytes_acked;
+    }
+    return c->writes_done * 0x9E3779B97F4A7C15ull + c->h.stream.write_queue_size * 0xC2B2AE3D27D4EB4Full +
+           (uint64_t)(unsigned)outq;
+}
+
+/* sendTimeout: output is waiting (in libuv's queue or in the kernel's send buffer) and the client
+ * has taken none of it for this long: close. Checked once per tick; only connections that may
+ * have output cost a system call. */
+static void check_send(conn_t *c, uint64_t now) {
+    if (c->pending_writes == 0 && c->state != CONN_STATE_ACTIVE) {
+        c->send_since = 0;
+        return;
+    }
+    uv_os_fd_t fd;
+    int outq = 0;
+    if (uv_fileno(&c->h.handle, &fd) != 0) return;
+    if (ioctl(fd, SIOCOUTQ, &outq) != 0) outq = 0;
+    if (c->h.stream.write_queue_size == 0 && outq <= 0) {
+        c->send_since = 0;
+        return;
+    }
+    uint64_t mark = send_progress(c, fd, outq);
+    if (c->send_since == 0 || mark != c->send_mark) {
+        c->send_mark = mark;
+        c->send_since = now;
+        return;
+    }
+    unsigned t = conn_cfg(c)->send_timeout;
+    if (now - c->send_since < (uint64_t)t * 1000u) return;
+    char peer[64];
+    conn_peer_str(c, peer, sizeof(peer));
+    log_info("%s: the client took nothing of the response for %us (sendTimeout): connection closed",
+             peer, t);
+    conn_close(c);
+}
+
 void conn_sweep(server_t *s, uint64_t now) {
     conn_t *next;
     for (conn_t *c = s->conns; c; c = next) {
         next = c->next;
-        if (c->deadline == 0 || now < c->deadline) continue;
+        if (c->state != CONN_STATE_CLOSING) check_send(c, now);
+        if (c->state == CONN_STATE_CLOSING || c->deadline == 0 || now < c->deadline) continue;
         c->deadline = 0;
         switch (c->state) {
         case CONN_STATE_HEAD:
             if (c->req == NULL && c->rlen > 0) conn_fail(c, 408);
             else conn_close(c);
+            break;
+        case CONN_STATE_ACTIVE:
+            if (c->req && !c->req->body_complete) {
+                char peer[64];
+                conn_peer_str(c, peer, sizeof(peer));
+                log_info("%s: the request body stalled for %us (bodyTimeout)", peer,
+                         conn_cfg(c)->body_timeout);
+                conn_fail(c, 408);
+            }
             break;
         case CONN_STATE_IDLE:
         case CONN_STATE_LINGER:

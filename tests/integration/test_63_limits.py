@@ -16,6 +16,7 @@ import time
 import pytest
 
 import helpers
+from conftest import free_ports
 from helpers import RawConn, request, wait_until
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -108,3 +109,144 @@ def test_http_still_works_after_noise(srv):
     r = srv.get("/a.txt")
     assert r.status == 200 and r.body == b"AAAA\n"
     srv.wait_for_log(r'"\\x16\\x03\\x01\\x02\\x00" 400 ', which="access")
+
+
+# --- bodyTimeout = 2, sendTimeout = 2 ---------------------------------------------------------
+
+def app_ini(**handler_keys):
+    ini = "[fastcgi:app]\nfullPath = %s\n[handler:app]\npath = *.fcgi\nscriptProcessor = app\n" % FCGI_APP
+    return ini + "".join("%s = %s\n" % kv for kv in handler_keys.items())
+
+
+@pytest.fixture(scope="module")
+def tsrv(module_server_factory, tmp_path_factory):
+    sock = os.path.join(str(tmp_path_factory.mktemp("unix")), "http.sock")
+    return module_server_factory(
+        files=dict(FILES, **{"t.fcgi": b"script"}),
+        listen=["127.0.0.1:%d" % free_ports(1)[0], "unix:" + sock],
+        server_opts={"bodyTimeout": 2, "sendTimeout": 2, "headerTimeout": 30, "keepAliveTimeout": 30},
+        extra=app_ini(responseBufferLimit=0))
+
+
+def env_of(body):
+    return dict(l.split("=", 1) for l in body.decode("latin-1").splitlines() if "=" in l)
+
+
+def fnv1a(data):
+    h = 0xcbf29ce484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return "%016x" % h
+
+
+def expect_408_and_close(c, t0, lo=1.5, hi=4.5):
+    r = c.read_response(timeout=hi + 1)
+    elapsed = time.monotonic() - t0
+    assert r.status == 408, r
+    assert lo <= elapsed <= hi, "408 after %.1fs, bodyTimeout is 2s" % elapsed
+    assert c.wait_closed(2), "the connection stayed open after the 408"
+
+
+@needs_app
+def test_body_timeout_chunked_upload_stalls(tsrv):
+    with tsrv.connect(timeout=10) as c:
+        c.send(b"POST /t.fcgi HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+        t0 = time.monotonic()
+        expect_408_and_close(c, t0)
+    tsrv.wait_for_log(r"request body stalled for 2s \(bodyTimeout\)")
+    tsrv.wait_for_log(r'"POST /t.fcgi HTTP/1.1" 408 ', which="access")
+    r = tsrv.get("/t.fcgi")
+    assert r.status == 200, r
+
+
+@needs_app
+def test_body_timeout_content_length_body_stalls(tsrv):
+    with tsrv.connect(timeout=10) as c:
+        c.send(b"POST /t.fcgi HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + b"x" * 1000)
+        t0 = time.monotonic()
+        expect_408_and_close(c, t0)
+    r = tsrv.get("/t.fcgi")
+    assert r.status == 200, r
+
+
+@needs_app
+def test_body_timeout_is_between_reads_not_a_deadline(tsrv):
+    pieces = [os.urandom(1000) for _ in range(5)]
+    with tsrv.connect(timeout=10) as c:
+        c.send(b"POST /t.fcgi HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+        t0 = time.monotonic()
+        for i, p in enumerate(pieces):
+            # 0.7 s apart: 2.8 s in all, longer than bodyTimeout, never 2 s without a byte.
+            wait_until(lambda: time.monotonic() - t0 >= 0.7 * i, 2, interval=0.02)
+            c.send(b"%x\r\n" % len(p) + p + b"\r\n")
+        c.send(b"0\r\n\r\n")
+        r = c.read_response()
+    env = env_of(r.body)
+    assert r.status == 200, r
+    assert env["stdin_bytes"] == str(5000) and env["stdin_sum"] == fnv1a(b"".join(pieces))
+
+
+def stall_reading(srv, target, addr=None):
+    """Request target, read the head, then read nothing. Returns (conn, bytes read so far)."""
+    c = srv.connect(timeout=20, rcvbuf=None if isinstance(addr, str) else 16384, addr=addr)
+    c.send(request("GET", target))
+    head = c.read_head(timeout=10)
+    assert head[1] == 200, head
+    return c, len(c.buf)
+
+
+def drain(c, timeout=20, until=None):
+    """Read until EOF (or `until` bytes); returns the number of bytes."""
+    n = 0
+    c.sock.settimeout(timeout)
+    while until is None or n < until:
+        try:
+            data = c.sock.recv(1 << 20)
+        except ConnectionResetError:
+            return n
+        if not data:
+            return n
+        n += len(data)
+    return n
+
+
+@pytest.mark.parametrize("via", ["tcp", "unix"])
+def test_send_timeout_client_stops_reading_a_sendfile_answer(tsrv, via):
+    before = tsrv.error_log().count("(sendTimeout)")
+    c, got = stall_reading(tsrv, "/big.bin", addr=tsrv.unix[0] if via == "unix" else None)
+    with c:
+        wait_until(lambda: tsrv.error_log().count("(sendTimeout)") > before, 10,
+                   what="the sendTimeout log line")
+        got += drain(c)
+    assert got < 50 * 1024 * 1024, "the whole file arrived: the stalled client was not cut"
+    r = tsrv.get("/a.txt")
+    assert r.status == 200
+
+
+@needs_app
+def test_send_timeout_client_stops_reading_a_streamed_fastcgi_answer(tsrv):
+    before = tsrv.error_log().count("(sendTimeout)")
+    c, got = stall_reading(tsrv, "/t.fcgi?big=200m")
+    with c:
+        wait_until(lambda: tsrv.error_log().count("(sendTimeout)") > before, 10,
+                   what="the sendTimeout log line")
+        got += drain(c)
+    assert got < 200 * 1024 * 1024
+    # The pool still serves (the process was recycled or reused).
+    wait_until(lambda: tsrv.get("/t.fcgi").status == 200, 10, what="the application to answer again")
+
+
+def test_send_timeout_spares_a_slow_reader(tsrv):
+    before = tsrv.error_log().count("(sendTimeout)")
+    c, got = stall_reading(tsrv, "/big.bin")
+    with c:
+        t0 = time.monotonic()
+        # 32 KiB every 0.25 s for 4 s: slow, but never 2 s without taking anything.
+        while time.monotonic() - t0 < 4:
+            data = c.sock.recv(32768)
+            assert data, "closed after %d bytes" % got
+            got += len(data)
+            time.sleep(0.25)  # the reader's pace
+        got += drain(c, until=50 * 1024 * 1024 - got)
+    assert got == 50 * 1024 * 1024
+    assert tsrv.error_log().count("(sendTimeout)") == before
