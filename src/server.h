@@ -73,6 +73,7 @@ typedef struct server {
     uint64_t classes[CTL_CLASS_COUNT]; /* responses by status class */
     ctl_hist_t hist;          /* response durations */
     uint64_t reloads_ok, reloads_failed;
+    uint64_t held_body_bytes; /* request bodies held in memory by handlers (server_body_hold) */
     bool stopping;
     uint64_t stop_deadline;   /* loop ms */
     int exit_code;
@@ -94,6 +95,19 @@ void server_begin_stop(server_t *s, const char *why);
 
 /* Called by connections when they close, so a stopping server can finish. */
 void server_conn_closed(server_t *s);
+
+/* Request bodies held in memory, server-wide (SPEC §2): a handler that wants to keep n more body
+ * bytes in memory asks first; past SERVER_HELD_BODY_MAX in all the answer is no and the bytes go
+ * to a file in tempDir. What was granted is given back with server_body_release. */
+#define SERVER_HELD_BODY_MAX (64u * 1024u * 1024u)
+static inline bool server_body_hold(server_t *s, size_t n) {
+    if (s->held_body_bytes + n > SERVER_HELD_BODY_MAX) return false;
+    s->held_body_bytes += n;
+    return true;
+}
+static inline void server_body_release(server_t *s, uint64_t n) {
+    s->held_body_bytes -= n;
+}
 
 /* Cached "Sun, 22 Nov 2026 04:40:00 GMT" for the current second. */
 const char *server_date(server_t *s);

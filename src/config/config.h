@@ -51,6 +51,7 @@ typedef struct cfg_server {
     int log_level;           /* a log_level_t */
     char *control_socket;
     char *runtime_dir;
+    char *temp_dir;          /* request bodies held on disk go here (canonical, like root) */
     char *user;              /* NULL = no privilege drop ("none" or unset) */
     cfg_symlinks_t symlinks;
     char *status_path;       /* "" disables ("statusPath = off" or empty) */

@@ -35,6 +35,7 @@
  *   sendTimeout = 60               seconds, 1 .. 86400
  *   keepAliveTimeout = 120         seconds, 1 .. 86400
  *   shutdownTimeout = 30           seconds, 0 .. 86400; 0: do not wait for in-flight requests
+ *   tempDir = /var/tmp             an existing directory; stored canonical (realpath)
  *
  * [fastcgi:NAME] (NAME: letters, digits, '_', '.', '-', starting with a letter, digit or '_',
  * at most 64 bytes: it is used in socket file names and ctl commands)
@@ -139,7 +140,7 @@ static const cfg_enum_name_t resource_types[] = {
 const cfg_key_t cfg_keys[] = {
     /* [server] */
     KEY("listen", SRV_ANY, cfg_set_listen, .def = "127.0.0.1:8080", .flags = CFG_KEY_REPEAT),
-    KEY("root", SRV(root), cfg_set_root, .flags = CFG_KEY_REQUIRED),
+    KEY("root", SRV(root), cfg_set_dir, .flags = CFG_KEY_REQUIRED),
     KEY("index", SRV_ANY, cfg_set_index, .def = "index.php index.html"),
     KEY("accessLog", SRV(access_log), cfg_set_log_target, .def = "-"),
     KEY("errorLog", SRV(error_log), cfg_set_log_target, .def = "-"),
@@ -159,6 +160,7 @@ const cfg_key_t cfg_keys[] = {
     KEY("sendTimeout", SRV(send_timeout), cfg_set_uint, .def = "60", RANGE(1, 86400)),
     KEY("keepAliveTimeout", SRV(keep_alive_timeout), cfg_set_uint, .def = "120", RANGE(1, 86400)),
     KEY("shutdownTimeout", SRV(shutdown_timeout), cfg_set_uint, .def = "30", RANGE(0, 86400)),
+    KEY("tempDir", SRV(temp_dir), cfg_set_dir, .def = "/var/tmp"),
 
     /* [fastcgi:NAME] */
     KEY("fullPath", APP(full_path), cfg_set_executable, .flags = CFG_KEY_REQUIRED),

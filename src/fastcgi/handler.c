@@ -69,6 +69,7 @@ typedef struct fcgi_req {
     bool params_built;
     blk_t *blocks, *last;    /* encoded STDIN records, in order */
     uint64_t body_kept;      /* bytes in blocks */
+    uint64_t body_held;      /* chunked body bytes counted in server_body_hold */
     uint64_t body_unwritten; /* bytes in blocks not yet handed to uv_write */
     bool replayable;
     bool body_end;           /* the client's body is complete */
@@ -166,13 +167,17 @@ static void free_blocks(fcgi_req_t *fr) {
     fr->body_kept = 0;
 }
 
-/* Chunked bodies are collected whole (the application needs CONTENT_LENGTH): past SPILL_AT the
- * encoded records go to an unlinked temporary file. */
+/* Chunked bodies are collected whole (the application needs CONTENT_LENGTH): past SPILL_AT, or
+ * past the server-wide cap (server_body_hold), the encoded records go to an unlinked temporary
+ * file in tempDir. */
 static bool spill(fcgi_req_t *fr, const char *data, size_t len) {
     if (fr->spill_fd < 0) {
-        const char *dir = fr->gen->cfg->server.runtime_dir;
+        const char *dir = fr->gen->cfg->server.temp_dir;
         fr->spill_fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-        if (fr->spill_fd < 0) fr->spill_fd = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        if (fr->spill_fd < 0) {
+            log_req(fr, LOG_LEVEL_WARN, "cannot create a file in tempDir, using /tmp", strerror(errno));
+            fr->spill_fd = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        }
         if (fr->spill_fd < 0) return false;
     }
     buf_t enc;
@@ -194,8 +199,10 @@ static size_t on_body(request_t *r, const char *data, size_t len) {
     fcgi_req_t *fr = r->hctx;
     if (fr == NULL) return len;
     if (r->body_chunked) {
-        if (fr->body_kept + len <= SPILL_AT && fr->spill_fd < 0) append_block(fr, data, len, false);
-        else if (!spill(fr, data, len)) {
+        if (fr->body_kept + len <= SPILL_AT && fr->spill_fd < 0 && server_body_hold(fr->srv, len)) {
+            fr->body_held += len;
+            append_block(fr, data, len, false);
+        } else if (!spill(fr, data, len)) {
             log_req(fr, LOG_LEVEL_ERROR, "cannot store the request body", strerror(errno));
             fail_client(fr, 500, "cannot store the request body");
             fr_finish(fr, POOL_RELEASE_OK);
@@ -684,6 +691,7 @@ static void start_attempt(fcgi_req_t *fr) {
 static void maybe_free(fcgi_req_t *fr) {
     if (fr->writes || !uv_is_closing((uv_handle_t *)&fr->timer) || fr->timer.data != NULL) return;
     free_blocks(fr);
+    server_body_release(fr->srv, fr->body_held);
     buf_dispose(&fr->params);
     buf_dispose(&fr->hdr);
     buf_dispose(&fr->errtext);

@@ -250,3 +250,89 @@ def test_send_timeout_spares_a_slow_reader(tsrv):
         got += drain(c, until=50 * 1024 * 1024 - got)
     assert got == 50 * 1024 * 1024
     assert tsrv.error_log().count("(sendTimeout)") == before
+
+
+# --- tempDir and the cap on bodies held in memory ---------------------------------------------
+
+def spool_fds(srv, spool):
+    """The server's descriptors open on files in `spool` (O_TMPFILE: "/spool/#123 (deleted)")."""
+    out = []
+    fd_dir = "/proc/%d/fd" % srv.pid
+    for fd in os.listdir(fd_dir):
+        try:
+            target = os.readlink(os.path.join(fd_dir, fd))
+        except OSError:
+            continue
+        if target.startswith(spool + "/"):
+            out.append(target)
+    return out
+
+
+@pytest.fixture
+def spsrv(start_server, tmp_path):
+    spool = str(tmp_path / "spool")
+    os.mkdir(spool)
+    os.chmod(spool, 0o1777)  # as /var/tmp: the server may run as another user
+    srv = start_server(files={"t.fcgi": b"script"}, server_opts={"tempDir": spool},
+                       extra=app_ini())
+    srv.spool = os.path.realpath(spool)
+    return srv
+
+
+def chunks_of(body, size=65536):
+    return b"".join(b"%x\r\n" % len(body[i:i + size]) + body[i:i + size] + b"\r\n"
+                    for i in range(0, len(body), size))
+
+
+@needs_app
+def test_chunked_body_past_1mib_goes_to_a_file_in_temp_dir(spsrv):
+    body = os.urandom(1536 * 1024)
+    with spsrv.connect(timeout=20) as c:
+        c.send(b"POST /t.fcgi HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+        c.send(chunks_of(body))
+        # The upload is not finished: the bytes past 1 MiB wait in an unnamed file in tempDir.
+        files = wait_until(lambda: spool_fds(spsrv, spsrv.spool), 10, what="a file in tempDir")
+        assert all(f.endswith("(deleted)") for f in files), files
+        c.send(b"0\r\n\r\n")
+        r = c.read_response()
+    env = env_of(r.body)
+    assert r.status == 200, r
+    assert env["CONTENT_LENGTH"] == str(len(body)) and env["stdin_sum"] == fnv1a(body)
+    wait_until(lambda: not spool_fds(spsrv, spsrv.spool), 5, what="the temporary file to be closed")
+
+
+@needs_app
+def test_bodies_past_64mib_in_all_go_to_files(spsrv):
+    # 72 uploads of 1,000,000 bytes each stay under the 1 MiB per request, but together they pass
+    # 64 MiB: the later ones must go to files.
+    n, body = 72, os.urandom(1_000_000)
+    head = b"POST /t.fcgi HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    encoded = chunks_of(body)
+    conns = []
+    try:
+        for _ in range(n):
+            c = spsrv.connect(timeout=30)
+            conns.append(c)
+            c.send(head + encoded)
+        files = wait_until(lambda: spool_fds(spsrv, spsrv.spool), 10, what="files in tempDir")
+        assert len(files) < n, "every body went to a file"
+        for c in conns:
+            c.send(b"0\r\n\r\n")
+        want = fnv1a(body)
+        for c in conns:
+            r = c.read_response()
+            env = env_of(r.body)
+            assert r.status == 200 and env["stdin_bytes"] == str(len(body)) and env["stdin_sum"] == want
+    finally:
+        for c in conns:
+            c.close()
+    # Everything held was given back: a body under 1 MiB is held in memory again, no file. The
+    # mark shows the request inside the application, i.e. the whole body collected.
+    wait_until(lambda: not spool_fds(spsrv, spsrv.spool), 5, what="the temporary files to be closed")
+    with spsrv.connect(timeout=20) as c:
+        c.send(b"POST /t.fcgi?mark=after&sleep=1000 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+               + encoded + b"0\r\n\r\n")
+        spsrv.wait_for_log(r"mark after")
+        assert spool_fds(spsrv, spsrv.spool) == []
+        r = c.read_response()
+        assert r.status == 200 and env_of(r.body)["stdin_bytes"] == str(len(body))

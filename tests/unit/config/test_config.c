@@ -185,6 +185,7 @@ static void test_server_defaults(void **state) {
     assert_int_equal(s->send_timeout, 60);
     assert_int_equal(s->keep_alive_timeout, 120);
     assert_int_equal(s->shutdown_timeout, 30);
+    assert_string_equal(s->temp_dir, "/var/tmp");
     assert_int_equal(cfg->n_apps, 0);
     assert_int_equal(cfg->n_handlers, 0);
     cfg_free(cfg);
@@ -635,6 +636,9 @@ static void test_error_bad_server_values(void **state) {
         {"statusAllow = 1.2.3.4/",
          "statusAllow: '1.2.3.4/' is not an IPv4 or IPv6 address or CIDR range"},
         {"runtimeDir =", "runtimeDir: a path is required"},
+        {"tempDir = /nonexistent-fcgihost-dir",
+         "tempDir: '/nonexistent-fcgihost-dir': No such file or directory"},
+        {"tempDir = /etc/passwd", "tempDir: '/etc/passwd' is not a directory"},
         {"accessLog =", "accessLog: a path is required"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -1185,7 +1189,7 @@ static void test_key_table(void **state) {
         "listen", "root", "index", "accessLog", "errorLog", "logLevel", "controlSocket",
         "runtimeDir", "user", "symlinks", "statusPath", "statusAllow", "maxUrlBytes",
         "maxHeaderBytes", "maxBodyBytes", "headerTimeout", "bodyTimeout", "sendTimeout",
-        "keepAliveTimeout", "shutdownTimeout"};
+        "keepAliveTimeout", "shutdownTimeout", "tempDir"};
     static const char *const fastcgi[] = {
         "fullPath", "arguments", "env", "maxInstances", "instanceMaxRequests", "idleTimeout",
         "activityTimeout", "requestTimeout", "queueLength", "rapidFailsPerMinute", "protocol",
