@@ -65,6 +65,8 @@ typedef struct cfg_server {
     unsigned send_timeout;       /* seconds: longest a client may take no byte of a response */
     unsigned keep_alive_timeout; /* seconds */
     unsigned shutdown_timeout;   /* seconds */
+    unsigned max_connections;    /* past it accepting pauses (clients wait in the backlog) */
+    unsigned max_connections_per_ip; /* past it a client's new connections are closed; 0 = none */
 } cfg_server_t;
 
 typedef enum cfg_protocol {

@@ -36,6 +36,8 @@
  *   keepAliveTimeout = 120         seconds, 1 .. 86400
  *   shutdownTimeout = 30           seconds, 0 .. 86400; 0: do not wait for in-flight requests
  *   tempDir = /var/tmp             an existing directory; stored canonical (realpath)
+ *   maxConnections = 20000         1 .. 10000000
+ *   maxConnectionsPerIp = 0        0 .. 10000000; 0: no limit
  *
  * [fastcgi:NAME] (NAME: letters, digits, '_', '.', '-', starting with a letter, digit or '_',
  * at most 64 bytes: it is used in socket file names and ctl commands)
@@ -161,6 +163,9 @@ const cfg_key_t cfg_keys[] = {
     KEY("keepAliveTimeout", SRV(keep_alive_timeout), cfg_set_uint, .def = "120", RANGE(1, 86400)),
     KEY("shutdownTimeout", SRV(shutdown_timeout), cfg_set_uint, .def = "30", RANGE(0, 86400)),
     KEY("tempDir", SRV(temp_dir), cfg_set_dir, .def = "/var/tmp"),
+    KEY("maxConnections", SRV(max_connections), cfg_set_uint, .def = "20000", RANGE(1, 10000000)),
+    KEY("maxConnectionsPerIp", SRV(max_connections_per_ip), cfg_set_uint, .def = "0",
+        RANGE(0, 10000000)),
 
     /* [fastcgi:NAME] */
     KEY("fullPath", APP(full_path), cfg_set_executable, .flags = CFG_KEY_REQUIRED),

@@ -43,6 +43,7 @@ static void conn_process(conn_t *c);
 static void access_log_line(conn_t *c, request_t *r);
 static void access_log_refused(conn_t *c, int status, uint64_t bytes);
 static void abandon_request(conn_t *c, request_t *r);
+static void peers_remove(server_t *s, uint8_t family, const uint8_t *addr);
 
 static const cfg_server_t *conn_cfg(const conn_t *c) {
     return &c->srv->gen->cfg->server;
@@ -118,6 +119,7 @@ static void on_close(uv_handle_t *h) {
     else s->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     s->n_conns--;
+    if (c->peer_counted) peers_remove(s, c->peer_family, c->peer_addr);
     free(c->rbuf);
     free(c);
     server_conn_closed(s);
@@ -669,12 +671,141 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     else c->close_after = true;
 }
 
-void conn_accept(server_t *s, uv_stream_t *listener, bool is_unix) {
+/* ---- connections per client address (maxConnectionsPerIp) ----
+ * A chained hash table of the addresses with open TCP connections. It exists while one does: the
+ * last close frees it, so a stopped server holds nothing. */
+
+typedef struct peer_count {
+    struct peer_count *next;
+    uint8_t family;
+    uint8_t addr[16];
+    unsigned n;
+} peer_count_t;
+
+struct conn_peers {
+    peer_count_t **buckets;
+    size_t nbuckets;          /* a power of two */
+    size_t n;                 /* addresses */
+};
+
+static size_t peer_hash(uint8_t family, const uint8_t *addr, size_t nbuckets) {
+    uint64_t h = 1469598103934665603ull ^ family;
+    for (int i = 0; i < 16; i++) h = (h ^ addr[i]) * 1099511628211ull;
+    return (size_t)(h ^ (h >> 32)) & (nbuckets - 1);
+}
+
+static peer_count_t **peer_link(struct conn_peers *t, uint8_t family, const uint8_t *addr) {
+    peer_count_t **link = &t->buckets[peer_hash(family, addr, t->nbuckets)];
+    while (*link && ((*link)->family != family || memcmp((*link)->addr, addr, 16) != 0))
+        link = &(*link)->next;
+    return link;
+}
+
+static unsigned peers_count(server_t *s, uint8_t family, const uint8_t *addr) {
+    if (s->peers == NULL) return 0;
+    peer_count_t *p = *peer_link(s->peers, family, addr);
+    return p ? p->n : 0;
+}
+
+static void peers_grow(struct conn_peers *t) {
+    size_t old_n = t->nbuckets;
+    peer_count_t **old = t->buckets;
+    t->nbuckets = old_n ? old_n * 2 : 256;
+    t->buckets = xcalloc(t->nbuckets, sizeof(*t->buckets));
+    for (size_t i = 0; i < old_n; i++) {
+        while (old[i]) {
+            peer_count_t *p = old[i];
+            old[i] = p->next;
+            size_t b = peer_hash(p->family, p->addr, t->nbuckets);
+            p->next = t->buckets[b];
+            t->buckets[b] = p;
+        }
+    }
+    free(old);
+}
+
+static void peers_add(server_t *s, uint8_t family, const uint8_t *addr) {
+    if (s->peers == NULL) s->peers = xcalloc(1, sizeof(*s->peers));
+    struct conn_peers *t = s->peers;
+    if (t->n >= t->nbuckets) peers_grow(t);
+    peer_count_t **link = peer_link(t, family, addr);
+    if (*link == NULL) {
+        peer_count_t *p = xcalloc(1, sizeof(*p));
+        p->family = family;
+        memcpy(p->addr, addr, 16);
+        *link = p;
+        t->n++;
+    }
+    (*link)->n++;
+}
+
+static void peers_remove(server_t *s, uint8_t family, const uint8_t *addr) {
+    struct conn_peers *t = s->peers;
+    peer_count_t **link = peer_link(t, family, addr);
+    peer_count_t *p = *link;
+    if (--p->n > 0) return;
+    *link = p->next;
+    free(p);
+    if (--t->n > 0) return;
+    free(t->buckets);
+    free(t);
+    s->peers = NULL;
+}
+
+/* The client's address in the connection's own form: family, 16 bytes (IPv4 in the first 4),
+ * port. False when it cannot be had (the client is already gone). */
+static bool peer_of(int fd, uint8_t *family, uint8_t *addr, uint16_t *port) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0) return false;
+    memset(addr, 0, 16);
+    *family = (uint8_t)ss.ss_family;
+    if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        memcpy(addr, &a->sin_addr, 4);
+        *port = ntohs(a->sin_port);
+    } else if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        memcpy(addr, &a->sin6_addr, 16);
+        *port = ntohs(a->sin6_port);
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/* A client over maxConnectionsPerIp: closed at once, logged at most every 10 s. */
+static void refuse_over_limit(server_t *s, int fd, uint8_t family, const uint8_t *addr, unsigned max) {
+    static uint64_t logged, refused;
+    close(fd);
+    refused++;
+    uint64_t now = uv_now(s->loop);
+    if (logged && now - logged < 10000) return;
+    logged = now;
+    char peer[64];
+    inet_ntop(family, addr, peer, sizeof(peer));
+    log_warn("%s: more than maxConnectionsPerIp (%u) connections: closed (%" PRIu64
+             " such connection(s) so far)", peer, max, refused);
+}
+
+void conn_accept(server_t *s, int fd, bool is_unix) {
+    uint8_t family = AF_UNIX, addr[16] = {0};
+    uint16_t port = 0;
+    bool counted = false;
+    if (!is_unix && peer_of(fd, &family, addr, &port)) {
+        unsigned max = s->gen->cfg->server.max_connections_per_ip;
+        if (max && peers_count(s, family, addr) >= max) {
+            refuse_over_limit(s, fd, family, addr, max);
+            return;
+        }
+        counted = true;
+    }
     conn_t *c = xcalloc(1, sizeof(*c));
     c->srv = s;
     c->is_unix = is_unix;
     int rc = is_unix ? uv_pipe_init(s->loop, &c->h.pipe, 0) : uv_tcp_init(s->loop, &c->h.tcp);
     if (rc != 0) {
+        close(fd);
         free(c);
         return;
     }
@@ -683,29 +814,20 @@ void conn_accept(server_t *s, uv_stream_t *listener, bool is_unix) {
     if (s->conns) s->conns->prev = c;
     s->conns = c;
     s->n_conns++;
-    if (uv_accept(listener, &c->h.stream) != 0) {
+    rc = is_unix ? uv_pipe_open(&c->h.pipe, fd) : uv_tcp_open(&c->h.tcp, fd);
+    if (rc != 0) {
+        close(fd); /* not the handle's: its close will not close it */
         conn_close(c);
         return;
     }
-    if (is_unix) {
-        c->peer_family = AF_UNIX;
-    } else {
-        uv_tcp_nodelay(&c->h.tcp, 1);
-        struct sockaddr_storage ss;
-        int len = sizeof(ss);
-        if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) == 0) {
-            c->peer_family = (uint8_t)ss.ss_family;
-            if (ss.ss_family == AF_INET) {
-                struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-                memcpy(c->peer_addr, &a->sin_addr, 4);
-                c->peer_port = ntohs(a->sin_port);
-            } else if (ss.ss_family == AF_INET6) {
-                struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-                memcpy(c->peer_addr, &a->sin6_addr, 16);
-                c->peer_port = ntohs(a->sin6_port);
-            }
-        }
+    c->peer_family = family;
+    c->peer_port = port;
+    memcpy(c->peer_addr, addr, 16);
+    if (counted) {
+        peers_add(s, family, addr);
+        c->peer_counted = true;
     }
+    if (!is_unix) uv_tcp_nodelay(&c->h.tcp, 1);
     c->state = CONN_STATE_IDLE;
     /* A new connection must start a request within headerTimeout. */
     set_deadline(c, conn_cfg(c)->header_timeout);

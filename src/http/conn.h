@@ -48,6 +48,7 @@ typedef struct conn {
     bool shutting;          /* uv_shutdown in progress */
     bool in_process;        /* inside conn_process: finishing a request must not recurse */
     bool peer_eof;          /* the client shut down its side */
+    bool peer_counted;      /* counted in the server's per-address table */
     uint8_t peer_family;    /* AF_INET / AF_INET6 / AF_UNIX */
     uint16_t peer_port;     /* host order */
     uint8_t peer_addr[16];
@@ -62,8 +63,9 @@ void conn_defer_close(server_t *s);
 /* Run what is pending now (also called once before the loop's handles close). */
 void conn_defer_run(server_t *s);
 
-/* Accept a new connection from a listening stream. */
-void conn_accept(server_t *s, uv_stream_t *listener, bool is_unix);
+/* Serve a connection accept() returned (fd: non-blocking; owned from here on, closed at once
+ * when the client is over maxConnectionsPerIp). */
+void conn_accept(server_t *s, int fd, bool is_unix);
 
 /* Maintenance tick: fire expired deadlines, close connections whose client has taken nothing of a
  * response for sendTimeout. */

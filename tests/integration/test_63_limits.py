@@ -233,7 +233,7 @@ def test_send_timeout_client_stops_reading_a_streamed_fastcgi_answer(tsrv):
         got += drain(c)
     assert got < 200 * 1024 * 1024
     # The pool still serves (the process was recycled or reused).
-    wait_until(lambda: tsrv.get("/t.fcgi").status == 200, 10, what="the application to answer again")
+    wait_until(lambda: get_ok(tsrv, "/t.fcgi"), 10, what="the application to answer again")
 
 
 def test_send_timeout_spares_a_slow_reader(tsrv):
@@ -336,3 +336,279 @@ def test_bodies_past_64mib_in_all_go_to_files(spsrv):
         assert spool_fds(spsrv, spsrv.spool) == []
         r = c.read_response()
         assert r.status == 200 and env_of(r.body)["stdin_bytes"] == str(len(body))
+
+
+# --- maxConnections, descriptors, maxConnectionsPerIp, slowloris -----------------------------
+
+def served(c, path="/a.txt"):
+    """One keep-alive request on an open connection; the Response."""
+    c.send(request("GET", path))
+    return c.read_response()
+
+
+def get_ok(srv, path="/a.txt"):
+    """True when a new connection is answered 200 (False when refused, closed or late)."""
+    try:
+        res = srv.raw(request("GET", path, [("Connection", "close")]), timeout=2)
+    except OSError:
+        return False
+    return res.first is not None and res.status == 200
+
+
+def open_conns(srv, n, timeout=10, source=None):
+    conns = []
+    for _ in range(n):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if source:
+            s.bind((source, 0))
+        s.settimeout(timeout)
+        s.connect((srv.host, srv.port))
+        conns.append(RawConn(s, timeout))
+    return conns
+
+
+def close_all(conns):
+    for c in conns:
+        c.close()
+
+
+def test_max_connections_pauses_accepting_and_the_rest_wait(start_server):
+    srv = start_server(files=FILES, server_opts={"maxConnections": 50})
+    first = open_conns(srv, 50)
+    waiting = []
+    try:
+        for c in first:
+            assert served(c).status == 200
+        srv.wait_for_log(r"maxConnections \(50\) reached")
+        # 30 more: the kernel completes their handshakes (backlog), the server does not take them.
+        waiting = open_conns(srv, 30)
+        for c in waiting:
+            c.send(request("GET", "/a.txt"))
+        with pytest.raises(helpers.Timeout):
+            waiting[0].read_response(timeout=0.5)
+        # As the first ones close, the waiting ones are served: none was refused.
+        close_all(first[:30])
+        for c in waiting:
+            r = c.read_response(timeout=10)
+            assert r.status == 200 and r.body == b"AAAA\n"
+        # The 20 still open are served as before.
+        for c in first[30:]:
+            assert served(c).status == 200
+    finally:
+        close_all(first + waiting)
+
+
+def start_with_nofile(start_server, monkeypatch, nofile, **kw):
+    """start_server(...) with RLIMIT_NOFILE soft = hard = nofile for the server process."""
+    import resource
+    import subprocess
+    srv = start_server(start=False, **kw)
+    real = subprocess.Popen
+
+    def popen(*a, **k):
+        k["preexec_fn"] = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+        return real(*a, **k)
+
+    with monkeypatch.context() as m:
+        m.setattr(subprocess, "Popen", popen)
+        srv.start()
+    return srv
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def open_fds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+BIG_FILES = {"f%03d.bin" % i: ("sparse", 200 * 1024) for i in range(100)}
+
+
+def serve_all(conns, deadline):
+    """Read the answer on each connection (a request was sent on each) and close it as soon as it
+    is complete, which frees the server's descriptor for the next. Returns (served, dropped)."""
+    import selectors
+    sel = selectors.DefaultSelector()
+    bufs = {}
+    for c in conns:
+        c.sock.setblocking(False)
+        sel.register(c.sock, selectors.EVENT_READ, c)
+        bufs[c] = b""
+    served_n, dropped = 0, 0
+    while bufs and time.monotonic() < deadline:
+        for key, _ in sel.select(timeout=0.2):
+            c = key.data
+            try:
+                data = c.sock.recv(65536)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except ConnectionResetError:
+                data = b""
+            bufs[c] += data
+            done = bufs[c].endswith(b"\r\n\r\nAAAA\n")
+            if done or not data:
+                if done and bufs[c].startswith(b"HTTP/1.1 200 "):
+                    served_n += 1
+                else:
+                    dropped += 1
+                sel.unregister(c.sock)
+                del bufs[c]
+                c.close()
+    sel.close()
+    return served_n, dropped
+
+
+def test_out_of_descriptors_pauses_accepting_then_resumes(start_server, monkeypatch):
+    srv = start_with_nofile(start_server, monkeypatch, 256, files=dict(FILES, **{"b.txt": b"BBBB\n"}),
+                            server_opts={"headerTimeout": 30, "keepAliveTimeout": 30})
+    conns = []
+    with srv.connect() as early:
+        assert served(early).status == 200
+        try:
+            # 1,000 clients against 256 descriptors: the server takes what it can, the rest wait
+            # in the backlog (1,024). Each sends a request at once.
+            conns = open_conns(srv, 1000)
+            for c in conns:
+                c.send(request("GET", "/a.txt"))
+            srv.wait_for_log(r"accepting paused: ")
+            # Saturated, but not spinning: two seconds of the loop cost little CPU.
+            t0, cpu0 = time.monotonic(), cpu_seconds(srv.pid)
+            wait_until(lambda: time.monotonic() - t0 >= 2, 3)
+            used = cpu_seconds(srv.pid) - cpu0
+            assert used < 0.5, "%.2fs of CPU in 2s while out of descriptors: a busy loop" % used
+            # The reserve left for serving: a connection already open still gets a file that
+            # must be opened now.
+            r = served(early, "/b.txt")
+            assert r.status == 200 and r.body == b"BBBB\n"
+            # As clients take their answers and leave, the server accepts the waiting ones: every
+            # client is served, none is dropped.
+            n_served, dropped = serve_all(conns, time.monotonic() + 30)
+            assert (n_served, dropped) == (1000, 0)
+            assert srv.running()
+        finally:
+            close_all(conns)
+    wait_until(lambda: get_ok(srv), 10, what="a new connection to be served")
+    srv.wait_for_log(r"file descriptors available again")
+
+
+def test_static_cache_holds_few_descriptors_and_frees_them(start_server, monkeypatch):
+    srv = start_with_nofile(start_server, monkeypatch, 256, files=BIG_FILES)
+    base = open_fds(srv.pid)
+    with srv.connect() as c:
+        for name in sorted(BIG_FILES):
+            r = served(c, "/" + name)
+            assert r.status == 200 and len(r.body) == 200 * 1024
+        # At most an eighth of the limit is cached (32 of 256), plus this connection.
+        assert open_fds(srv.pid) <= base + 1 + 32, open_fds(srv.pid) - base
+    # Entries past their second are dropped by the maintenance tick, with their descriptors.
+    wait_until(lambda: open_fds(srv.pid) <= base, 5, what="the cached descriptors to be closed")
+
+
+def http_connections(srv):
+    """Open HTTP connections as the server counts them (fcgihost ctl status --json)."""
+    import json
+    out = srv.ctl("status", "--json")
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)["server"]["connections"]
+
+
+def test_max_connections_per_ip(start_server):
+    srv = start_server(files=FILES, server_opts={"maxConnectionsPerIp": 5})
+    # The harness's start-up probes must have left (they count too).
+    wait_until(lambda: http_connections(srv) == 0, 5, what="no connection open")
+    five = open_conns(srv, 5)
+    try:
+        for c in five:
+            assert served(c).status == 200
+        # The 6th from 127.0.0.1 is closed at once, without an answer.
+        with srv.connect() as sixth:
+            t0 = time.monotonic()
+            sixth.send(request("GET", "/a.txt"))
+            assert sixth.wait_closed(1.0), "the 6th connection was not closed"
+            assert sixth.buf == b"" and time.monotonic() - t0 <= 1.0
+        srv.wait_for_log(r"127\.0\.0\.1: more than maxConnectionsPerIp \(5\) connections: closed")
+        # Another address (127.0.0.2 is loopback too) has its own count.
+        other = open_conns(srv, 1, source="127.0.0.2")[0]
+        with other:
+            assert served(other).status == 200
+        # One of the five leaves: a new connection from 127.0.0.1 is served again.
+        five.pop().close()
+        wait_until(lambda: get_ok(srv), 5, what="a 5th connection to be served")
+        for c in five:
+            assert served(c).status == 200
+    finally:
+        close_all(five)
+
+
+def test_slowloris_5000_partial_heads_do_not_stop_others(start_server):
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard < 5200:
+        pytest.skip("RLIMIT_NOFILE hard limit %d is too low for 5,000 client sockets" % hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 5200), hard))
+    srv = start_server(files=FILES, server_opts={"headerTimeout": 60, "keepAliveTimeout": 60})
+    slow = []
+    try:
+        t0 = time.monotonic()
+        for i in range(5000):
+            s = socket.create_connection((srv.host, srv.port), timeout=10)
+            s.sendall(b"GET /a.txt HTTP/1.1\r\nHost: x\r\n")
+            slow.append(s)
+        with srv.connect() as c:
+            for rnd in range(3):
+                # Each slow client sends one more header line...
+                for s in slow:
+                    s.sendall(b"X-%d: y\r\n" % rnd)
+                # ...while an ordinary client is served promptly, on a new and a kept connection.
+                t1 = time.monotonic()
+                assert srv.get("/a.txt").status == 200
+                assert served(c).status == 200
+                assert time.monotonic() - t1 < 5
+        # None of the slow ones was answered (their heads are not complete).
+        for s in slow[:50]:
+            s.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                s.recv(1)
+        assert time.monotonic() - t0 < 30
+    finally:
+        for s in slow:
+            s.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+# --- the new keys under `fcgihost -t` ---------------------------------------------------------
+
+def check_conf(tmp_path, body):
+    import subprocess
+    from conftest import fcgihost_bin
+    root = tmp_path / "www"
+    root.mkdir(exist_ok=True)
+    text = "[server]\nroot = %s\n%s" % (root, body)
+    p = tmp_path / "fcgihost.conf"
+    p.write_text(text)
+    return str(p), subprocess.run([fcgihost_bin(), "-t", "-c", str(p)], capture_output=True, text=True,
+                                  timeout=10, stdin=subprocess.DEVNULL)
+
+
+def test_new_keys_are_checked_with_file_and_line(tmp_path):
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    path, res = check_conf(tmp_path, "bodyTimeout = 5\nsendTimeout = 7\ntempDir = %s\nmaxConnections = 100\n"
+                                     "maxConnectionsPerIp = 3\n" % spool)
+    assert res.returncode == 0, res.stderr
+    path, res = check_conf(tmp_path, "bodyTimeout = 0\nsendTimeout = soon\ntempDir = %s/none\n"
+                                     "maxConnections = 0\nmaxConnectionsPerIp = -1\n" % tmp_path)
+    assert res.returncode == 1
+    want = [
+        (3, "bodyTimeout: '0' is not a whole number from 1 to 86400"),
+        (4, "sendTimeout: 'soon' is not a whole number from 1 to 86400"),
+        (5, "tempDir: '%s/none': No such file or directory" % tmp_path),
+        (6, "maxConnections: '0' is not a whole number from 1 to 10000000"),
+        (7, "maxConnectionsPerIp: '-1' is not a whole number from 0 to 10000000"),
+    ]
+    for line, msg in want:
+        assert "%s:%d: %s" % (path, line, msg) in res.stderr, res.stderr

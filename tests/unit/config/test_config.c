@@ -186,6 +186,8 @@ static void test_server_defaults(void **state) {
     assert_int_equal(s->keep_alive_timeout, 120);
     assert_int_equal(s->shutdown_timeout, 30);
     assert_string_equal(s->temp_dir, "/var/tmp");
+    assert_int_equal(s->max_connections, 20000);
+    assert_int_equal(s->max_connections_per_ip, 0);
     assert_int_equal(cfg->n_apps, 0);
     assert_int_equal(cfg->n_handlers, 0);
     cfg_free(cfg);
@@ -639,6 +641,9 @@ static void test_error_bad_server_values(void **state) {
         {"tempDir = /nonexistent-fcgihost-dir",
          "tempDir: '/nonexistent-fcgihost-dir': No such file or directory"},
         {"tempDir = /etc/passwd", "tempDir: '/etc/passwd' is not a directory"},
+        {"maxConnections = 0", "maxConnections: '0' is not a whole number from 1 to 10000000"},
+        {"maxConnectionsPerIp = x",
+         "maxConnectionsPerIp: 'x' is not a whole number from 0 to 10000000"},
         {"accessLog =", "accessLog: a path is required"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -1189,7 +1194,7 @@ static void test_key_table(void **state) {
         "listen", "root", "index", "accessLog", "errorLog", "logLevel", "controlSocket",
         "runtimeDir", "user", "symlinks", "statusPath", "statusAllow", "maxUrlBytes",
         "maxHeaderBytes", "maxBodyBytes", "headerTimeout", "bodyTimeout", "sendTimeout",
-        "keepAliveTimeout", "shutdownTimeout", "tempDir"};
+        "keepAliveTimeout", "shutdownTimeout", "tempDir", "maxConnections", "maxConnectionsPerIp"};
     static const char *const fastcgi[] = {
         "fullPath", "arguments", "env", "maxInstances", "instanceMaxRequests", "idleTimeout",
         "activityTimeout", "requestTimeout", "queueLength", "rapidFailsPerMinute", "protocol",
