@@ -4,12 +4,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,18 +32,22 @@
 #define MAINT_INTERVAL_MS 1000
 #define STOP_KILL_WAIT_MS 2000  /* after shutdownTimeout's SIGKILL: how long reaping may take */
 #define LISTEN_BACKLOG 1024
+#define ACCEPT_BATCH 128        /* connections taken per readiness: the loop serves others between */
+#define MAX_CONN_LOG_MS 60000u  /* "maxConnections reached" at most once a minute */
 
+/* A listening socket that we accept on ourselves, watched with a uv_poll_t. Not uv_listen():
+ * when accept() fails with EMFILE, libuv's uv__server_io closes its spare descriptor and accepts
+ * and closes every pending connection (uv__emfile_trick), so clients are dropped instead of
+ * waiting; and with no spare left it calls back in a loop. SPEC §8 wants them to wait in the
+ * backlog: accepting pauses (the poll stops) and resumes as descriptors free. */
 struct listener {
-    union {
-        uv_tcp_t tcp;
-        uv_pipe_t pipe;
-        uv_stream_t stream;
-        uv_handle_t handle;
-    } h;
+    uv_poll_t poll;   /* readability of fd; freed in its close callback */
+    int fd;
     server_t *srv;
     char *text;       /* the listen value, to match listeners across reloads */
     char *unix_path;  /* unlinked when the listener closes */
     bool is_unix;
+    bool polling;
     bool keep;        /* reload bookkeeping */
     listener_t *next;
 };
@@ -202,19 +209,118 @@ static void reopen_logs(server_t *s) {
     log_info("log files reopened");
 }
 
-/* ---- listeners ---- */
+/* ---- listeners and accepting ---- */
 
-static void on_connection(uv_stream_t *st, int status) {
-    listener_t *l = st->data;
-    if (status < 0) {
-        log_warn("accept on %s: %s", l->text, uv_strerror(status));
+/* Descriptors kept free for what serving the connections needs (files, FastCGI sockets, the
+ * spool files of request bodies): accepting never takes one of the top fd_reserve(). The kernel
+ * hands out the lowest free descriptor, so a probe tells whether one below the reserve is free;
+ * it is made only near the limit (fds_near), so it costs nothing in the usual case. */
+static unsigned fd_reserve(const server_t *s) {
+    unsigned r = s->fd_limit / 16;
+    return r < 16 ? 16 : r > 256 ? 256 : r;
+}
+
+static bool fd_free_below_reserve(const server_t *s, int any_fd) {
+    int fd = fcntl(any_fd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) return false; /* none free at all */
+    close(fd);
+    return (unsigned)fd + fd_reserve(s) < s->fd_limit;
+}
+
+static void refresh_fd_limit(server_t *s) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        s->fd_limit = rl.rlim_cur > 1u << 30 ? 1u << 30 : (unsigned)rl.rlim_cur;
+}
+
+static void on_accept_ready(uv_poll_t *p, int status, int events);
+
+/* Poll the listeners exactly while accepting is allowed: not stopping, under maxConnections, and
+ * not short of descriptors. Called whenever one of those may have changed. */
+static void accept_sync(server_t *s) {
+    unsigned max = s->http.gen->cfg->server.max_connections;
+    bool want = !s->http.stopping && !s->fds_short && s->http.n_conns < max;
+    if (!want && s->accepting && !s->http.stopping && !s->fds_short) {
+        uint64_t now = uv_now(s->loop);
+        if (s->max_conn_logged == 0 || now - s->max_conn_logged >= MAX_CONN_LOG_MS) {
+            s->max_conn_logged = now;
+            log_info("maxConnections (%u) reached: new connections wait in the backlog", max);
+        }
+    }
+    s->accepting = want;
+    for (listener_t *l = s->listeners; l; l = l->next) {
+        if (l->polling == want) continue;
+        if (!want) uv_poll_stop(&l->poll);
+        else if (uv_poll_start(&l->poll, UV_READABLE, on_accept_ready) != 0) continue;
+        l->polling = want;
+    }
+}
+
+/* Accepting stops until a connection closes or the next tick: descriptors ran out (or only the
+ * reserve is left), or accept() failed in a way that retrying at once would only repeat. */
+static void accept_pause(server_t *s, const char *why) {
+    if (!s->fds_warned) {
+        log_warn("accepting paused: %s; connections wait in the backlog until descriptors free", why);
+        s->fds_warned = true;
+    }
+    s->fds_short = true;
+    accept_sync(s);
+}
+
+static void on_accept_ready(uv_poll_t *p, int status, int events) {
+    listener_t *l = p->data;
+    server_t *s = l->srv;
+    if (status < 0) { /* libuv stopped the handle: start it again from the next tick */
+        l->polling = false;
+        log_warn("listener %s: %s", l->text, uv_strerror(status));
         return;
     }
-    conn_accept(&l->srv->http, st, l->is_unix);
+    for (int i = 0; i < ACCEPT_BATCH && s->accepting; i++) {
+        if (s->fds_near && !fd_free_below_reserve(s, l->fd)) {
+            accept_pause(s, "only the reserve of file descriptors is left");
+            return;
+        }
+        int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            switch (errno) {
+            case EAGAIN: return;
+            /* The connection went away, or a network error of its own (accept(2), Linux): next. */
+            case EINTR: case ECONNABORTED: case EPROTO: case ENETDOWN: case ENOPROTOOPT:
+            case EHOSTDOWN: case ENONET: case EHOSTUNREACH: case EOPNOTSUPP: case ENETUNREACH:
+            case EPERM:
+                continue;
+            case EMFILE: case ENFILE: case ENOBUFS: case ENOMEM:
+                s->fds_near = true;
+                accept_pause(s, strerror(errno));
+                return;
+            default: {
+                char why[160];
+                snprintf(why, sizeof(why), "accept on %s: %s", l->text, strerror(errno));
+                accept_pause(s, why);
+                return;
+            }
+            }
+        }
+        s->fds_near = (unsigned)fd + fd_reserve(s) + 64 >= s->fd_limit;
+        conn_accept(&s->http, fd, l->is_unix);
+        if (s->fds_warned) {
+            log_info("file descriptors available again: accepting");
+            s->fds_warned = false;
+        }
+        accept_sync(s); /* maxConnections may be reached now */
+    }
+}
+
+/* A connection closed (one descriptor free, one connection fewer) or a tick passed: accepting
+ * resumes if it may. When descriptors are still short the next accept() says so again. */
+static void accept_resume(server_t *s) {
+    s->fds_short = false;
+    accept_sync(s);
 }
 
 static void on_listener_closed(uv_handle_t *h) {
     listener_t *l = h->data;
+    close(l->fd);
     free(l->text);
     free(l->unix_path);
     free(l);
@@ -222,45 +328,74 @@ static void on_listener_closed(uv_handle_t *h) {
 
 static void listener_close(listener_t *l) {
     if (l->unix_path) unlink(l->unix_path);
-    uv_close(&l->h.handle, on_listener_closed);
+    uv_close((uv_handle_t *)&l->poll, on_listener_closed);
+}
+
+/* A bound, listening, non-blocking socket for cl in *fd; returns 0 or a negative errno (= UV_E*). */
+static int listen_socket(const cfg_listen_t *cl, int *fd) {
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int rc = 0, one = 1;
+    memset(&ss, 0, sizeof(ss));
+    if (cl->kind == CFG_LISTEN_UNIX) {
+        struct sockaddr_un *a = (struct sockaddr_un *)&ss;
+        if (strlen(cl->path) >= sizeof(a->sun_path)) return UV_ENAMETOOLONG;
+        a->sun_family = AF_UNIX;
+        memcpy(a->sun_path, cl->path, strlen(cl->path) + 1);
+        len = sizeof(*a);
+        struct stat st;
+        if (lstat(cl->path, &st) == 0 && S_ISSOCK(st.st_mode)) unlink(cl->path); /* stale */
+    } else if (cl->kind == CFG_LISTEN_TCP6) {
+        rc = uv_ip6_addr(cl->host, cl->port, (struct sockaddr_in6 *)&ss);
+        len = sizeof(struct sockaddr_in6);
+    } else {
+        rc = uv_ip4_addr(cl->host, cl->port, (struct sockaddr_in *)&ss);
+        len = sizeof(struct sockaddr_in);
+    }
+    if (rc != 0) return rc;
+    int s = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (s < 0) return -errno;
+    if (cl->kind != CFG_LISTEN_UNIX) setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (cl->kind == CFG_LISTEN_TCP6) setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(s, (struct sockaddr *)&ss, len) != 0) {
+        rc = -errno;
+        close(s);
+        return rc;
+    }
+    if (cl->kind == CFG_LISTEN_UNIX) chmod(cl->path, 0666);
+    if (listen(s, LISTEN_BACKLOG) != 0) {
+        rc = -errno;
+        if (cl->kind == CFG_LISTEN_UNIX) unlink(cl->path);
+        close(s);
+        return rc;
+    }
+    *fd = s;
+    return 0;
 }
 
 static int listener_open(server_t *s, const cfg_listen_t *cl, listener_t **out) {
-    listener_t *l = xcalloc(1, sizeof(*l));
-    l->srv = s;
-    l->text = xstrdup(cl->text);
-    int rc;
-    if (cl->kind == CFG_LISTEN_UNIX) {
-        l->is_unix = true;
-        rc = uv_pipe_init(s->loop, &l->h.pipe, 0);
-        struct stat st;
-        if (lstat(cl->path, &st) == 0 && S_ISSOCK(st.st_mode)) unlink(cl->path); /* stale */
-        if (rc == 0) rc = uv_pipe_bind(&l->h.pipe, cl->path);
+    int fd = -1;
+    int rc = listen_socket(cl, &fd);
+    if (rc == 0) {
+        listener_t *l = xcalloc(1, sizeof(*l));
+        rc = uv_poll_init(s->loop, &l->poll, fd);
         if (rc == 0) {
-            l->unix_path = xstrdup(cl->path);
-            chmod(cl->path, 0666);
+            l->fd = fd;
+            l->srv = s;
+            l->text = xstrdup(cl->text);
+            l->is_unix = cl->kind == CFG_LISTEN_UNIX;
+            if (l->is_unix) l->unix_path = xstrdup(cl->path);
+            l->poll.data = l;
+            log_info("listening on %s", cl->text);
+            *out = l; /* polled by accept_sync */
+            return 0;
         }
-    } else {
-        struct sockaddr_storage ss;
-        rc = uv_tcp_init(s->loop, &l->h.tcp);
-        if (rc == 0)
-            rc = cl->kind == CFG_LISTEN_TCP6 ? uv_ip6_addr(cl->host, cl->port, (struct sockaddr_in6 *)&ss)
-                                            : uv_ip4_addr(cl->host, cl->port, (struct sockaddr_in *)&ss);
-        if (rc == 0)
-            rc = uv_tcp_bind(&l->h.tcp, (struct sockaddr *)&ss,
-                             cl->kind == CFG_LISTEN_TCP6 ? UV_TCP_IPV6ONLY : 0);
+        free(l);
+        if (cl->kind == CFG_LISTEN_UNIX) unlink(cl->path);
+        close(fd);
     }
-    l->h.handle.data = l;
-    if (rc == 0) rc = uv_listen(&l->h.stream, LISTEN_BACKLOG, on_connection);
-    if (rc != 0) {
-        log_error("cannot listen on %s: %s%s", cl->text, uv_strerror(rc),
-                  server_user_listen_hint(cl, rc));
-        uv_close(&l->h.handle, on_listener_closed);
-        return rc;
-    }
-    log_info("listening on %s", cl->text);
-    *out = l;
-    return 0;
+    log_error("cannot listen on %s: %s%s", cl->text, uv_strerror(rc), server_user_listen_hint(cl, rc));
+    return rc;
 }
 
 /* Make the listeners match cfg: keep the ones still configured, open new ones, close the rest. */
@@ -295,6 +430,7 @@ static int sync_listeners(server_t *s, const cfg_t *cfg) {
         log_info("no longer listening on %s", l->text);
         listener_close(l);
     }
+    accept_sync(s); /* new listeners, or a new maxConnections */
     return failed ? -1 : 0;
 }
 
@@ -417,9 +553,10 @@ static void finish_stop(server_t *s) {
     conn_defer_close(&s->http);
 }
 
-/* Called whenever a connection or a pool finished: the stop proceeds in two steps, connections
- * first (their requests may still need the processes), then the pools. */
+/* Called whenever a connection or a pool finished: accepting may resume; the stop proceeds in two
+ * steps, connections first (their requests may still need the processes), then the pools. */
 void server_conn_closed(server_t *s) {
+    if (!s->http.stopping) accept_resume(s);
     if (!s->http.stopping || s->http.n_conns > 0 || uv_is_closing((uv_handle_t *)&s->maint)) return;
     if (s->n_pools || s->n_retired) {
         /* Detached first: the stop callbacks re-enter this function. The generations still hold
@@ -468,6 +605,9 @@ static void on_maint(uv_timer_t *t) {
     uint64_t now = uv_now(s->loop);
     http_date(&s->http);
     conn_sweep(&s->http, now);
+    file_cache_sweep(s->http.files, now);
+    refresh_fd_limit(s);
+    if (!s->http.stopping) accept_resume(s);
     for (size_t i = 0; i < s->n_pools; i++) pool_tick(s->pools[i], now);
     for (size_t i = 0; i < s->n_retired; i++) pool_tick(s->retired[i], now);
     if (s->http.stopping && now >= s->stop_deadline && !uv_is_closing((uv_handle_t *)&s->maint)) {
@@ -558,6 +698,7 @@ int server_run(const char *conf_path) {
 
     server_t srv = {.http = {.access_fd = -1, .root_fd = -1, .date_sec = -1}};
     server_t *s = &srv;
+    refresh_fd_limit(s);
     s->conf_path = realpath(conf_path, NULL);
     if (s->conf_path == NULL) s->conf_path = xstrdup(conf_path);
     s->http.gen = new_gen(s, cfg);

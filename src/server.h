@@ -44,6 +44,14 @@ typedef struct server {
     uint64_t classes[CTL_CLASS_COUNT]; /* responses by status class */
     ctl_hist_t hist;          /* response durations */
     uint64_t reloads_ok, reloads_failed;
+    /* Accepting (server.c): the listeners are polled only while `accepting`; maxConnections and
+     * running short of descriptors pause it, and connections wait in the kernel's backlog. */
+    bool accepting;
+    bool fds_short;           /* paused: out of descriptors, or only the reserve is left */
+    bool fds_warned;          /* the shortage was logged (once per episode) */
+    bool fds_near;            /* the last descriptor accepted was near the reserve: probe first */
+    uint64_t max_conn_logged; /* loop ms of the last "maxConnections reached" line */
+    unsigned fd_limit;        /* RLIMIT_NOFILE (soft), refreshed every tick */
     uint64_t stop_deadline;   /* loop ms */
     int exit_code;
 } server_t;

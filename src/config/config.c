@@ -570,6 +570,7 @@ static void free_server(cfg_server_t *s) {
     free(s->error_log);
     free(s->control_socket);
     free(s->runtime_dir);
+    free(s->temp_dir);
     free(s->user);
     free(s->status_path);
     free(s->status_allow);

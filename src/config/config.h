@@ -54,6 +54,7 @@ typedef struct cfg_server {
     int log_level;           /* a log_level_t */
     char *control_socket;
     char *runtime_dir;
+    char *temp_dir;          /* request bodies held on disk go here (canonical, like root) */
     char *user;              /* CFG_SERVER_USER_DEFAULT unless set; "root" keeps root */
     cfg_symlinks_t symlinks;
     char *status_path;       /* "" disables ("statusPath = off" or empty) */
@@ -63,8 +64,12 @@ typedef struct cfg_server {
     uint64_t max_header_bytes;
     uint64_t max_body_bytes;     /* 0 = no request body accepted */
     unsigned header_timeout;     /* seconds */
+    unsigned body_timeout;       /* seconds: longest pause between two reads of a request body */
+    unsigned send_timeout;       /* seconds: longest a client may take no byte of a response */
     unsigned keep_alive_timeout; /* seconds */
     unsigned shutdown_timeout;   /* seconds */
+    unsigned max_connections;    /* past it accepting pauses (clients wait in the backlog) */
+    unsigned max_connections_per_ip; /* past it a client's new connections are closed; 0 = none */
 } cfg_server_t;
 
 typedef enum cfg_protocol {

@@ -81,7 +81,7 @@ int cfg_set_log_target(const cfg_key_t *key, void *obj, const char *value, cfg_s
 int cfg_set_user(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx);
 int cfg_set_server_user(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx);
 int cfg_set_url_path(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx);
-int cfg_set_root(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx);
+int cfg_set_dir(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx);
 int cfg_set_executable(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx);
 int cfg_set_listen(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx);
 int cfg_set_index(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx);

@@ -33,8 +33,13 @@
  *   maxHeaderBytes = 16384         size, 256 .. 16m
  *   maxBodyBytes = 30000000        size, 0 .. 1099511627776 (1 TiB); 0: no request body at all
  *   headerTimeout = 30             seconds, 1 .. 3600
+ *   bodyTimeout = 60               seconds, 1 .. 86400
+ *   sendTimeout = 60               seconds, 1 .. 86400
  *   keepAliveTimeout = 120         seconds, 1 .. 86400
  *   shutdownTimeout = 30           seconds, 0 .. 86400; 0: do not wait for in-flight requests
+ *   tempDir = /var/tmp             an existing directory; stored canonical (realpath)
+ *   maxConnections = 20000         1 .. 10000000
+ *   maxConnectionsPerIp = 0        0 .. 10000000; 0: no limit
  *
  * [fastcgi:NAME] (NAME: letters, digits, '_', '.', '-', starting with a letter, digit or '_',
  * at most 64 bytes: it is used in socket file names and ctl commands)
@@ -141,7 +146,7 @@ static const cfg_enum_name_t resource_types[] = {
 const cfg_key_t cfg_keys[] = {
     /* [server] */
     KEY("listen", SRV_ANY, cfg_set_listen, .def = "127.0.0.1:8080", .flags = CFG_KEY_REPEAT),
-    KEY("root", SRV(root), cfg_set_root, .flags = CFG_KEY_REQUIRED),
+    KEY("root", SRV(root), cfg_set_dir, .flags = CFG_KEY_REQUIRED),
     KEY("index", SRV_ANY, cfg_set_index, .def = "index.php index.html"),
     KEY("accessLog", SRV(access_log), cfg_set_log_target, .def = "-"),
     KEY("errorLog", SRV(error_log), cfg_set_log_target, .def = "-"),
@@ -157,8 +162,14 @@ const cfg_key_t cfg_keys[] = {
     KEY("maxHeaderBytes", SRV(max_header_bytes), cfg_set_bytes, .def = "16384", RANGE(256, 16 * M)),
     KEY("maxBodyBytes", SRV(max_body_bytes), cfg_set_bytes, .def = "30000000", RANGE(0, 1024 * G)),
     KEY("headerTimeout", SRV(header_timeout), cfg_set_uint, .def = "30", RANGE(1, 3600)),
+    KEY("bodyTimeout", SRV(body_timeout), cfg_set_uint, .def = "60", RANGE(1, 86400)),
+    KEY("sendTimeout", SRV(send_timeout), cfg_set_uint, .def = "60", RANGE(1, 86400)),
     KEY("keepAliveTimeout", SRV(keep_alive_timeout), cfg_set_uint, .def = "120", RANGE(1, 86400)),
     KEY("shutdownTimeout", SRV(shutdown_timeout), cfg_set_uint, .def = "30", RANGE(0, 86400)),
+    KEY("tempDir", SRV(temp_dir), cfg_set_dir, .def = "/var/tmp"),
+    KEY("maxConnections", SRV(max_connections), cfg_set_uint, .def = "20000", RANGE(1, 10000000)),
+    KEY("maxConnectionsPerIp", SRV(max_connections_per_ip), cfg_set_uint, .def = "0",
+        RANGE(0, 10000000)),
 
     /* [fastcgi:NAME] */
     KEY("fullPath", APP(full_path), cfg_set_executable, .flags = CFG_KEY_REQUIRED),

@@ -284,9 +284,9 @@ int cfg_set_url_path(const cfg_key_t *key, void *obj, const char *value, cfg_set
     return 0;
 }
 
-/* The document root: an existing directory, stored canonical (realpath) so that "is this file
+/* An existing directory (root, tempDir), stored canonical (realpath) so that "is this file
  * inside root" checks can compare resolved paths with it. */
-int cfg_set_root(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx) {
+int cfg_set_dir(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx) {
     if (check_path_text(value, ctx) < 0) return -1;
     char *p = cfg_path_resolve(ctx->dir, value);
     struct stat st;

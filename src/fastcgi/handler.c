@@ -77,6 +77,7 @@ typedef struct fcgi_req {
     request_t *r;            /* the client's request: set exactly in COLLECTING, QUEUED, HEAD,
                                 HOLDING, STREAMING and (until the client leaves) WAIT_EXIT */
     uv_loop_t *loop;
+    http_server_t *hs;       /* borrowed: outlives every request */
     gen_t *gen;              /* our own reference: the app settings live in it */
     const cfg_app_t *app;
     const cfg_handler_t *handler;
@@ -93,6 +94,7 @@ typedef struct fcgi_req {
     bool params_built;
     blk_t *blocks, *last;    /* encoded STDIN records, in order */
     uint64_t body_kept;      /* bytes in blocks */
+    uint64_t body_held;      /* chunked body bytes counted in http_body_hold */
     uint64_t body_unwritten; /* bytes in blocks not yet handed to uv_write */
     bool replayable;
     bool body_end;           /* the client's body is complete */
@@ -222,13 +224,17 @@ static void free_blocks(fcgi_req_t *fr) {
     fr->body_kept = 0;
 }
 
-/* Chunked bodies are collected whole (the application needs CONTENT_LENGTH): past SPILL_AT the
- * encoded records go to an unlinked temporary file. */
+/* Chunked bodies are collected whole (the application needs CONTENT_LENGTH): past SPILL_AT, or
+ * past the server-wide cap (http_body_hold), the encoded records go to an unlinked temporary
+ * file in tempDir. */
 static bool spill(fcgi_req_t *fr, const char *data, size_t len) {
     if (fr->spill_fd < 0) {
-        const char *dir = fr->gen->cfg->server.runtime_dir;
+        const char *dir = fr->gen->cfg->server.temp_dir;
         fr->spill_fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-        if (fr->spill_fd < 0) fr->spill_fd = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        if (fr->spill_fd < 0) {
+            log_req(fr, LOG_LEVEL_WARN, "cannot create a file in tempDir, using /tmp", strerror(errno));
+            fr->spill_fd = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        }
         if (fr->spill_fd < 0) return false;
     }
     buf_t enc;
@@ -250,8 +256,10 @@ static size_t on_body(request_t *r, const char *data, size_t len) {
     fcgi_req_t *fr = r->hctx;
     if (fr == NULL) return len;
     if (r->body_chunked) {
-        if (fr->body_kept + len <= SPILL_AT && fr->spill_fd < 0) append_block(fr, data, len, false);
-        else if (!spill(fr, data, len)) {
+        if (fr->body_kept + len <= SPILL_AT && fr->spill_fd < 0 && http_body_hold(fr->hs, len)) {
+            fr->body_held += len;
+            append_block(fr, data, len, false);
+        } else if (!spill(fr, data, len)) {
             log_req(fr, LOG_LEVEL_ERROR, "cannot store the request body", strerror(errno));
             fail_client(fr, 500, "cannot store the request body");
             fr_finish(fr, POOL_RELEASE_OK);
@@ -835,6 +843,7 @@ static void start_attempt(fcgi_req_t *fr) {
 static void maybe_free(fcgi_req_t *fr) {
     if (fr->writes || fr->exit_cb_pending || !uv_is_closing((uv_handle_t *)&fr->timer) || fr->timer.data != NULL) return;
     free_blocks(fr);
+    http_body_release(fr->hs, fr->body_held);
     buf_dispose(&fr->params);
     buf_dispose(&fr->hdr);
     buf_dispose(&fr->errtext);
@@ -993,6 +1002,7 @@ void fcgi_serve(request_t *r, size_t handler_index, size_t script_len) {
     fcgi_req_t *fr = xcalloc(1, sizeof(*fr));
     fr->r = r;
     fr->loop = r->loop;
+    fr->hs = r->srv;
     fr->gen = gen_ref(r->gen);
     fr->handler = h;
     fr->pool = fr->gen->pools[h->app_index];

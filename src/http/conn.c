@@ -11,6 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stddef.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,6 +42,7 @@ static void conn_process(conn_t *c);
 static void access_log_line(conn_t *c, request_t *r);
 static void access_log_refused(conn_t *c, int status, uint64_t bytes);
 static void abandon_request(conn_t *c, request_t *r);
+static void peers_remove(http_server_t *s, uint8_t family, const uint8_t *addr);
 
 const char *http_date(http_server_t *hs) {
     time_t now = time(NULL);
@@ -123,6 +129,7 @@ static void on_close(uv_handle_t *h) {
     else s->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     s->n_conns--;
+    if (c->peer_counted) peers_remove(s, c->peer_family, c->peer_addr);
     free(c->rbuf);
     free(c);
     s->on_conn_closed(s->owner);
@@ -148,7 +155,7 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
 static void conn_linger(conn_t *c) {
     if (c->state == CONN_STATE_CLOSING || c->state == CONN_STATE_LINGER) return;
     c->state = CONN_STATE_LINGER;
-    c->deadline = uv_now(c->srv->loop) + LINGER_MS;
+    c->deadline = 0; /* while the response is still being written, sendTimeout watches it */
     c->rlen = 0;
     if (c->peer_eof) {
         if (c->pending_writes == 0) conn_close(c);
@@ -156,6 +163,7 @@ static void conn_linger(conn_t *c) {
     }
     read_start(c);
     if (c->pending_writes == 0 && !c->shutting) {
+        c->deadline = uv_now(c->srv->loop) + LINGER_MS;
         uv_shutdown_t *sr = xmalloc(sizeof(*sr));
         sr->data = c;
         c->shutting = true;
@@ -168,6 +176,7 @@ static void conn_linger(conn_t *c) {
 }
 
 void conn_write_done(conn_t *c, int status) {
+    c->writes_done++;
     if (c->state == CONN_STATE_CLOSING) return;
     if (status < 0) {
         conn_close(c);
@@ -291,7 +300,8 @@ static void conn_fail(conn_t *c, int status) {
     uv_buf_t b = uv_buf_init(owned, (unsigned)n);
     char peer[64];
     conn_peer_str(c, peer, sizeof(peer));
-    log_info("%s: %d %s (malformed request, connection closed)", peer, status, reason);
+    log_info("%s: %d %s (%s, connection closed)", peer, status, reason,
+             status == 408 ? "timed out" : "malformed request");
     if (r == NULL && c->rbuf) access_log_refused(c, status, (uint64_t)blen);
     read_stop(c);
     conn_queue_write(c, NULL, &b, 1, owned, NULL, NULL);
@@ -517,8 +527,14 @@ static bool next_head(conn_t *c) {
         set_deadline(c, sc->header_timeout);
     }
     /* Parse once the end of the head is here, or every 1 KiB of a long head to catch limits early:
-     * a client sending one byte at a time must not make us re-parse the whole head per byte. */
-    if (!head_complete(c) && c->rlen - c->parsed_at < 1024 && c->rlen < c->rcap) return false;
+     * a client sending one byte at a time must not make us re-parse the whole head per byte.
+     * Also each time the buffered bytes have doubled (the first bytes always): the parser stops
+     * at the first byte that cannot belong to a request, so bytes that cannot begin one (a TLS
+     * ClientHello's 0x16, binary noise) are answered 400 at once, not at headerTimeout, while a
+     * slow client's partial head costs O(n log n) parsing. */
+    if (!head_complete(c) && c->rlen - c->parsed_at < 1024 && c->rlen < 2 * c->parsed_at &&
+        c->rlen < c->rcap)
+        return false;
     c->parsed_at = c->rlen;
     http_limits_t lim = {.max_url_bytes = sc->max_url_bytes, .max_header_bytes = sc->max_header_bytes};
     http_request_t h;
@@ -542,6 +558,16 @@ static bool next_head(conn_t *c) {
     return true;
 }
 
+/* bodyTimeout: while a request body is read from the client, each read must come within
+ * bodyTimeout of the one before (on_read clears the deadline, this arms a new one). Not while the
+ * handler holds the body back (its pace, not the client's), nor while the client waits for a
+ * 100 Continue not sent yet. */
+static void arm_body_deadline(conn_t *c, request_t *r) {
+    bool waiting = !r->body_complete && !r->body_paused && !r->expect_continue && c->reading;
+    if (!waiting) c->deadline = 0;
+    else if (c->deadline == 0) set_deadline(c, conn_cfg(c)->body_timeout);
+}
+
 static void conn_process(conn_t *c) {
     if (c->in_process) return;
     c->in_process = true;
@@ -559,6 +585,7 @@ static void conn_process(conn_t *c) {
             }
             if (c->rlen == c->rcap || (r->body_complete && c->rlen)) read_stop(c);
             else read_start(c);
+            arm_body_deadline(c, r);
             break;
         }
         if (c->close_after) {
@@ -632,6 +659,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
             return;
         }
         c->rlen += (uint32_t)nread;
+        if (c->state == CONN_STATE_ACTIVE) c->deadline = 0; /* body progress: bodyTimeout anew */
         conn_process(c);
         return;
     }
@@ -657,12 +685,141 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     else c->close_after = true;
 }
 
-void conn_accept(http_server_t *s, uv_stream_t *listener, bool is_unix) {
+/* ---- connections per client address (maxConnectionsPerIp) ----
+ * A chained hash table of the addresses with open TCP connections. It exists while one does: the
+ * last close frees it, so a stopped server holds nothing. */
+
+typedef struct peer_count {
+    struct peer_count *next;
+    uint8_t family;
+    uint8_t addr[16];
+    unsigned n;
+} peer_count_t;
+
+struct conn_peers {
+    peer_count_t **buckets;
+    size_t nbuckets;          /* a power of two */
+    size_t n;                 /* addresses */
+};
+
+static size_t peer_hash(uint8_t family, const uint8_t *addr, size_t nbuckets) {
+    uint64_t h = 1469598103934665603ull ^ family;
+    for (int i = 0; i < 16; i++) h = (h ^ addr[i]) * 1099511628211ull;
+    return (size_t)(h ^ (h >> 32)) & (nbuckets - 1);
+}
+
+static peer_count_t **peer_link(struct conn_peers *t, uint8_t family, const uint8_t *addr) {
+    peer_count_t **link = &t->buckets[peer_hash(family, addr, t->nbuckets)];
+    while (*link && ((*link)->family != family || memcmp((*link)->addr, addr, 16) != 0))
+        link = &(*link)->next;
+    return link;
+}
+
+static unsigned peers_count(http_server_t *s, uint8_t family, const uint8_t *addr) {
+    if (s->peers == NULL) return 0;
+    peer_count_t *p = *peer_link(s->peers, family, addr);
+    return p ? p->n : 0;
+}
+
+static void peers_grow(struct conn_peers *t) {
+    size_t old_n = t->nbuckets;
+    peer_count_t **old = t->buckets;
+    t->nbuckets = old_n ? old_n * 2 : 256;
+    t->buckets = xcalloc(t->nbuckets, sizeof(*t->buckets));
+    for (size_t i = 0; i < old_n; i++) {
+        while (old[i]) {
+            peer_count_t *p = old[i];
+            old[i] = p->next;
+            size_t b = peer_hash(p->family, p->addr, t->nbuckets);
+            p->next = t->buckets[b];
+            t->buckets[b] = p;
+        }
+    }
+    free(old);
+}
+
+static void peers_add(http_server_t *s, uint8_t family, const uint8_t *addr) {
+    if (s->peers == NULL) s->peers = xcalloc(1, sizeof(*s->peers));
+    struct conn_peers *t = s->peers;
+    if (t->n >= t->nbuckets) peers_grow(t);
+    peer_count_t **link = peer_link(t, family, addr);
+    if (*link == NULL) {
+        peer_count_t *p = xcalloc(1, sizeof(*p));
+        p->family = family;
+        memcpy(p->addr, addr, 16);
+        *link = p;
+        t->n++;
+    }
+    (*link)->n++;
+}
+
+static void peers_remove(http_server_t *s, uint8_t family, const uint8_t *addr) {
+    struct conn_peers *t = s->peers;
+    peer_count_t **link = peer_link(t, family, addr);
+    peer_count_t *p = *link;
+    if (--p->n > 0) return;
+    *link = p->next;
+    free(p);
+    if (--t->n > 0) return;
+    free(t->buckets);
+    free(t);
+    s->peers = NULL;
+}
+
+/* The client's address in the connection's own form: family, 16 bytes (IPv4 in the first 4),
+ * port. False when it cannot be had (the client is already gone). */
+static bool peer_of(int fd, uint8_t *family, uint8_t *addr, uint16_t *port) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0) return false;
+    memset(addr, 0, 16);
+    *family = (uint8_t)ss.ss_family;
+    if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        memcpy(addr, &a->sin_addr, 4);
+        *port = ntohs(a->sin_port);
+    } else if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        memcpy(addr, &a->sin6_addr, 16);
+        *port = ntohs(a->sin6_port);
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/* A client over maxConnectionsPerIp: closed at once, logged at most every 10 s. */
+static void refuse_over_limit(http_server_t *s, int fd, uint8_t family, const uint8_t *addr, unsigned max) {
+    static uint64_t logged, refused;
+    close(fd);
+    refused++;
+    uint64_t now = uv_now(s->loop);
+    if (logged && now - logged < 10000) return;
+    logged = now;
+    char peer[64];
+    inet_ntop(family, addr, peer, sizeof(peer));
+    log_warn("%s: more than maxConnectionsPerIp (%u) connections: closed (%" PRIu64
+             " such connection(s) so far)", peer, max, refused);
+}
+
+void conn_accept(http_server_t *s, int fd, bool is_unix) {
+    uint8_t family = AF_UNIX, addr[16] = {0};
+    uint16_t port = 0;
+    bool counted = false;
+    if (!is_unix && peer_of(fd, &family, addr, &port)) {
+        unsigned max = s->gen->cfg->server.max_connections_per_ip;
+        if (max && peers_count(s, family, addr) >= max) {
+            refuse_over_limit(s, fd, family, addr, max);
+            return;
+        }
+        counted = true;
+    }
     conn_t *c = xcalloc(1, sizeof(*c));
     c->srv = s;
     c->is_unix = is_unix;
     int rc = is_unix ? uv_pipe_init(s->loop, &c->h.pipe, 0) : uv_tcp_init(s->loop, &c->h.tcp);
     if (rc != 0) {
+        close(fd);
         free(c);
         return;
     }
@@ -671,29 +828,20 @@ void conn_accept(http_server_t *s, uv_stream_t *listener, bool is_unix) {
     if (s->conns) s->conns->prev = c;
     s->conns = c;
     s->n_conns++;
-    if (uv_accept(listener, &c->h.stream) != 0) {
+    rc = is_unix ? uv_pipe_open(&c->h.pipe, fd) : uv_tcp_open(&c->h.tcp, fd);
+    if (rc != 0) {
+        close(fd); /* not the handle's: its close will not close it */
         conn_close(c);
         return;
     }
-    if (is_unix) {
-        c->peer_family = AF_UNIX;
-    } else {
-        uv_tcp_nodelay(&c->h.tcp, 1);
-        struct sockaddr_storage ss;
-        int len = sizeof(ss);
-        if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) == 0) {
-            c->peer_family = (uint8_t)ss.ss_family;
-            if (ss.ss_family == AF_INET) {
-                struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-                memcpy(c->peer_addr, &a->sin_addr, 4);
-                c->peer_port = ntohs(a->sin_port);
-            } else if (ss.ss_family == AF_INET6) {
-                struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-                memcpy(c->peer_addr, &a->sin6_addr, 16);
-                c->peer_port = ntohs(a->sin6_port);
-            }
-        }
+    c->peer_family = family;
+    c->peer_port = port;
+    memcpy(c->peer_addr, addr, 16);
+    if (counted) {
+        peers_add(s, family, addr);
+        c->peer_counted = true;
     }
+    if (!is_unix) uv_tcp_nodelay(&c->h.tcp, 1);
     c->state = CONN_STATE_IDLE;
     /* A new connection must start a request within headerTimeout. */
     set_deadline(c, conn_cfg(c)->header_timeout);
@@ -706,16 +854,79 @@ void conn_peer_str(const conn_t *c, char *out, size_t outlen) {
     else snprintf(out, outlen, "unix");
 }
 
+/* A number that changes whenever the client takes bytes of a response, whoever queued them
+ * (libuv writes, or a threadpool sendfile on a duplicate of the socket): for TCP the bytes the
+ * client acknowledged; for a unix socket a mix of the completed writes, libuv's unwritten bytes
+ * and the bytes the client has not read yet. */
+static uint64_t send_progress(const conn_t *c, int fd, int outq) {
+    if (!c->is_unix) {
+        /* The kernel's struct tcp_info (linux/tcp.h: a stable ABI that only grows) continues past
+         * glibc's copy, which libuv's headers include and which stops before tcpi_bytes_acked
+         * (Linux 4.1). */
+        struct {
+            struct tcp_info base;
+            uint64_t pacing_rate, max_pacing_rate, bytes_acked;
+        } ti;
+        _Static_assert(sizeof(struct tcp_info) == 104, "glibc's tcp_info ends at tcpi_total_retrans");
+        socklen_t len = sizeof(ti);
+        if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 && len >= sizeof(ti))
+            return ti.bytes_acked;
+    }
+    return c->writes_done * 0x9E3779B97F4A7C15ull + c->h.stream.write_queue_size * 0xC2B2AE3D27D4EB4Full +
+           (uint64_t)(unsigned)outq;
+}
+
+/* sendTimeout: output is waiting (in libuv's queue or in the kernel's send buffer) and the client
+ * has taken none of it for this long: close. Checked once per tick; only connections that may
+ * have output cost a system call. */
+static void check_send(conn_t *c, uint64_t now) {
+    if (c->pending_writes == 0 && c->state != CONN_STATE_ACTIVE) {
+        c->send_since = 0;
+        return;
+    }
+    uv_os_fd_t fd;
+    int outq = 0;
+    if (uv_fileno(&c->h.handle, &fd) != 0) return;
+    if (ioctl(fd, SIOCOUTQ, &outq) != 0) outq = 0;
+    if (c->h.stream.write_queue_size == 0 && outq <= 0) {
+        c->send_since = 0;
+        return;
+    }
+    uint64_t mark = send_progress(c, fd, outq);
+    if (c->send_since == 0 || mark != c->send_mark) {
+        c->send_mark = mark;
+        c->send_since = now;
+        return;
+    }
+    unsigned t = conn_cfg(c)->send_timeout;
+    if (now - c->send_since < (uint64_t)t * 1000u) return;
+    char peer[64];
+    conn_peer_str(c, peer, sizeof(peer));
+    log_info("%s: the client took nothing of the response for %us (sendTimeout): connection closed",
+             peer, t);
+    conn_close(c);
+}
+
 void conn_sweep(http_server_t *s, uint64_t now) {
     conn_t *next;
     for (conn_t *c = s->conns; c; c = next) {
         next = c->next;
-        if (c->deadline == 0 || now < c->deadline) continue;
+        if (c->state != CONN_STATE_CLOSING) check_send(c, now);
+        if (c->state == CONN_STATE_CLOSING || c->deadline == 0 || now < c->deadline) continue;
         c->deadline = 0;
         switch (c->state) {
         case CONN_STATE_HEAD:
             if (c->req == NULL && c->rlen > 0) conn_fail(c, 408);
             else conn_close(c);
+            break;
+        case CONN_STATE_ACTIVE:
+            if (c->req && !c->req->body_complete) {
+                char peer[64];
+                conn_peer_str(c, peer, sizeof(peer));
+                log_info("%s: the request body stalled for %us (bodyTimeout)", peer,
+                         conn_cfg(c)->body_timeout);
+                conn_fail(c, 408);
+            }
             break;
         case CONN_STATE_IDLE:
         case CONN_STATE_LINGER:

@@ -1,5 +1,6 @@
 /* One client connection: reads, parses request heads, runs one request at a time (pipelined heads
- * wait their turn), writes responses in order, enforces the head and keep-alive deadlines. */
+ * wait their turn), writes responses in order, enforces the head, body, send and keep-alive
+ * timeouts. */
 #ifndef FCGIHOST_HTTP_CONN_H
 #define FCGIHOST_HTTP_CONN_H
 #include <stdbool.h>
@@ -32,7 +33,13 @@ typedef struct conn {
     uint32_t scanned;       /* bytes of rbuf already searched for the end of the head */
     uint32_t parsed_at;     /* rlen at the last full parse attempt */
     request_t *req;         /* the request being served, or NULL */
-    uint64_t deadline;      /* loop time (ms) at which the current timeout fires; 0 = none */
+    uint64_t deadline;      /* loop time (ms) at which the current timeout fires; 0 = none:
+                               headerTimeout (HEAD), keepAliveTimeout (IDLE), bodyTimeout (ACTIVE,
+                               while the body is read), the linger (LINGER) */
+    uint64_t send_since;    /* sendTimeout: loop ms since output has waited without progress
+                               (0 = nothing waiting) */
+    uint64_t send_mark;     /* the progress measure at send_since (see send_progress) */
+    uint32_t writes_done;   /* completed writes: part of the progress measure */
     uint32_t served;        /* requests served on this connection */
     uint64_t discard;       /* bytes of a finished request's body still to skip */
     uint8_t state;          /* conn_state_t */
@@ -42,6 +49,7 @@ typedef struct conn {
     bool shutting;          /* uv_shutdown in progress */
     bool in_process;        /* inside conn_process: finishing a request must not recurse */
     bool peer_eof;          /* the client shut down its side */
+    bool peer_counted;      /* counted in the server's per-address table */
     uint8_t peer_family;    /* AF_INET / AF_INET6 / AF_UNIX */
     uint16_t peer_port;     /* host order */
     uint8_t peer_addr[16];
@@ -56,10 +64,12 @@ void conn_defer_close(http_server_t *s);
 /* Run what is pending now (also called once before the loop's handles close). */
 void conn_defer_run(http_server_t *s);
 
-/* Accept a new connection from a listening stream. */
-void conn_accept(http_server_t *s, uv_stream_t *listener, bool is_unix);
+/* Serve a connection accept() returned (fd: non-blocking; owned from here on, closed at once
+ * when the client is over maxConnectionsPerIp). */
+void conn_accept(http_server_t *s, int fd, bool is_unix);
 
-/* Maintenance tick: fire expired deadlines. */
+/* Maintenance tick: fire expired deadlines, close connections whose client has taken nothing of a
+ * response for sendTimeout. */
 void conn_sweep(http_server_t *s, uint64_t now);
 
 /* Graceful stop: close idle connections now; busy ones close after their current response. */

@@ -25,6 +25,8 @@ typedef struct http_server {
     bool stopping;            /* the owner's graceful stop: no keep-alive, idle connections close */
     conn_t *conns;            /* all open connections (intrusive list) */
     size_t n_conns;
+    struct conn_peers *peers; /* open connections per client address (conn.c, maxConnectionsPerIp) */
+    uint64_t held_body_bytes; /* request bodies held in memory by handlers (http_body_hold) */
 
     /* Static files (static.c): the file cache, content types, the document root. */
     file_cache_t *files;
@@ -62,5 +64,18 @@ typedef struct http_server {
 
 /* "Sun, 22 Nov 2026 04:40:00 GMT" for the current second. */
 const char *http_date(http_server_t *hs);
+
+/* Request bodies held in memory, server-wide (SPEC §2): a handler that wants to keep n more body
+ * bytes in memory asks first; past HTTP_HELD_BODY_MAX in all the answer is no and the bytes go
+ * to a file in tempDir. What was granted is given back with http_body_release. */
+#define HTTP_HELD_BODY_MAX (64u * 1024u * 1024u)
+static inline bool http_body_hold(http_server_t *hs, size_t n) {
+    if (hs->held_body_bytes + n > HTTP_HELD_BODY_MAX) return false;
+    hs->held_body_bytes += n;
+    return true;
+}
+static inline void http_body_release(http_server_t *hs, uint64_t n) {
+    hs->held_body_bytes -= n;
+}
 
 #endif

@@ -7,7 +7,11 @@
  * sendfile(2) on the libuv threadpool (our own uv_queue_work: libuv 1.44's uv_fs_sendfile falls back
  * to a read/write emulation that blocks a pool thread in poll() on a slow socket); when the socket is full we wait for it to become writable
  * with a uv_poll on a duplicate of its descriptor (the dup also keeps the socket alive while a
- * threadpool sendfile may still be using it). */
+ * threadpool sendfile may still be using it).
+ *
+ * Descriptors (SPEC §8: caches must not hold the last ones): a file kept in memory keeps no
+ * descriptor; the others are bounded (an eighth of RLIMIT_NOFILE, at most 1024), dropped by the
+ * maintenance tick once past their second, and all released when an open fails with EMFILE. */
 #include "http/static.h"
 
 #include <errno.h>
@@ -18,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -60,12 +65,17 @@ struct file_cache {
     size_t nbuckets;
     size_t n;
     uint64_t data_bytes;
+    size_t n_fds;       /* descriptors held by entries in the table */
+    size_t max_fds;
 };
 
 file_cache_t *file_cache_new(void) {
     file_cache_t *fc = xcalloc(1, sizeof(*fc));
     fc->nbuckets = 1024;
     fc->buckets = xcalloc(fc->nbuckets, sizeof(file_entry_t *));
+    struct rlimit rl;
+    rlim_t lim = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur / 8 : 128;
+    fc->max_fds = lim < 8 ? 8 : lim > 1024 ? 1024 : (size_t)lim;
     return fc;
 }
 
@@ -83,12 +93,22 @@ static void table_remove(file_cache_t *fc, file_entry_t **link) {
     e->in_table = false;
     fc->n--;
     if (e->data) fc->data_bytes -= (uint64_t)e->size; /* counted while in the table only */
+    if (e->fd >= 0) fc->n_fds--;
     entry_unref(e);
 }
 
 void file_cache_clear(file_cache_t *fc) {
     for (size_t i = 0; i < fc->nbuckets; i++)
         while (fc->buckets[i]) table_remove(fc, &fc->buckets[i]);
+}
+
+void file_cache_sweep(file_cache_t *fc, uint64_t now) {
+    for (size_t i = 0; i < fc->nbuckets; i++) {
+        for (file_entry_t **link = &fc->buckets[i]; *link;) {
+            if (now - (*link)->checked >= CACHE_TTL_MS) table_remove(fc, link);
+            else link = &(*link)->hnext;
+        }
+    }
 }
 
 void file_cache_free(file_cache_t *fc) {
@@ -191,6 +211,8 @@ static void fill_entry(http_server_t *s, file_entry_t *e, int fd) {
         if (got == st.st_size) {
             e->data = data;
             s->files->data_bytes += (uint64_t)st.st_size;
+            close(fd); /* served from memory: no descriptor kept */
+            e->fd = -1;
         } else {
             free(data);
         }
@@ -205,6 +227,15 @@ static file_entry_t *resolve(http_server_t *s, const char *path, size_t len) {
     e->refs = 1;
     e->checked = uv_now(s->loop);
     int fd = open_under_root(s, e->key);
+    if (fd == -EMFILE || fd == -ENFILE) {
+        /* Out of descriptors: give back the cache's, then try once more. */
+        file_cache_clear(s->files);
+        fd = open_under_root(s, e->key);
+        if (fd < 0) {
+            log_warn("cannot open %s: %s", e->key, strerror(-fd));
+            e->checked = 0; /* an answer for this request only, not cached */
+        }
+    }
     if (fd >= 0) fill_entry(s, e, fd);
     else if (fd == -ENOENT || fd == -ENOTDIR || fd == -ENAMETOOLONG) e->kind = STATIC_MISSING;
     else e->kind = STATIC_FORBIDDEN;
@@ -227,7 +258,13 @@ static file_entry_t *cache_get(http_server_t *s, const char *path, size_t len) {
         break;
     }
     file_entry_t *e = resolve(s, path, len);
+    if (e->checked == 0) return e; /* not to be kept */
     if (fc->n >= CACHE_MAX_ENTRIES) file_cache_clear(fc);
+    if (e->fd >= 0 && fc->n_fds >= fc->max_fds) {
+        file_cache_sweep(fc, now);
+        if (fc->n_fds >= fc->max_fds) file_cache_clear(fc);
+    }
+    if (e->fd >= 0) fc->n_fds++;
     size_t b = hash_key(path, len) & (fc->nbuckets - 1);
     e->hnext = fc->buckets[b];
     fc->buckets[b] = e;

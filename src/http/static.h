@@ -13,6 +13,9 @@ typedef struct file_cache file_cache_t;
 file_cache_t *file_cache_new(void);
 /* Drop every entry (after a reload changed root or symlink rules). */
 void file_cache_clear(file_cache_t *fc);
+/* Drop the entries past their time (maintenance tick): their descriptors are closed unless a
+ * response in flight still uses them. */
+void file_cache_sweep(file_cache_t *fc, uint64_t now);
 void file_cache_free(file_cache_t *fc);
 
 /* Serve r->path from the document root. Answers every case itself (404, 403, 301, 405, ...). */

@@ -181,8 +181,13 @@ static void test_server_defaults(void **state) {
     assert_int_equal(s->max_header_bytes, 16384);
     assert_int_equal(s->max_body_bytes, 30000000);
     assert_int_equal(s->header_timeout, 30);
+    assert_int_equal(s->body_timeout, 60);
+    assert_int_equal(s->send_timeout, 60);
     assert_int_equal(s->keep_alive_timeout, 120);
     assert_int_equal(s->shutdown_timeout, 30);
+    assert_string_equal(s->temp_dir, "/var/tmp");
+    assert_int_equal(s->max_connections, 20000);
+    assert_int_equal(s->max_connections_per_ip, 0);
     assert_int_equal(cfg->n_apps, 0);
     assert_int_equal(cfg->n_handlers, 0);
     cfg_free(cfg);
@@ -616,6 +621,8 @@ static void test_error_bad_server_values(void **state) {
         {"keepAliveTimeout = 86401",
          "keepAliveTimeout: '86401' is not a whole number from 1 to 86400"},
         {"shutdownTimeout = -1", "shutdownTimeout: '-1' is not a whole number from 0 to 86400"},
+        {"bodyTimeout = 0", "bodyTimeout: '0' is not a whole number from 1 to 86400"},
+        {"sendTimeout = 1m", "sendTimeout: '1m' is not a whole number from 1 to 86400"},
         {"statusPath = status", "statusPath: 'status' is not a URL path (it must start with '/')"},
         {"statusPath = /a b", "statusPath: '/a b' is not a URL path (no spaces, '?' or '#')"},
         {"user = a b", "user: 'a b' is not a user name"},
@@ -631,6 +638,12 @@ static void test_error_bad_server_values(void **state) {
         {"statusAllow = 1.2.3.4/",
          "statusAllow: '1.2.3.4/' is not an IPv4 or IPv6 address or CIDR range"},
         {"runtimeDir =", "runtimeDir: a path is required"},
+        {"tempDir = /nonexistent-fcgihost-dir",
+         "tempDir: '/nonexistent-fcgihost-dir': No such file or directory"},
+        {"tempDir = /etc/passwd", "tempDir: '/etc/passwd' is not a directory"},
+        {"maxConnections = 0", "maxConnections: '0' is not a whole number from 1 to 10000000"},
+        {"maxConnectionsPerIp = x",
+         "maxConnectionsPerIp: 'x' is not a whole number from 0 to 10000000"},
         {"accessLog =", "accessLog: a path is required"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -1183,7 +1196,8 @@ static void test_key_table(void **state) {
     static const char *const server[] = {
         "listen", "root", "index", "accessLog", "errorLog", "logLevel", "controlSocket",
         "runtimeDir", "user", "symlinks", "statusPath", "statusAllow", "maxUrlBytes",
-        "maxHeaderBytes", "maxBodyBytes", "headerTimeout", "keepAliveTimeout", "shutdownTimeout"};
+        "maxHeaderBytes", "maxBodyBytes", "headerTimeout", "bodyTimeout", "sendTimeout",
+        "keepAliveTimeout", "shutdownTimeout", "tempDir", "maxConnections", "maxConnectionsPerIp"};
     static const char *const fastcgi[] = {
         "fullPath", "arguments", "env", "maxInstances", "instanceMaxRequests", "idleTimeout",
         "activityTimeout", "requestTimeout", "queueLength", "rapidFailsPerMinute", "protocol",
