@@ -8,6 +8,7 @@ server crashed, needed SIGKILL, printed a sanitizer report, or left a child proc
 
 The binary comes from $FCGIHOST_BIN (default /work/main/build/fcgihost, i.e. <repo>/build/fcgihost).
 """
+import json
 import os
 import re
 import signal
@@ -297,6 +298,16 @@ class Server:
         return subprocess.run([fcgihost_bin(), "ctl", "-s", socket_path or self.control_socket]
                               + [str(a) for a in args], capture_output=True, text=True,
                               timeout=timeout)
+
+    def status_json(self):
+        """`fcgihost ctl status --json`, parsed."""
+        cp = self.ctl("status", "--json")
+        assert cp.returncode == 0, cp.stderr
+        return json.loads(cp.stdout)
+
+    def pool_status(self, name="app"):
+        """The JSON status of one application's pool."""
+        return next(p for p in self.status_json()["pools"] if p["name"] == name)
 
     def url(self, path="/"):
         h = "[%s]" % self.host if ":" in self.host else self.host

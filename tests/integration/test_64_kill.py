@@ -28,13 +28,11 @@ def start(start_server, **app_keys):
 
 
 def status_json(srv):
-    cp = srv.ctl("status", "--json")
-    assert cp.returncode == 0, cp.stderr
-    return json.loads(cp.stdout)
+    return srv.status_json()
 
 
 def pool_of(srv, name="app"):
-    return next(p for p in status_json(srv)["pools"] if p["name"] == name)
+    return srv.pool_status(name)
 
 
 def get(srv, path, timeout=ANSWER_WITHIN):
