@@ -10,7 +10,7 @@ case "$goal" in
   test)     want=("${build[@]}" "${test[@]}") ;;
   sanitize) want=("${build[@]}" "${test[@]}" clang libclang-rt-14-dev) ;;
   fuzz)     want=("${build[@]}" libcmocka-dev clang libclang-rt-14-dev) ;;
-  bench)    want=("${build[@]}" "${test[@]}" wrk nginx lighttpd apache2 libapache2-mod-fcgid h2o php-fpm spawn-fcgi) ;;
+  bench)    want=("${build[@]}" "${test[@]}" wrk nginx lighttpd lighttpd-mod-openssl apache2 libapache2-mod-fcgid h2o caddy php-fpm spawn-fcgi nghttp2-client) ;;
   *) echo "usage: $0 build|test|sanitize|fuzz|bench" >&2; exit 2 ;;
 esac
 missing=()
