@@ -714,6 +714,7 @@ int server_run(const char *conf_path) {
     s->http.on_conn_closed = on_http_conn_closed;
     s->http.intercept = server_status_page;
     s->http.serve_mapped = fcgi_serve;
+    s->http.serve_file = static_serve;
     conn_defer_init(&s->http);
     /* Signal handlers before anything is bound: a signal that arrives once the listeners accept
      * (a supervisor's SIGTERM, a logrotate's SIGUSR1) waits for the loop instead of killing the

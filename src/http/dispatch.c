@@ -32,7 +32,7 @@ static void route(request_t *r) {
     buf_t allow;
     buf_init(&allow);
     if (router_allow(cfg, r->path, r->path_len, &allow)) method_not_allowed(r, &allow);
-    else static_serve(r);
+    else r->srv->serve_file(r);
     buf_dispose(&allow);
 }
 

@@ -60,6 +60,8 @@ typedef struct http_server {
     bool (*intercept)(request_t *r);
     /* A handler mapping ([handler:NAME] index) selected the request: the FastCGI module. */
     void (*serve_mapped)(request_t *r, size_t handler_index, size_t script_len);
+    /* No mapping took the request: static files (static_serve). */
+    void (*serve_file)(request_t *r);
 } http_server_t;
 
 /* "Sun, 22 Nov 2026 04:40:00 GMT" for the current second. */
