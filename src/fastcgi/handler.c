@@ -984,6 +984,7 @@ static int check_resource(request_t *r, const cfg_handler_t *h, size_t script_le
     static_kind_t k = static_probe(r->srv, script);
     free(script);
     if (k == STATIC_FORBIDDEN) return 403;
+    if (k == STATIC_UNAVAILABLE) return 503;
     switch (h->resource_type) {
     case CFG_RESOURCE_FILE: return k == STATIC_FILE ? 0 : 404;
     case CFG_RESOURCE_DIRECTORY: return k == STATIC_DIR ? 0 : 404;

@@ -238,6 +238,7 @@ static file_entry_t *resolve(http_server_t *s, const char *path, size_t len) {
     }
     if (fd >= 0) fill_entry(s, e, fd);
     else if (fd == -ENOENT || fd == -ENOTDIR || fd == -ENAMETOOLONG) e->kind = STATIC_MISSING;
+    else if (fd == -EMFILE || fd == -ENFILE || fd == -ENOMEM) e->kind = STATIC_UNAVAILABLE;
     else e->kind = STATIC_FORBIDDEN;
     return e;
 }
@@ -598,6 +599,14 @@ void static_serve(request_t *r) {
     file_entry_t *e = cache_get(s, r->path, r->path_len);
     switch (e->kind) {
     case STATIC_MISSING: resp_error(r, 404, NULL); break;
+    case STATIC_UNAVAILABLE: /* a moment of shortage is no answer about the file */
+        resp_start(r, 503);
+        resp_header_str(r, "Retry-After", "1");
+        resp_header_str(r, "Content-Type", "text/plain; charset=utf-8");
+        resp_send_headers(r, 49);
+        resp_write_copy(r, "503 Service Unavailable: out of file descriptors\n", 49);
+        resp_finish(r);
+        break;
     case STATIC_FORBIDDEN:
     case STATIC_OTHER: resp_error(r, 403, NULL); break;
     case STATIC_DIR:

@@ -28,6 +28,7 @@ typedef enum static_kind {
     STATIC_FILE,      /* a regular file */
     STATIC_DIR,       /* a directory */
     STATIC_OTHER,     /* a device, socket, fifo (403) */
+    STATIC_UNAVAILABLE, /* cannot be opened now: out of descriptors or memory (503, never cached) */
 } static_kind_t;
 
 /* Classify `path` (decoded, absolute URL path) under the server's root with its symlink rules,

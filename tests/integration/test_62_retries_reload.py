@@ -265,3 +265,27 @@ def test_a_start_refused_for_want_of_descriptors_waits_and_is_not_a_rapid_fail(s
         r = c.read_response(timeout=10)
     assert r.status == 200, r
     assert pool_of(srv)["rapid_fails"] == 0
+
+
+def test_a_static_file_that_cannot_be_opened_for_want_of_descriptors_is_a_503_not_cached(start_server):
+    import resource
+    srv = start_server(files={"a.txt": b"x" * 300000})   # past the in-memory cache: needs its fd
+    soft, hard = resource.prlimit(srv.pid, resource.RLIMIT_NOFILE)
+
+    def fds():
+        return {int(f) for f in os.listdir("/proc/%d/fd" % srv.pid)}
+    with srv.connect() as c:
+        c.send(b"GET /missing HTTP/1.1\r\nHost: t\r\n\r\n")   # the connection is in use
+        assert c.read_response().status == 404
+        used = fds()
+        lowest_free = min(set(range(len(used) + 1)) - used)
+        resource.prlimit(srv.pid, resource.RLIMIT_NOFILE, (lowest_free, hard))  # none left
+        try:
+            c.send(b"GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n")
+            r = c.read_response()
+            assert r.status == 503 and r.header("Retry-After") == "1", r
+        finally:
+            resource.prlimit(srv.pid, resource.RLIMIT_NOFILE, (soft, hard))
+        c.send(b"GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n")
+        r = c.read_response()
+        assert r.status == 200 and len(r.body) == 300000, r    # the shortage was not cached
