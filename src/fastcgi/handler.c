@@ -1024,7 +1024,7 @@ void fcgi_serve(request_t *r, size_t handler_index, size_t script_len) {
     fr->timer.data = fr;
     r->handler = &fcgi_handler;
     r->hctx = fr;
-    r->app = fr->app->name;
+    r->app = fr->gen->cfg->apps[h->app_index].name; /* lives as long as r: it holds the generation */
     resp_continue(r);
     fr->state = FR_COLLECTING;
     if (r->body_chunked && !r->body_complete) return; /* acquired in on_body_end */
