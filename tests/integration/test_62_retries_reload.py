@@ -3,7 +3,9 @@ are queued or uploading (SPEC §1, §8), `ctl set` not writing into a shared gen
 client resetting during a 100-continue to a FastCGI URL. Each test failed on the code before
 the fix (retry of a crashing request on a second process, a POST sent twice, 502s with processes
 exiting on their own, a use-after-free of the removed pool, 503s for queued requests)."""
+import contextlib
 import os
+import resource
 import signal
 import socket
 import struct
@@ -238,54 +240,53 @@ def test_a_verb_no_handler_accepts_gets_405_with_allow_not_the_source(start_serv
 
 # ---- SPEC 4.11: out of descriptors is not a rapid fail --------------------------------------
 
+
+@contextlib.contextmanager
+def no_descriptor_left(srv):
+    """Lower the running server's RLIMIT_NOFILE to its lowest free descriptor for the block, so
+    that any descriptor it tries to create fails with EMFILE; restored on the way out."""
+    soft, hard = resource.prlimit(srv.pid, resource.RLIMIT_NOFILE)
+    used = {int(f) for f in os.listdir("/proc/%d/fd" % srv.pid)}
+    lowest_free = min(set(range(len(used) + 1)) - used)
+    resource.prlimit(srv.pid, resource.RLIMIT_NOFILE, (lowest_free, hard))
+    try:
+        yield
+    finally:
+        resource.prlimit(srv.pid, resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def busy_connection(srv):
+    """A connection the server has accepted and answered on (its descriptor exists)."""
+    c = srv.connect()
+    c.send(b"GET /missing HTTP/1.1\r\nHost: t\r\n\r\n")
+    assert c.read_response().status == 404
+    return c
+
+
 @needs_app
 def test_a_start_refused_for_want_of_descriptors_waits_and_is_not_a_rapid_fail(start_server):
-    import resource
     # resourceType = Unspecified: no file is opened for the request, only the start needs one
     ini = app_section(maxInstances=2, rapidFailsPerMinute=1) + handler_section(resourceType="Unspecified")
     srv = start_server(files={"t.fcgi": b"script"}, extra=ini)
-    soft, hard = resource.prlimit(srv.pid, resource.RLIMIT_NOFILE)
-
-    def fds():
-        return {int(f) for f in os.listdir("/proc/%d/fd" % srv.pid)}
-    with srv.connect() as c:
-        c.send(b"GET /missing HTTP/1.1\r\nHost: t\r\n\r\n")   # the connection is in use
-        assert c.read_response().status == 404
-        used = fds()
-        lowest_free = min(set(range(len(used) + 1)) - used)
-        resource.prlimit(srv.pid, resource.RLIMIT_NOFILE, (lowest_free, hard))  # none left
-        try:
+    with busy_connection(srv) as c:
+        with no_descriptor_left(srv):
             c.send(b"GET /t.fcgi HTTP/1.1\r\nHost: t\r\n\r\n")
             srv.wait_for_log(r"cannot start a process", timeout=10)
             helpers.wait_until(lambda: srv.error_log().count("cannot start a process") >= 2, 10,
                                what="the start tried again")
             assert "failed within a minute" not in srv.error_log()
-        finally:
-            resource.prlimit(srv.pid, resource.RLIMIT_NOFILE, (soft, hard))
         r = c.read_response(timeout=10)
     assert r.status == 200, r
     assert pool_of(srv)["rapid_fails"] == 0
 
 
 def test_a_static_file_that_cannot_be_opened_for_want_of_descriptors_is_a_503_not_cached(start_server):
-    import resource
     srv = start_server(files={"a.txt": b"x" * 300000})   # past the in-memory cache: needs its fd
-    soft, hard = resource.prlimit(srv.pid, resource.RLIMIT_NOFILE)
-
-    def fds():
-        return {int(f) for f in os.listdir("/proc/%d/fd" % srv.pid)}
-    with srv.connect() as c:
-        c.send(b"GET /missing HTTP/1.1\r\nHost: t\r\n\r\n")   # the connection is in use
-        assert c.read_response().status == 404
-        used = fds()
-        lowest_free = min(set(range(len(used) + 1)) - used)
-        resource.prlimit(srv.pid, resource.RLIMIT_NOFILE, (lowest_free, hard))  # none left
-        try:
+    with busy_connection(srv) as c:
+        with no_descriptor_left(srv):
             c.send(b"GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n")
             r = c.read_response()
             assert r.status == 503 and r.header("Retry-After") == "1", r
-        finally:
-            resource.prlimit(srv.pid, resource.RLIMIT_NOFILE, (soft, hard))
         c.send(b"GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n")
         r = c.read_response()
         assert r.status == 200 and len(r.body) == 300000, r    # the shortage was not cached
