@@ -19,6 +19,7 @@
 #include "fastcgi/handler.h"
 #include "http/conn.h"
 #include "http/mime.h"
+#include "http/site.h"
 #include "http/static.h"
 #include "ctl/listener.h"
 #include "pool/pool.h"
@@ -47,6 +48,7 @@ struct listener {
     char *text;       /* the listen value, to match listeners across reloads */
     char *unix_path;  /* unlinked when the listener closes */
     bool is_unix;
+    unsigned id;      /* http_listen_id of text: the sites it serves */
     bool polling;
     bool keep;        /* reload bookkeeping */
     listener_t *next;
@@ -58,10 +60,21 @@ static void pool_put(server_t *s, pool_t *p);
 static void gen_release(gen_t *g, void *arg) {
     for (size_t i = 0; i < g->cfg->n_apps; i++)
         if (g->pools[i]) pool_put(arg, g->pools[i]);
+    http_sites_free(g->sites);
+    g->sites = NULL;
 }
 
+/* A generation for cfg with its sites opened (roots, alias directories, access logs); NULL (cfg
+ * freed) when a directory cannot be opened. Its pools come from attach_pools. */
 static gen_t *new_gen(server_t *s, cfg_t *cfg) {
-    return gen_new(cfg, gen_release, s);
+    http_sites_t *sites = http_sites_open(&s->http, cfg);
+    if (sites == NULL) {
+        cfg_free(cfg);
+        return NULL;
+    }
+    gen_t *g = gen_new(cfg, gen_release, s);
+    g->sites = sites;
+    return g;
 }
 
 /* ---- pools: one per application name, kept across reloads ---- */
@@ -149,61 +162,15 @@ static void attach_pools(server_t *s, gen_t *g) {
 }
 
 
-/* ---- access log ---- */
-
-static void access_flush(server_t *s) {
-    buf_t *b = &s->http.access_buf;
-    size_t off = 0;
-    while (off < b->len && s->http.access_fd >= 0) {
-        ssize_t w = write(s->http.access_fd, b->data + off, b->len - off);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) break;
-        off += (size_t)w;
-    }
-    b->len = 0;
-}
+/* ---- access logs (src/http/site.c) ---- */
 
 static void on_prepare(uv_prepare_t *p) {
     server_t *s = p->data;
-    if (s->http.access_buf.len) access_flush(s);
-}
-
-static int open_access_log(server_t *s, const char *target) {
-    if (strcmp(target, "off") == 0) {
-        s->http.access_fd = -1;
-        return 0;
-    }
-    if (strcmp(target, "-") == 0) {
-        s->http.access_fd = 1;
-        return 0;
-    }
-    int fd = open(target, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-    if (fd < 0) return -errno;
-    s->http.access_fd = fd;
-    free(s->access_path);
-    s->access_path = xstrdup(target);
-    return 0;
-}
-
-static void close_access_log(server_t *s) {
-    access_flush(s);
-    if (s->http.access_fd > 2) close(s->http.access_fd);
-    s->http.access_fd = -1;
-    free(s->access_path);
-    s->access_path = NULL;
+    http_logs_flush(&s->http);
 }
 
 static void reopen_logs(server_t *s) {
-    access_flush(s);
-    if (s->access_path) {
-        int fd = open(s->access_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-        if (fd >= 0) {
-            dup2(fd, s->http.access_fd);
-            close(fd);
-        } else {
-            log_error("cannot reopen access log %s: %s", s->access_path, strerror(errno));
-        }
-    }
+    http_logs_reopen(&s->http);
     int rc = log_reopen();
     if (rc < 0) log_error("cannot reopen error log: %s", strerror(-rc));
     log_info("log files reopened");
@@ -302,7 +269,7 @@ static void on_accept_ready(uv_poll_t *p, int status, int events) {
             }
         }
         s->fds_near = (unsigned)fd + fd_reserve(s) + 64 >= s->fd_limit;
-        conn_accept(&s->http, fd, l->is_unix);
+        conn_accept(&s->http, fd, l->is_unix, l->id);
         if (s->fds_warned) {
             log_info("file descriptors available again: accepting");
             s->fds_warned = false;
@@ -399,27 +366,30 @@ static int listener_open(server_t *s, const cfg_listen_t *cl, listener_t **out) 
 }
 
 /* Make the listeners match cfg: keep the ones still configured, open new ones, close the rest. */
+/* Keep the listener of cl (when open) or open one; returns -1 when it cannot be opened. */
+static int want_listener(server_t *s, const cfg_listen_t *cl) {
+    for (listener_t *l = s->listeners; l; l = l->next) {
+        if (strcmp(l->text, cl->text) != 0) continue;
+        l->keep = true;
+        return 0;
+    }
+    listener_t *l;
+    if (listener_open(s, cl, &l) != 0) return -1;
+    l->id = http_listen_id(&s->http, l->text);
+    l->keep = true;
+    l->next = s->listeners;
+    s->listeners = l;
+    return 0;
+}
+
 static int sync_listeners(server_t *s, const cfg_t *cfg) {
     for (listener_t *l = s->listeners; l; l = l->next) l->keep = false;
     int failed = 0;
-    for (size_t i = 0; i < cfg->server.n_listen; i++) {
-        const cfg_listen_t *cl = &cfg->server.listen[i];
-        listener_t *found = NULL;
-        for (listener_t *l = s->listeners; l; l = l->next)
-            if (strcmp(l->text, cl->text) == 0) found = l;
-        if (found) {
-            found->keep = true;
-            continue;
-        }
-        listener_t *l;
-        if (listener_open(s, cl, &l) != 0) {
-            failed++;
-            continue;
-        }
-        l->keep = true;
-        l->next = s->listeners;
-        s->listeners = l;
-    }
+    for (size_t i = 0; i < cfg->server.n_listen; i++)
+        if (want_listener(s, &cfg->server.listen[i]) < 0) failed++;
+    for (size_t k = 0; k < cfg->n_sites; k++) /* the sites' own addresses (SPEC §6) */
+        for (size_t i = 0; i < cfg->sites[k].n_listen; i++)
+            if (want_listener(s, &cfg->sites[k].listen[i]) < 0) failed++;
     for (listener_t **pl = &s->listeners; *pl;) {
         listener_t *l = *pl;
         if (l->keep) {
@@ -444,31 +414,10 @@ static void close_listeners(server_t *s) {
 
 /* ---- configuration generations ---- */
 
-static int open_root(server_t *s, const cfg_t *cfg) {
-    int fd = open(cfg->server.root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        log_error("cannot open root %s: %s", cfg->server.root, strerror(errno));
-        return -1;
-    }
-    char *real = realpath(cfg->server.root, NULL);
-    if (real == NULL) {
-        close(fd);
-        return -1;
-    }
-    if (s->http.root_fd >= 0) close(s->http.root_fd);
-    free(s->http.root_real);
-    s->http.root_fd = fd;
-    s->http.root_real = real;
-    return 0;
-}
-
 static void apply_logging(server_t *s, const cfg_t *cfg) {
     log_set_level((log_level_t)cfg->server.log_level);
     int rc = log_open(cfg->server.error_log);
     if (rc < 0) log_error("cannot open error log %s: %s", cfg->server.error_log, strerror(-rc));
-    close_access_log(s);
-    rc = open_access_log(s, cfg->server.access_log);
-    if (rc < 0) log_error("cannot open access log %s: %s", cfg->server.access_log, strerror(-rc));
 }
 
 static void on_ctl_command(void *arg, const ctl_cmd_t *cmd, buf_t *out) {
@@ -511,18 +460,22 @@ int server_reload(server_t *s, buf_t *errors) {
     cfg_t *cfg = cfg_load(s->conf_path, &diag);
     log_diag(&diag, cfg == NULL ? errors : NULL);
     cfg_diag_dispose(&diag);
-    if (cfg && (server_user_reload(cfg, s->http.gen->cfg) != 0 || open_root(s, cfg) != 0)) {
-        if (errors) buf_append_str(errors, "the new configuration cannot be applied (see the error log)\n");
+    gen_t *g = NULL;
+    bool loaded = cfg != NULL;
+    if (cfg && server_user_reload(cfg, s->http.gen->cfg) != 0) {
         cfg_free(cfg);
         cfg = NULL;
+    } else if (cfg && (g = new_gen(s, cfg)) == NULL) {
+        cfg = NULL; /* a root or alias directory that cannot be opened (logged) */
     }
     if (cfg == NULL) {
+        if (errors && loaded)
+            buf_append_str(errors, "the new configuration cannot be applied (see the error log)\n");
         log_error("reload failed: keeping the running configuration");
         s->reloads_failed++;
         fh_notify_ready();
         return -1;
     }
-    gen_t *g = new_gen(s, cfg);
     attach_pools(s, g);
     gen_t *old = s->http.gen;
     s->http.gen = g;
@@ -669,13 +622,12 @@ static mime_table_t *load_mime(void) {
 }
 
 static void server_dispose(server_t *s) {
-    close_access_log(s);
-    buf_dispose(&s->http.access_buf);
+    if (s->http.gen) gen_unref(s->http.gen); /* its sites' access logs are written and closed */
+    http_logs_close(&s->http);
     file_cache_free(s->http.files);
     mime_table_free(s->http.mime);
-    if (s->http.root_fd >= 0) close(s->http.root_fd);
-    free(s->http.root_real);
-    if (s->http.gen) gen_unref(s->http.gen);
+    for (size_t i = 0; i < s->http.n_listen_texts; i++) free(s->http.listen_texts[i]);
+    free(s->http.listen_texts);
     free(s->pools);
     free(s->retired);
     free(s->stopping_pools);
@@ -696,14 +648,18 @@ int server_run(const char *conf_path) {
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
 
-    server_t srv = {.http = {.access_fd = -1, .root_fd = -1, .date_sec = -1}};
+    server_t srv = {.http = {.date_sec = -1}};
     server_t *s = &srv;
     refresh_fd_limit(s);
     s->conf_path = realpath(conf_path, NULL);
     if (s->conf_path == NULL) s->conf_path = xstrdup(conf_path);
-    s->http.gen = new_gen(s, cfg);
-    buf_init(&s->http.access_buf);
     apply_logging(s, cfg);
+    s->http.gen = new_gen(s, cfg);
+    if (s->http.gen == NULL) {
+        fprintf(stderr, "fcgihost: not started (see the error log)\n");
+        server_dispose(s);
+        return 1;
+    }
 
     uv_loop_t loop;
     uv_loop_init(&loop);
@@ -731,7 +687,7 @@ int server_run(const char *conf_path) {
      * control socket, bound 0600 before this point, the log files) must be open by then. */
     s->start_ms = uv_now(&loop);
     s->start_unix = (int64_t)time(NULL);
-    int ok = open_root(s, cfg) == 0 && sync_listeners(s, cfg) == 0;
+    int ok = sync_listeners(s, cfg) == 0;
     if (ok) sync_control_socket(s, cfg);
     if (!ok || server_user_start(cfg, &loop, s->exe, s->conf_path) != 0) {
         uv_close((uv_handle_t *)&s->sig_term, on_handle_closed); /* a pending signal is dropped */

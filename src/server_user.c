@@ -206,7 +206,8 @@ void server_user_remove_stale_sockets(const char *dir) {
 static int drop(const cfg_t *cfg, const identity_t *id) {
     if (prepare_runtime_dir(cfg->server.runtime_dir, id) < 0) return -1;
     hand_log_file("errorLog", cfg->server.error_log, id);
-    hand_log_file("accessLog", cfg->server.access_log, id);
+    for (size_t i = 0; i < cfg->n_sites; i++)
+        hand_log_file("accessLog", cfg->sites[i].access_log, id);
     char err[256];
     if (identity_switch(id, err, sizeof(err)) < 0) {
         log_error("cannot drop privileges to %s: %s", id->name, err);

@@ -10,12 +10,16 @@
  * first. inih still splits "key = value", trims white space and removes inline ';' comments.
  */
 #include <ctype.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
 #include <errno.h>
+#include <glob.h>
+#include <pcre2.h>
 #include <ini.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config/config_int.h"
@@ -43,22 +47,49 @@ typedef struct section {
     int *seen;    /* per row of cfg_keys: the line where the key was first given, 0 if not */
 } section_t;
 
+/* One input on the include stack: the main file or string, an included file, or the list of
+ * files a glob matched (each opened in turn above it). */
+typedef struct frame {
+    FILE *fp;           /* a file, or NULL */
+    const char *text;   /* the main string (cfg_load_string), or NULL */
+    size_t text_len, text_pos;
+    char **paths;       /* a glob's files still to read (paths[next..n)) */
+    size_t n_paths, next_path;
+    size_t file;        /* index into cfg->files (files only) */
+    char *dir;          /* its directory: includes and relative paths start here */
+    int line;           /* lines read from it so far */
+    dev_t dev;          /* for cycle detection */
+    ino_t ino;
+    int include_pos;    /* the include line's position (included files) */
+} frame_t;
+
+#define MAX_INCLUDE_DEPTH 16
+#define MAX_FILES 1000
+
+/* Where a position (a line number counted over every file read, in reading order) is. */
+typedef struct pos_loc {
+    size_t file;
+    int line;
+} pos_loc_t;
+
 typedef struct loader {
     cfg_t *cfg;
-    const char *name; /* borrowed: the file name shown in messages */
+    const char *name; /* borrowed: the main file's name as the caller gave it */
     diag_item_t *items;
     size_t n_items;
     section_t *sects;
     size_t n_sects;
     long cur;    /* index into sects, or CUR_NONE / CUR_SKIP */
     long server; /* index into sects of [server], or -1 */
-    /* Input: a FILE or a string. `line` holds the current line, always ending in '\n'. */
-    FILE *fp;
-    const char *text;
-    size_t text_len, text_pos;
+    /* Input: the include stack. `line` holds the current line, always ending in '\n'. */
+    frame_t stack[MAX_INCLUDE_DEPTH + 2];
+    size_t depth;
+    char **names; /* per file (as cfg->files): the name shown in messages */
+    pos_loc_t *locs; /* per position */
+    size_t n_locs;
     char *line;
     size_t line_len, line_cap, line_pos;
-    int lineno;
+    int lineno;  /* the current position */
     int read_errno;
 } loader_t;
 
@@ -91,11 +122,32 @@ static void error_at(loader_t *ld, int line, const char *fmt, ...) {
     va_end(ap);
     if (r < 0) abort();
     diag_item_t it = {.line = line, .seq = ld->n_items};
-    it.msg = line > 0 ? xasprintf("%s:%d: %s", ld->name, line, msg)
-                      : xasprintf("%s: %s", ld->name, msg);
+    if (line > 0 && (size_t)line < ld->n_locs) {
+        const pos_loc_t *l = &ld->locs[line];
+        it.msg = xasprintf("%s:%d: %s", ld->names[l->file], l->line, msg);
+    } else if (line > 0) { /* a line past the end (an empty file's line 1) */
+        it.msg = xasprintf("%s:%d: %s", ld->name, line, msg);
+    } else {
+        it.msg = xasprintf("%s: %s", ld->name, msg);
+    }
     free(msg);
     ld->items = xrealloc(ld->items, (ld->n_items + 1) * sizeof(*ld->items));
     ld->items[ld->n_items++] = it;
+}
+
+/* "file:line" of a position (a heap string). */
+static char *loader_where(loader_t *ld, int pos) {
+    if (pos > 0 && (size_t)pos < ld->n_locs) {
+        const pos_loc_t *l = &ld->locs[pos];
+        if ((size_t)ld->lineno < ld->n_locs && ld->locs[ld->lineno].file == l->file)
+            return xasprintf("line %d", l->line); /* in the same file */
+        return xasprintf("%s:%d", ld->names[l->file], l->line);
+    }
+    return xasprintf("%s", ld->name);
+}
+
+static char *where_cb(void *arg, int pos) {
+    return loader_where(arg, pos);
 }
 
 static int item_cmp(const void *a, const void *b) {
@@ -125,6 +177,9 @@ static void *section_object(loader_t *ld, const section_t *sec) {
     case CFG_SECT_SERVER: return &ld->cfg->server;
     case CFG_SECT_FASTCGI: return &ld->cfg->apps[sec->index];
     case CFG_SECT_HANDLER: return &ld->cfg->handlers[sec->index];
+    case CFG_SECT_SITE: return &ld->cfg->sites[sec->index];
+    case CFG_SECT_REWRITE: return &ld->cfg->rewrites[sec->index];
+    case CFG_SECT_HEADERS: return &ld->cfg->headers[sec->index];
     }
     return NULL;
 }
@@ -158,48 +213,92 @@ static void open_server(loader_t *ld, bool named) {
     if (named) {
         error_at(ld, ld->lineno, "[server] takes no name");
     } else if (ld->server >= 0) {
-        error_at(ld, ld->lineno, "duplicate section [server] (first at line %d)",
-                 ld->sects[ld->server].line);
+        char *first = loader_where(ld, ld->sects[ld->server].line);
+        error_at(ld, ld->lineno, "duplicate section [server] (first at %s)", first);
+        free(first);
     } else {
         ld->server = ld->cur = add_section(ld, CFG_SECT_SERVER, 0, xstrdup("[server]"));
     }
 }
 
-/* A new [fastcgi:NAME] or [handler:NAME]: checks the name, then appends a zeroed object. */
+static const char *sect_kind_name(cfg_sect_kind_t kind) {
+    switch (kind) {
+    case CFG_SECT_SERVER: return "server";
+    case CFG_SECT_FASTCGI: return "fastcgi";
+    case CFG_SECT_HANDLER: return "handler";
+    case CFG_SECT_SITE: return "site";
+    case CFG_SECT_REWRITE: return "rewrite";
+    case CFG_SECT_HEADERS: return "headers";
+    }
+    return "?";
+}
+
+/* The file the current line comes from (index into cfg->files). */
+static size_t cur_file(const loader_t *ld) {
+    return ld->locs[ld->lineno].file;
+}
+
+/* A new named section: checks the name, then appends a zeroed object. Application and site
+ * names follow the same rule (they appear in file names, metrics and `site =` lists). */
 static void open_named(loader_t *ld, cfg_sect_kind_t kind, str_t name) {
-    const char *kname = kind == CFG_SECT_FASTCGI ? "fastcgi" : "handler";
+    const char *kname = sect_kind_name(kind);
+    const char *what = kind == CFG_SECT_FASTCGI ? "application" : kname;
+    bool plain = kind == CFG_SECT_FASTCGI || kind == CFG_SECT_SITE;
     if (name.len == 0) {
         error_at(ld, ld->lineno, "[%s:NAME] needs a name", kname);
         return;
     }
-    if (kind == CFG_SECT_FASTCGI ? !valid_app_name(name) : !valid_handler_name(name)) {
+    if (plain ? !valid_app_name(name) : !valid_handler_name(name)) {
         error_at(ld, ld->lineno,
-                 kind == CFG_SECT_FASTCGI
-                     ? "'%.*s' is not a valid application name (up to 64 letters, digits, '_', "
-                       "'.' and '-', not starting with '.' or '-')"
-                     : "'%.*s' is not a valid handler name (no control characters)",
-                 (int)name.len, name.p);
+                 plain ? "'%.*s' is not a valid %s name (up to 64 letters, digits, '_', "
+                         "'.' and '-', not starting with '.' or '-')"
+                       : "'%.*s' is not a valid %s name (no control characters)",
+                 (int)name.len, name.p, what);
         return;
     }
     char *title = xasprintf("[%s:%.*s]", kname, (int)name.len, name.p);
     for (size_t i = 0; i < ld->n_sects; i++) {
         if (strcmp(ld->sects[i].title, title) != 0) continue;
-        error_at(ld, ld->lineno, "duplicate section %s (first at line %d)", title,
-                 ld->sects[i].line);
+        char *first = loader_where(ld, ld->sects[i].line);
+        error_at(ld, ld->lineno, "duplicate section %s (first at %s)", title, first);
+        free(first);
         free(title);
         return;
     }
     cfg_t *cfg = ld->cfg;
-    size_t index;
-    if (kind == CFG_SECT_FASTCGI) {
+    size_t index = 0;
+    char *nm = xstrndup(name.p, name.len);
+    const char *file = cfg->files[cur_file(ld)];
+    int line = ld->locs[ld->lineno].line;
+    switch (kind) {
+    case CFG_SECT_FASTCGI:
         index = cfg->n_apps++;
         cfg->apps = xrealloc(cfg->apps, cfg->n_apps * sizeof(*cfg->apps));
-        cfg->apps[index] = (cfg_app_t){.name = xstrndup(name.p, name.len), .line = ld->lineno};
-    } else {
+        cfg->apps[index] = (cfg_app_t){.name = nm, .file = file, .line = line};
+        break;
+    case CFG_SECT_HANDLER:
         index = cfg->n_handlers++;
         cfg->handlers = xrealloc(cfg->handlers, cfg->n_handlers * sizeof(*cfg->handlers));
-        cfg->handlers[index] =
-            (cfg_handler_t){.name = xstrndup(name.p, name.len), .line = ld->lineno};
+        cfg->handlers[index] = (cfg_handler_t){.name = nm, .line = line};
+        break;
+    case CFG_SECT_SITE:
+        index = cfg->n_sites++;
+        cfg->sites = xrealloc(cfg->sites, cfg->n_sites * sizeof(*cfg->sites));
+        cfg->sites[index] = (cfg_site_t){.name = nm, .file = file, .line = line};
+        break;
+    case CFG_SECT_REWRITE:
+        index = cfg->n_rewrites++;
+        cfg->rewrites = xrealloc(cfg->rewrites, cfg->n_rewrites * sizeof(*cfg->rewrites));
+        cfg->rewrites[index] = (cfg_rewrite_t){.name = nm, .line = line};
+        break;
+    case CFG_SECT_HEADERS:
+        index = cfg->n_headers++;
+        cfg->headers = xrealloc(cfg->headers, cfg->n_headers * sizeof(*cfg->headers));
+        cfg->headers[index] = (cfg_headers_t){.name = nm, .line = line};
+        break;
+    case CFG_SECT_SERVER:
+        free(nm);
+        return;
     }
     ld->cur = add_section(ld, kind, index, title);
 }
@@ -231,9 +330,16 @@ static void section_header(loader_t *ld, const char *s) {
         open_named(ld, CFG_SECT_FASTCGI, name);
     else if (STR_IEQ(kind, "handler"))
         open_named(ld, CFG_SECT_HANDLER, name);
+    else if (STR_IEQ(kind, "site"))
+        open_named(ld, CFG_SECT_SITE, name);
+    else if (STR_IEQ(kind, "rewrite"))
+        open_named(ld, CFG_SECT_REWRITE, name);
+    else if (STR_IEQ(kind, "headers"))
+        open_named(ld, CFG_SECT_HEADERS, name);
     else
         error_at(ld, ld->lineno,
-                 "unknown section [%.*s]: expected [server], [fastcgi:NAME] or [handler:NAME]",
+                 "unknown section [%.*s]: expected [server], [fastcgi:NAME], [handler:NAME], "
+                 "[site:NAME], [rewrite:NAME] or [headers:NAME]",
                  (int)inner.len, inner.p);
 }
 
@@ -244,11 +350,15 @@ static void section_header(loader_t *ld, const char *s) {
 static void apply(loader_t *ld, const section_t *sec, const cfg_key_t *key, const char *value,
                   int line) {
     char msg[1024];
-    cfg_setctx_t ctx = {.dir = ld->cfg->dir, .line = line, .err = msg, .errlen = sizeof(msg)};
+    cfg_setctx_t ctx = {.dir = ld->depth ? ld->stack[ld->depth - 1].dir : ld->cfg->dir,
+                        .line = line, .err = msg, .errlen = sizeof(msg),
+                        .where = where_cb, .where_arg = ld};
     msg[0] = '\0';
     if (key->set(key, section_object(ld, sec), value, &ctx) < 0)
         error_at(ld, line, "%s: %s", key->name, msg);
 }
+
+static void include(loader_t *ld, const char *value);
 
 /* inih's handler: one "name = value" line (the line the reader delivered last). */
 static int on_key(void *user, const char *section, const char *name, const char *value) {
@@ -256,6 +366,10 @@ static int on_key(void *user, const char *section, const char *name, const char 
     (void)section; /* sections are tracked by the reader */
     if (*name == '\0') {
         error_at(ld, ld->lineno, "syntax error: a key name is missing before '='");
+        return 1;
+    }
+    if (cfg_ascii_ieq(name, "include")) {
+        include(ld, value);
         return 1;
     }
     if (ld->cur == CUR_SKIP) return 1;
@@ -271,8 +385,10 @@ static int on_key(void *user, const char *section, const char *name, const char 
     }
     size_t row = (size_t)(key - cfg_keys);
     if (sec->seen[row] && !(key->flags & CFG_KEY_REPEAT)) {
-        error_at(ld, ld->lineno, "duplicate key '%s' in %s (first given at line %d)", key->name,
-                 sec->title, sec->seen[row]);
+        char *first = loader_where(ld, sec->seen[row]);
+        error_at(ld, ld->lineno, "duplicate key '%s' in %s (first given at %s)", key->name,
+                 sec->title, first);
+        free(first);
         return 1;
     }
     if (sec->seen[row] == 0) sec->seen[row] = ld->lineno;
@@ -289,27 +405,157 @@ static void reserve_line(loader_t *ld, size_t n) {
     ld->line_cap = n;
 }
 
-/* The next raw line, with its '\n' if it has one. False at the end (or on a read error). */
-static bool read_raw_line(loader_t *ld) {
-    if (ld->fp) {
-        errno = 0;
-        ssize_t n = getline(&ld->line, &ld->line_cap, ld->fp);
-        if (n < 0) {
-            if (ferror(ld->fp)) ld->read_errno = errno ? errno : EIO;
-            return false;
-        }
-        ld->line_len = (size_t)n;
-        return true;
+static size_t add_file(loader_t *ld, const char *abs, const char *shown) {
+    cfg_t *cfg = ld->cfg;
+    cfg->files = xrealloc(cfg->files, (cfg->n_files + 1) * sizeof(*cfg->files));
+    cfg->files[cfg->n_files] = xstrdup(abs);
+    ld->names = xrealloc(ld->names, (cfg->n_files + 1) * sizeof(*ld->names));
+    ld->names[cfg->n_files] = xstrdup(shown);
+    return cfg->n_files++;
+}
+
+static void frame_close(frame_t *f) {
+    if (f->fp) fclose(f->fp);
+    cfg_strv_free(f->paths, f->n_paths);
+    free(f->dir);
+    memset(f, 0, sizeof(*f));
+}
+
+static char *parent_dir(const char *file);
+
+/* Open `path` (absolute) as a new file frame, for the include at position `pos`. */
+static void push_file(loader_t *ld, const char *path, int pos) {
+    if (ld->depth >= MAX_INCLUDE_DEPTH + 1) {
+        error_at(ld, pos, "include: more than %d levels of nested includes", MAX_INCLUDE_DEPTH);
+        return;
     }
-    if (ld->text_pos >= ld->text_len) return false;
-    const char *s = ld->text + ld->text_pos;
-    const char *nl = memchr(s, '\n', ld->text_len - ld->text_pos);
-    size_t n = nl ? (size_t)(nl - s) + 1 : ld->text_len - ld->text_pos;
-    reserve_line(ld, n + 1);
-    memcpy(ld->line, s, n);
-    ld->line_len = n;
-    ld->text_pos += n;
-    return true;
+    if (ld->cfg->n_files >= MAX_FILES) {
+        error_at(ld, pos, "include: more than %d files", MAX_FILES);
+        return;
+    }
+    FILE *fp = fopen(path, "re");
+    if (fp == NULL) {
+        error_at(ld, pos, "include: cannot open %s: %s", path, strerror(errno));
+        return;
+    }
+    struct stat st;
+    if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
+        error_at(ld, pos, "include: %s is not a regular file", path);
+        fclose(fp);
+        return;
+    }
+    for (size_t i = 0; i < ld->depth; i++) {
+        const frame_t *f = &ld->stack[i];
+        if ((f->fp || f->text) && f->dev == st.st_dev && f->ino == st.st_ino) {
+            error_at(ld, pos, "include: %s includes itself (a cycle)", path);
+            fclose(fp);
+            return;
+        }
+    }
+    frame_t *f = &ld->stack[ld->depth++];
+    *f = (frame_t){.fp = fp, .dir = parent_dir(path), .dev = st.st_dev, .ino = st.st_ino,
+                   .include_pos = pos};
+    f->file = add_file(ld, path, path);
+}
+
+static bool has_glob(const char *s) {
+    return strpbrk(s, "*?[") != NULL;
+}
+
+/* include = PATTERN: the files it names, in sorted order, read as if written here. A pattern
+ * with wildcards may match nothing (a conf.d directory may be empty); a plain path must exist. */
+static void include(loader_t *ld, const char *value) {
+    int pos = ld->lineno;
+    if (*value == '\0') {
+        error_at(ld, pos, "include: a file name or a pattern is required");
+        return;
+    }
+    const char *dir = ld->stack[ld->depth - 1].dir;
+    char *pattern = cfg_path_resolve(dir, value);
+    if (!has_glob(pattern)) {
+        push_file(ld, pattern, pos);
+        free(pattern);
+        return;
+    }
+    glob_t g;
+    int rc = glob(pattern, GLOB_ERR, NULL, &g); /* sorted by the C library's collation */
+    if (rc == GLOB_NOMATCH || (rc == 0 && g.gl_pathc == 0)) {
+        free(pattern);
+        if (rc == 0) globfree(&g);
+        return;
+    }
+    if (rc != 0) {
+        error_at(ld, pos, "include: cannot read the files of %s", pattern);
+        free(pattern);
+        return;
+    }
+    free(pattern);
+    if (ld->depth >= MAX_INCLUDE_DEPTH + 1) {
+        error_at(ld, pos, "include: more than %d levels of nested includes", MAX_INCLUDE_DEPTH);
+        globfree(&g);
+        return;
+    }
+    frame_t *f = &ld->stack[ld->depth++];
+    *f = (frame_t){.dir = xstrdup(dir), .include_pos = pos};
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        /* Directories and other non-files in a conf.d are skipped, as run-parts does. */
+        struct stat st;
+        if (stat(g.gl_pathv[i], &st) == 0 && !S_ISREG(st.st_mode)) continue;
+        cfg_strv_push(&f->paths, &f->n_paths, xstrdup(g.gl_pathv[i]));
+    }
+    globfree(&g);
+}
+
+/* The next raw line of the top frame, with its '\n' if it has one; at a frame's end it moves to
+ * the frame below. False at the end of the main input (or on a read error). */
+static bool read_raw_line(loader_t *ld) {
+    while (ld->depth > 0) {
+        frame_t *f = &ld->stack[ld->depth - 1];
+        if (f->paths) { /* a glob's list: open the next file above it */
+            if (f->next_path < f->n_paths) {
+                size_t i = f->next_path++;
+                push_file(ld, f->paths[i], f->include_pos);
+                continue;
+            }
+        } else if (f->fp) {
+            errno = 0;
+            ssize_t n = getline(&ld->line, &ld->line_cap, f->fp);
+            if (n >= 0) {
+                ld->line_len = (size_t)n;
+                f->line++;
+                return true;
+            }
+            if (ferror(f->fp)) {
+                ld->read_errno = errno ? errno : EIO;
+                if (ld->depth == 1) return false;
+                error_at(ld, f->include_pos, "include: read error in %s: %s",
+                         ld->cfg->files[f->file], strerror(ld->read_errno));
+                ld->read_errno = 0;
+            }
+        } else if (f->text && f->text_pos < f->text_len) {
+            const char *s = f->text + f->text_pos;
+            const char *nl = memchr(s, '\n', f->text_len - f->text_pos);
+            size_t n = nl ? (size_t)(nl - s) + 1 : f->text_len - f->text_pos;
+            reserve_line(ld, n + 1);
+            memcpy(ld->line, s, n);
+            ld->line_len = n;
+            f->text_pos += n;
+            f->line++;
+            return true;
+        }
+        if (ld->depth == 1) return false; /* the main input stays for loader_dispose */
+        frame_close(f);
+        ld->depth--;
+    }
+    return false;
+}
+
+/* A new position for the line just read. */
+static void record_pos(loader_t *ld) {
+    frame_t *f = &ld->stack[ld->depth - 1];
+    ld->lineno = (int)ld->n_locs;
+    ld->locs = xrealloc(ld->locs, (ld->n_locs + 1) * sizeof(*ld->locs));
+    ld->locs[ld->n_locs++] = (pos_loc_t){.file = f->file, .line = f->line};
 }
 
 static void blank_line(loader_t *ld) {
@@ -355,12 +601,13 @@ static void examine_line(loader_t *ld) {
 
 static bool next_line(loader_t *ld) {
     if (!read_raw_line(ld)) return false;
-    ld->lineno++;
+    record_pos(ld);
     ld->line_pos = 0;
     reserve_line(ld, ld->line_len + 2);
     if (ld->line_len == 0 || ld->line[ld->line_len - 1] != '\n') ld->line[ld->line_len++] = '\n';
     ld->line[ld->line_len] = '\0';
-    if (ld->lineno == 1 && ld->line_len >= 3 && memcmp(ld->line, "\xEF\xBB\xBF", 3) == 0) {
+    if (ld->stack[ld->depth - 1].line == 1 && ld->line_len >= 3 &&
+        memcmp(ld->line, "\xEF\xBB\xBF", 3) == 0) {
         memmove(ld->line, ld->line + 3, ld->line_len - 2);
         ld->line_len -= 3;
     }
@@ -464,6 +711,137 @@ static void resolve_handler(loader_t *ld, const section_t *sec, size_t sp_row) {
         h->app_index = (size_t)i;
 }
 
+/* ---- sites (SPEC §6) ---- */
+
+static int seen_at(const section_t *sec, const char *key) {
+    const cfg_key_t *k = cfg_key_find(sec->kind, key);
+    return k ? sec->seen[k - cfg_keys] : 0;
+}
+
+static void strv_copy(cfg_strv_t *dst, const cfg_strv_t *src) {
+    dst->v = xcalloc(src->n ? src->n : 1, sizeof(char *));
+    dst->n = src->n;
+    for (size_t i = 0; i < src->n; i++) dst->v[i] = xstrdup(src->v[i]);
+}
+
+static bool strv_has(const cfg_strv_t *v, const char *s) {
+    for (size_t i = 0; i < v->n; i++)
+        if (strcmp(v->v[i], s) == 0) return true;
+    return false;
+}
+
+static void push_index(size_t **v, size_t *n, size_t i) {
+    *v = xrealloc(*v, (*n + 1) * sizeof(**v));
+    (*v)[(*n)++] = i;
+}
+
+static const section_t *find_section(const loader_t *ld, cfg_sect_kind_t kind, size_t index) {
+    for (size_t i = 0; i < ld->n_sects; i++)
+        if (ld->sects[i].kind == kind && ld->sects[i].index == index) return &ld->sects[i];
+    return NULL;
+}
+
+/* `site = NAME ...` of one rule: every name must be a site; adds the rule to each site's list. */
+static void attach_rule(loader_t *ld, cfg_sect_kind_t kind, size_t index, const cfg_strv_t *names) {
+    cfg_t *cfg = ld->cfg;
+    const section_t *sec = find_section(ld, kind, index);
+    for (size_t i = 0; i < names->n; i++) {
+        bool found = false;
+        for (size_t k = 0; k < cfg->n_sites && !found; k++)
+            found = strcmp(cfg->sites[k].name, names->v[i]) == 0;
+        if (!found && sec)
+            error_at(ld, seen_at(sec, "site"), "site: there is no [site:%s] section",
+                     names->v[i]);
+    }
+    for (size_t k = 0; k < cfg->n_sites; k++) {
+        cfg_site_t *site = &cfg->sites[k];
+        if (names->n && !strv_has(names, site->name)) continue;
+        switch (kind) {
+        case CFG_SECT_HANDLER: push_index(&site->handlers, &site->n_handlers, index); break;
+        case CFG_SECT_REWRITE: push_index(&site->rewrites, &site->n_rewrites, index); break;
+        case CFG_SECT_HEADERS: push_index(&site->headers, &site->n_headers, index); break;
+        default: break;
+        }
+    }
+}
+
+static void finish_sites(loader_t *ld) {
+    cfg_t *cfg = ld->cfg;
+    const section_t *srv = ld->server >= 0 ? &ld->sects[ld->server] : NULL;
+    cfg_site_t *base = &cfg->server.site;
+    cfg->explicit_sites = cfg->n_sites > 0;
+    if (!cfg->explicit_sites) {
+        /* [server] is the one site: its site keys move over. */
+        if (srv && base->root == NULL && !seen_at(srv, "root"))
+            error_at(ld, srv->line, "missing required key 'root' in [server]");
+        cfg->sites = xcalloc(1, sizeof(cfg_site_t));
+        cfg->n_sites = 1;
+        cfg_site_t *one = &cfg->sites[0];
+        *one = *base;
+        memset(base, 0, sizeof(*base));
+        one->name = xstrdup("default");
+        cfg_strv_push(&one->hosts.v, &one->hosts.n, xstrdup("*"));
+        one->is_default = true;
+        one->file = cfg->files[0];
+        one->line = srv ? ld->locs[srv->line].line : 0;
+        /* [server]'s own values stay the defaults the status page shows. */
+        base->root = one->root ? xstrdup(one->root) : NULL;
+        strv_copy(&base->index, &one->index);
+        base->symlinks = one->symlinks;
+        base->max_body_bytes = one->max_body_bytes;
+        base->access_log = one->access_log ? xstrdup(one->access_log) : NULL;
+    } else {
+        static const char *const one_site_keys[] = {"alias", "fallback", "errorPage", "deny"};
+        for (size_t i = 0; srv && i < sizeof(one_site_keys) / sizeof(one_site_keys[0]); i++) {
+            int at = seen_at(srv, one_site_keys[i]);
+            if (at)
+                error_at(ld, at,
+                         "%s in [server] applies only when there is no [site:NAME]: put it in "
+                         "the sites",
+                         one_site_keys[i]);
+        }
+        for (size_t k = 0; k < cfg->n_sites; k++) {
+            cfg_site_t *site = &cfg->sites[k];
+            const section_t *sec = find_section(ld, CFG_SECT_SITE, k);
+            if (sec == NULL) continue;
+            if (!seen_at(sec, "index")) strv_copy(&site->index, &base->index);
+            if (!seen_at(sec, "symlinks")) site->symlinks = base->symlinks;
+            if (!seen_at(sec, "maxBodyBytes")) site->max_body_bytes = base->max_body_bytes;
+            if (!seen_at(sec, "accessLog"))
+                site->access_log = base->access_log ? xstrdup(base->access_log) : NULL;
+            /* A host name belongs to one site; one site at most is the default. */
+            for (size_t h = 0; h < site->hosts.n; h++) {
+                for (size_t j = 0; j < k; j++) {
+                    if (!strv_has(&cfg->sites[j].hosts, site->hosts.v[h])) continue;
+                    if (strcmp(site->hosts.v[h], "*") == 0)
+                        error_at(ld, seen_at(sec, "hosts"),
+                                 "hosts: [site:%s] is already the default site (\"*\"): only "
+                                 "one site may be",
+                                 cfg->sites[j].name);
+                    else
+                        error_at(ld, seen_at(sec, "hosts"),
+                                 "hosts: %s is already a host of [site:%s]", site->hosts.v[h],
+                                 cfg->sites[j].name);
+                }
+            }
+        }
+    }
+    for (size_t i = 0; i < cfg->n_handlers; i++)
+        attach_rule(ld, CFG_SECT_HANDLER, i, &cfg->handlers[i].sites);
+    for (size_t i = 0; i < cfg->n_rewrites; i++) {
+        cfg_rewrite_t *rw = &cfg->rewrites[i];
+        const section_t *sec = find_section(ld, CFG_SECT_REWRITE, i);
+        if (rw->to && rw->to[0] != '/' && rw->redirect == 0 && sec)
+            error_at(ld, seen_at(sec, "to"),
+                     "to: '%s' is an absolute URL: only a redirect (redirect = 301, 302, 307 or "
+                     "308) may leave the site",
+                     rw->to);
+        attach_rule(ld, CFG_SECT_REWRITE, i, &rw->sites);
+    }
+    for (size_t i = 0; i < cfg->n_headers; i++)
+        attach_rule(ld, CFG_SECT_HEADERS, i, &cfg->headers[i].sites);
+}
+
 static void finish(loader_t *ld) {
     cfg_t *cfg = ld->cfg;
     if (ld->server < 0)
@@ -479,6 +857,7 @@ static void finish(loader_t *ld) {
     size_t sp_row = (size_t)(cfg_key_find(CFG_SECT_HANDLER, "scriptProcessor") - cfg_keys);
     for (size_t i = 0; i < ld->n_sects; i++)
         if (ld->sects[i].kind == CFG_SECT_HANDLER) resolve_handler(ld, &ld->sects[i], sp_row);
+    finish_sites(ld);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -492,15 +871,28 @@ static void loader_dispose(loader_t *ld) {
     free(ld->sects);
     free(ld->line);
     free(ld->items);
+    while (ld->depth > 0) frame_close(&ld->stack[--ld->depth]);
+    cfg_strv_free(ld->names, ld->cfg ? ld->cfg->n_files : 0);
+    free(ld->locs);
 }
 
-/* Parse the input set up in `ld`. Takes ownership of `file` and `dir`. */
+/* Parse the main input set up in ld->stack[0]. Takes ownership of `file` and `dir`. */
 static cfg_t *load(loader_t *ld, char *file, char *dir, cfg_diag_t *diag) {
     ld->cfg = xcalloc(1, sizeof(cfg_t));
     ld->cfg->file = file;
     ld->cfg->dir = dir;
     ld->cur = CUR_NONE;
     ld->server = -1;
+    ld->depth = 1;
+    ld->stack[0].dir = xstrdup(dir);
+    ld->stack[0].file = add_file(ld, file, ld->name);
+    struct stat st;
+    if (ld->stack[0].fp && fstat(fileno(ld->stack[0].fp), &st) == 0) {
+        ld->stack[0].dev = st.st_dev;
+        ld->stack[0].ino = st.st_ino;
+    }
+    ld->locs = xcalloc(1, sizeof(*ld->locs)); /* position 0: the whole main file */
+    ld->n_locs = 1;
     setup_inih();
     int rc = ini_parse_stream(ini_read, ld, on_key, ld);
     if (rc == -2) {
@@ -510,7 +902,7 @@ static cfg_t *load(loader_t *ld, char *file, char *dir, cfg_diag_t *diag) {
     if (ld->read_errno) /* the rest would be noise about a file we could not read whole */
         error_at(ld, 0, "read error: %s", strerror(ld->read_errno));
     else if (rc > 0 && ld->n_items == 0) /* inih found something the reader did not: unlikely */
-        error_at(ld, rc, "syntax error");
+        error_at(ld, 0, "syntax error");
     if (!ld->read_errno) finish(ld);
     bool failed = ld->n_items > 0;
     flush_items(ld, diag);
@@ -542,31 +934,49 @@ cfg_t *cfg_load(const char *path, cfg_diag_t *diag) {
     char *cwd = absolute_dir(NULL);
     char *file = cfg_path_resolve(cwd, path);
     free(cwd);
-    loader_t ld = {.name = path, .fp = fp};
-    cfg_t *cfg = load(&ld, file, parent_dir(file), diag);
-    fclose(fp);
-    return cfg;
+    loader_t ld = {.name = path};
+    ld.stack[0].fp = fp; /* closed by loader_dispose */
+    return load(&ld, file, parent_dir(file), diag);
 }
 
 cfg_t *cfg_load_string(const char *text, const char *name, const char *dir, cfg_diag_t *diag) {
     char *abs_dir = absolute_dir(dir);
-    loader_t ld = {.name = name, .text = text, .text_len = strlen(text)};
+    loader_t ld = {.name = name};
+    ld.stack[0].text = text;
+    ld.stack[0].text_len = strlen(text);
     return load(&ld, cfg_path_resolve(abs_dir, name), abs_dir, diag);
 }
 
 /* ------------------------------------------------------------------------------------------ */
 /* Freeing, lookup, live settings */
 
-static void free_server(cfg_server_t *s) {
-    for (size_t i = 0; i < s->n_listen; i++) {
-        free(s->listen[i].text);
-        free(s->listen[i].host);
-        free(s->listen[i].path);
-    }
+void cfg_site_dispose(cfg_site_t *s) {
+    free(s->name);
+    cfg_strv_free(s->hosts.v, s->hosts.n);
+    for (size_t i = 0; i < s->n_listen; i++) cfg_listen_dispose(&s->listen[i]);
     free(s->listen);
     free(s->root);
-    cfg_strv_free(s->index, s->n_index);
+    cfg_strv_free(s->index.v, s->index.n);
     free(s->access_log);
+    for (size_t i = 0; i < s->aliases.n; i++) {
+        free(s->aliases.v[i].prefix);
+        free(s->aliases.v[i].dir);
+    }
+    free(s->aliases.v);
+    free(s->fallback);
+    for (size_t i = 0; i < s->error_pages.n; i++) free(s->error_pages.v[i].url);
+    free(s->error_pages.v);
+    for (size_t i = 0; i < s->deny.n; i++) free(s->deny.v[i].pattern);
+    free(s->deny.v);
+    free(s->handlers);
+    free(s->rewrites);
+    free(s->headers);
+}
+
+static void free_server(cfg_server_t *s) {
+    for (size_t i = 0; i < s->n_listen; i++) cfg_listen_dispose(&s->listen[i]);
+    free(s->listen);
+    cfg_site_dispose(&s->site);
     free(s->error_log);
     free(s->control_socket);
     free(s->runtime_dir);
@@ -574,6 +984,25 @@ static void free_server(cfg_server_t *s) {
     free(s->user);
     free(s->status_path);
     free(s->status_allow);
+}
+
+static void free_rewrite(cfg_rewrite_t *rw) {
+    free(rw->name);
+    free(rw->match);
+    if (rw->re) pcre2_code_free(rw->re);
+    free(rw->to);
+    cfg_strv_free(rw->sites.v, rw->sites.n);
+}
+
+static void free_headers(cfg_headers_t *h) {
+    free(h->name);
+    free(h->path);
+    for (size_t i = 0; i < h->n_set; i++) {
+        free(h->set[i].name);
+        free(h->set[i].value);
+    }
+    free(h->set);
+    cfg_strv_free(h->sites.v, h->sites.n);
 }
 
 static void free_app(cfg_app_t *a) {
@@ -592,6 +1021,7 @@ static void free_handler(cfg_handler_t *h) {
     free(h->path);
     cfg_strv_free(h->verbs, h->n_verbs);
     free(h->script_processor);
+    cfg_strv_free(h->sites.v, h->sites.n);
 }
 
 void cfg_free(cfg_t *cfg) {
@@ -601,6 +1031,13 @@ void cfg_free(cfg_t *cfg) {
     free(cfg->apps);
     for (size_t i = 0; i < cfg->n_handlers; i++) free_handler(&cfg->handlers[i]);
     free(cfg->handlers);
+    for (size_t i = 0; i < cfg->n_sites; i++) cfg_site_dispose(&cfg->sites[i]);
+    free(cfg->sites);
+    for (size_t i = 0; i < cfg->n_rewrites; i++) free_rewrite(&cfg->rewrites[i]);
+    free(cfg->rewrites);
+    for (size_t i = 0; i < cfg->n_headers; i++) free_headers(&cfg->headers[i]);
+    free(cfg->headers);
+    cfg_strv_free(cfg->files, cfg->n_files);
     free(cfg->file);
     free(cfg->dir);
     free(cfg);

@@ -42,27 +42,98 @@ typedef struct cfg_cidr {
 /* [server] user when the key is absent (SPEC §2, §8). */
 #define CFG_SERVER_USER_DEFAULT "www-data"
 
+/* A list of strings (index files, host names). */
+typedef struct cfg_strv {
+    char **v;
+    size_t n;
+} cfg_strv_t;
+
+/* alias = URL-PREFIX DIRECTORY (IIS virtual directory): the URL prefix (starting with '/', no
+ * trailing '/') maps to the directory (canonical). */
+typedef struct cfg_alias {
+    char *prefix;
+    size_t prefix_len;
+    char *dir;
+    int line;
+} cfg_alias_t;
+
+typedef struct cfg_aliases {
+    cfg_alias_t *v;
+    size_t n;
+} cfg_aliases_t;
+
+/* errorPage = STATUS URL. */
+typedef struct cfg_error_page {
+    int status;              /* 400..599 */
+    char *url;               /* a URL path, with an optional "?query" */
+    int line;
+} cfg_error_page_t;
+
+typedef struct cfg_error_pages {
+    cfg_error_page_t *v;
+    size_t n;
+} cfg_error_pages_t;
+
+typedef enum cfg_deny_kind {
+    CFG_DENY_PREFIX,         /* "/.git/": a URL prefix on segment boundaries */
+    CFG_DENY_PATH_GLOB,      /* "/uploads/ *.php" (no space): fnmatch ('*' crosses '/') on the path and each
+                                of its prefixes that end at a segment boundary */
+    CFG_DENY_NAME,           /* "*.bak": a file-name pattern against each segment */
+} cfg_deny_kind_t;
+
+typedef struct cfg_deny {
+    char *pattern;           /* as written; CFG_DENY_PREFIX without its trailing '/' */
+    cfg_deny_kind_t kind;
+} cfg_deny_t;
+
+typedef struct cfg_denies {
+    cfg_deny_t *v;
+    size_t n;
+} cfg_denies_t;
+
+/* One site (SPEC §6): [site:NAME], or [server] itself when there is no [site:NAME]. The keys a
+ * site does not give are taken from [server] (index, symlinks, maxBodyBytes, accessLog). */
+typedef struct cfg_site {
+    char *name;              /* "NAME" of [site:NAME]; "default" for [server] as the one site */
+    cfg_strv_t hosts;        /* lower-case, without a trailing dot; "*" and "*.suffix" forms */
+    bool is_default;         /* hosts has "*" */
+    cfg_listen_t *listen;    /* the site's own extra addresses */
+    size_t n_listen;
+    char *root;              /* canonical directory */
+    cfg_strv_t index;
+    cfg_symlinks_t symlinks;
+    uint64_t max_body_bytes;
+    char *access_log;        /* path, "-" or "off" */
+    cfg_aliases_t aliases;
+    char *fallback;          /* NULL: none; else a URL path with an optional "?query" */
+    cfg_error_pages_t error_pages;
+    cfg_denies_t deny;
+    /* Filled after loading: the rules that apply to this site, as indexes in file order. */
+    size_t *handlers, n_handlers;
+    size_t *rewrites, n_rewrites;
+    size_t *headers, n_headers;
+    const char *file;        /* the file of its section header (borrowed from cfg_t) */
+    int line;
+} cfg_site_t;
+
 typedef struct cfg_server {
     cfg_listen_t *listen;    /* at least one; the default is 127.0.0.1:8080 when none is given */
     size_t n_listen;
-    char *root;              /* an existing directory, canonical (realpath): absolute, no
-                                symlinks, no trailing slash (except "/") */
-    char **index;            /* index file names, in order (none when n_index = 0) */
-    size_t n_index;
-    char *access_log;        /* path, "-" or "off" */
+    cfg_site_t site;         /* root, index, symlinks, maxBodyBytes, accessLog as given in [server]
+                                (the sites' defaults), and alias/fallback/errorPage/deny when
+                                [server] is the one site; root is canonical, or NULL when not
+                                given (sites exist) */
     char *error_log;         /* path, "-" or "off" */
     int log_level;           /* a log_level_t */
     char *control_socket;
     char *runtime_dir;
     char *temp_dir;          /* request bodies held on disk go here (canonical, like root) */
     char *user;              /* CFG_SERVER_USER_DEFAULT unless set; "root" keeps root */
-    cfg_symlinks_t symlinks;
     char *status_path;       /* "" disables ("statusPath = off" or empty) */
     cfg_cidr_t *status_allow;
     size_t n_status_allow;
     uint64_t max_url_bytes;
     uint64_t max_header_bytes;
-    uint64_t max_body_bytes;     /* 0 = no request body accepted */
     unsigned header_timeout;     /* seconds */
     unsigned body_timeout;       /* seconds: longest pause between two reads of a request body */
     unsigned send_timeout;       /* seconds: longest a client may take no byte of a response */
@@ -110,6 +181,7 @@ typedef struct cfg_app {
     char **utf8_vars;            /* the listed names when not utf8_all */
     size_t n_utf8_vars;
     char *user;                  /* NULL = the server's identity */
+    const char *file;            /* the file of the section header (borrowed from cfg_t) */
     int line;                    /* line of the section header */
 } cfg_app_t;
 
@@ -135,8 +207,39 @@ typedef struct cfg_handler {
     size_t app_index;            /* index into cfg_t.apps of the resolved application */
     cfg_resource_type_t resource_type;
     uint64_t response_buffer_limit;
+    cfg_strv_t sites;            /* site = NAME ...: only these sites; empty: every site */
     int line;
 } cfg_handler_t;
+
+/* One [rewrite:NAME] section (IIS URL Rewrite inbound rule). */
+typedef struct cfg_rewrite {
+    char *name;
+    char *match;                 /* the PCRE2 pattern as written */
+    void *re;                    /* pcre2_code *, compiled (with JIT when available) at load */
+    bool unless_file, unless_dir;
+    char *to;                    /* with $0..$9 */
+    int redirect;                /* 0, 301, 302, 307 or 308 */
+    bool last;
+    cfg_strv_t sites;
+    int line;
+} cfg_rewrite_t;
+
+/* set = Name: value of a [headers:NAME] section. */
+typedef struct cfg_header_set {
+    char *name;
+    char *value;
+} cfg_header_set_t;
+
+/* One [headers:NAME] section. */
+typedef struct cfg_headers {
+    char *name;
+    char *path;                  /* as a handler's path */
+    bool path_is_prefix;
+    cfg_header_set_t *set;
+    size_t n_set;
+    cfg_strv_t sites;
+    int line;
+} cfg_headers_t;
 
 typedef struct cfg {
     char *file;                  /* absolute path of the file loaded */
@@ -146,6 +249,15 @@ typedef struct cfg {
     size_t n_apps;
     cfg_handler_t *handlers;
     size_t n_handlers;
+    cfg_site_t *sites;           /* at least one: [server] itself when there is no [site:NAME] */
+    size_t n_sites;
+    bool explicit_sites;         /* the sites come from [site:NAME] sections */
+    cfg_rewrite_t *rewrites;
+    size_t n_rewrites;
+    cfg_headers_t *headers;
+    size_t n_headers;
+    char **files;                /* every file read (the main one first, then includes) */
+    size_t n_files;
 } cfg_t;
 
 /* Diagnostics collected by the loader: each a full "file:line: message" line (a problem with the

@@ -16,6 +16,9 @@ typedef enum cfg_sect_kind {
     CFG_SECT_SERVER,
     CFG_SECT_FASTCGI,
     CFG_SECT_HANDLER,
+    CFG_SECT_SITE,
+    CFG_SECT_REWRITE,
+    CFG_SECT_HEADERS,
 } cfg_sect_kind_t;
 
 enum {
@@ -37,6 +40,9 @@ typedef struct cfg_setctx {
     int line;        /* the value's line (0 for live settings): repeatable entries record it */
     char *err;       /* the message on failure, without "file:line: key: " */
     size_t errlen;
+    /* "file:line" of a position recorded by an earlier setter (a heap string); NULL: "line N" */
+    char *(*where)(void *arg, int pos);
+    void *where_arg;
 } cfg_setctx_t;
 
 typedef struct cfg_key cfg_key_t;
@@ -91,6 +97,32 @@ int cfg_set_env(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t
 int cfg_set_utf8_vars(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx);
 int cfg_set_handler_path(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx);
 int cfg_set_verbs(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx);
+
+/* Site, rewrite and header keys (setters_site.c). */
+int cfg_set_hosts(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx);
+int cfg_set_site_listen(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx);
+int cfg_set_alias(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx);
+int cfg_set_url(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx);
+int cfg_set_error_page(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx);
+int cfg_set_deny(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx);
+int cfg_set_sites(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx);
+int cfg_set_regex(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx);
+int cfg_set_unless(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx);
+int cfg_set_rewrite_to(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx);
+int cfg_set_redirect(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx);
+int cfg_set_headers_path(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx);
+int cfg_set_header_set(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx);
+
+/* Shared by the setter files: the message, tokens, vectors, "file:line" of an earlier position. */
+int cfg_fail(cfg_setctx_t *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+size_t cfg_next_token(const char **p, const char *seps);
+void cfg_strv_push(char ***v, size_t *n, char *s);
+char *cfg_where(const cfg_setctx_t *ctx, int pos);
+/* A handler's or header rule's path: a file-name pattern or a URL prefix. */
+int cfg_parse_rule_path(const char *value, cfg_setctx_t *ctx, char **path, bool *prefix);
+/* Free what a site owns (not the site itself). */
+void cfg_site_dispose(cfg_site_t *s);
+void cfg_listen_dispose(cfg_listen_t *l);
 
 /* `p` made absolute against `dir` (when relative) and tidied: no "//", no "." segments, no
  * trailing slash except for "/" itself; ".." segments are kept (symlinks make removing them

@@ -18,6 +18,8 @@ typedef struct gen gen_t;
 struct gen {
     cfg_t *cfg;                /* owned */
     pool_t **pools;            /* the pool of cfg->apps[i]; owned array, references per the owner */
+    struct http_sites *sites;  /* the sites' open roots and logs (src/http/site.h); built and freed
+                                  by the owner (freed from the release hook) */
     unsigned refs;
     void (*release)(gen_t *g, void *arg); /* the last reference is going: drop the pools' */
     void *release_arg;

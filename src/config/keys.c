@@ -136,6 +136,15 @@ static const cfg_enum_name_t resource_types[] = {
 #define SRV_ANY .sect = CFG_SECT_SERVER
 #define APP_ANY .sect = CFG_SECT_FASTCGI
 #define HND_ANY .sect = CFG_SECT_HANDLER
+#define SITE(m) .sect = CFG_SECT_SITE, .off = offsetof(cfg_site_t, m), \
+                .size = sizeof(((cfg_site_t *)0)->m)
+#define SITE_ANY .sect = CFG_SECT_SITE
+#define RW(m) .sect = CFG_SECT_REWRITE, .off = offsetof(cfg_rewrite_t, m), \
+              .size = sizeof(((cfg_rewrite_t *)0)->m)
+#define RW_ANY .sect = CFG_SECT_REWRITE
+#define HDR(m) .sect = CFG_SECT_HEADERS, .off = offsetof(cfg_headers_t, m), \
+               .size = sizeof(((cfg_headers_t *)0)->m)
+#define HDR_ANY .sect = CFG_SECT_HEADERS
 
 #define KEY(NAME, WHERE, SET, ...) {.name = NAME, WHERE, .set = SET, __VA_ARGS__}
 #define RANGE(lo, hi) .min = (lo), .max = (hi)
@@ -146,21 +155,22 @@ static const cfg_enum_name_t resource_types[] = {
 const cfg_key_t cfg_keys[] = {
     /* [server] */
     KEY("listen", SRV_ANY, cfg_set_listen, .def = "127.0.0.1:8080", .flags = CFG_KEY_REPEAT),
-    KEY("root", SRV(root), cfg_set_dir, .flags = CFG_KEY_REQUIRED),
-    KEY("index", SRV_ANY, cfg_set_index, .def = "index.php index.html"),
-    KEY("accessLog", SRV(access_log), cfg_set_log_target, .def = "-"),
+    KEY("root", SRV(site.root), cfg_set_dir),
+    KEY("index", SRV(site.index), cfg_set_index, .def = "index.php index.html"),
+    KEY("accessLog", SRV(site.access_log), cfg_set_log_target, .def = "-"),
     KEY("errorLog", SRV(error_log), cfg_set_log_target, .def = "-"),
     KEY("logLevel", SRV(log_level), cfg_set_enum, .def = "info", .names = log_levels),
     KEY("controlSocket", SRV(control_socket), cfg_set_socket_path,
         .def = "/run/fcgihost/control.sock"),
     KEY("runtimeDir", SRV(runtime_dir), cfg_set_path, .def = "/run/fcgihost"),
     KEY("user", SRV(user), cfg_set_server_user, .def = "www-data"),
-    KEY("symlinks", SRV(symlinks), cfg_set_enum, .def = "insideRoot", .names = symlinks),
+    KEY("symlinks", SRV(site.symlinks), cfg_set_enum, .def = "insideRoot", .names = symlinks),
     KEY("statusPath", SRV(status_path), cfg_set_url_path, .def = "/fcgihost-status"),
     KEY("statusAllow", SRV_ANY, cfg_set_status_allow, .def = "127.0.0.0/8 ::1"),
     KEY("maxUrlBytes", SRV(max_url_bytes), cfg_set_bytes, .def = "8192", RANGE(16, M)),
     KEY("maxHeaderBytes", SRV(max_header_bytes), cfg_set_bytes, .def = "16384", RANGE(256, 16 * M)),
-    KEY("maxBodyBytes", SRV(max_body_bytes), cfg_set_bytes, .def = "30000000", RANGE(0, 1024 * G)),
+    KEY("maxBodyBytes", SRV(site.max_body_bytes), cfg_set_bytes, .def = "30000000",
+        RANGE(0, 1024 * G)),
     KEY("headerTimeout", SRV(header_timeout), cfg_set_uint, .def = "30", RANGE(1, 3600)),
     KEY("bodyTimeout", SRV(body_timeout), cfg_set_uint, .def = "60", RANGE(1, 86400)),
     KEY("sendTimeout", SRV(send_timeout), cfg_set_uint, .def = "60", RANGE(1, 86400)),
@@ -170,6 +180,37 @@ const cfg_key_t cfg_keys[] = {
     KEY("maxConnections", SRV(max_connections), cfg_set_uint, .def = "20000", RANGE(1, 10000000)),
     KEY("maxConnectionsPerIp", SRV(max_connections_per_ip), cfg_set_uint, .def = "0",
         RANGE(0, 10000000)),
+    /* [server] as the one site (no [site:NAME]): SPEC §6 */
+    KEY("alias", SRV(site.aliases), cfg_set_alias, .flags = CFG_KEY_REPEAT),
+    KEY("fallback", SRV(site.fallback), cfg_set_url, .def = "none"),
+    KEY("errorPage", SRV(site.error_pages), cfg_set_error_page, .flags = CFG_KEY_REPEAT),
+    KEY("deny", SRV(site.deny), cfg_set_deny, .flags = CFG_KEY_REPEAT),
+
+    /* [site:NAME]: keys not given come from [server] (config.c, finish_sites) */
+    KEY("hosts", SITE_ANY, cfg_set_hosts, .flags = CFG_KEY_REQUIRED),
+    KEY("listen", SITE_ANY, cfg_set_site_listen, .flags = CFG_KEY_REPEAT),
+    KEY("root", SITE(root), cfg_set_dir, .flags = CFG_KEY_REQUIRED),
+    KEY("index", SITE(index), cfg_set_index),
+    KEY("symlinks", SITE(symlinks), cfg_set_enum, .names = symlinks),
+    KEY("maxBodyBytes", SITE(max_body_bytes), cfg_set_bytes, RANGE(0, 1024 * G)),
+    KEY("accessLog", SITE(access_log), cfg_set_log_target),
+    KEY("alias", SITE(aliases), cfg_set_alias, .flags = CFG_KEY_REPEAT),
+    KEY("fallback", SITE(fallback), cfg_set_url, .def = "none"),
+    KEY("errorPage", SITE(error_pages), cfg_set_error_page, .flags = CFG_KEY_REPEAT),
+    KEY("deny", SITE(deny), cfg_set_deny, .flags = CFG_KEY_REPEAT),
+
+    /* [rewrite:NAME] */
+    KEY("match", RW_ANY, cfg_set_regex, .flags = CFG_KEY_REQUIRED),
+    KEY("unless", RW_ANY, cfg_set_unless, .def = ""),
+    KEY("to", RW_ANY, cfg_set_rewrite_to, .flags = CFG_KEY_REQUIRED),
+    KEY("redirect", RW_ANY, cfg_set_redirect, .def = "0"),
+    KEY("last", RW(last), cfg_set_bool, .def = "true"),
+    KEY("site", RW(sites), cfg_set_sites),
+
+    /* [headers:NAME] */
+    KEY("path", HDR_ANY, cfg_set_headers_path, .flags = CFG_KEY_REQUIRED),
+    KEY("set", HDR_ANY, cfg_set_header_set, .flags = CFG_KEY_REQUIRED | CFG_KEY_REPEAT),
+    KEY("site", HDR(sites), cfg_set_sites),
 
     /* [fastcgi:NAME] */
     KEY("fullPath", APP(full_path), cfg_set_executable, .flags = CFG_KEY_REQUIRED),
@@ -208,6 +249,7 @@ const cfg_key_t cfg_keys[] = {
     KEY("resourceType", HND(resource_type), cfg_set_enum, .def = "File", .names = resource_types),
     KEY("responseBufferLimit", HND(response_buffer_limit), cfg_set_bytes, .def = "4194304",
         RANGE(0, G)),
+    KEY("site", HND(sites), cfg_set_sites),
 };
 
 const size_t cfg_n_keys = sizeof(cfg_keys) / sizeof(cfg_keys[0]);

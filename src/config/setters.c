@@ -73,6 +73,30 @@ static size_t next_token(const char **p, const char *seps) {
     return n;
 }
 
+/* For the other setter files (config_int.h). */
+int cfg_fail(cfg_setctx_t *ctx, const char *fmt, ...) {
+    if (ctx->err && ctx->errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(ctx->err, ctx->errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+size_t cfg_next_token(const char **p, const char *seps) {
+    return next_token(p, seps);
+}
+
+void cfg_strv_push(char ***v, size_t *n, char *s) {
+    strv_push(v, n, s);
+}
+
+char *cfg_where(const cfg_setctx_t *ctx, int pos) {
+    if (ctx->where) return ctx->where(ctx->where_arg, pos);
+    return xasprintf("line %d", pos);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Numbers, booleans, enums */
 
@@ -378,6 +402,10 @@ static void listen_dispose(cfg_listen_t *l) {
     free(l->path);
 }
 
+void cfg_listen_dispose(cfg_listen_t *l) {
+    listen_dispose(l);
+}
+
 /* listen (repeatable): appends one address to cfg_server_t.listen. */
 int cfg_set_listen(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx) {
     cfg_server_t *srv = obj;
@@ -400,9 +428,11 @@ int cfg_set_listen(const cfg_key_t *key, void *obj, const char *value, cfg_setct
     }
     for (size_t i = 0; i < srv->n_listen; i++) {
         if (!same_listen(&srv->listen[i], &l)) continue;
-        int first = srv->listen[i].line;
+        char *first = cfg_where(ctx, srv->listen[i].line);
         listen_dispose(&l);
-        return fail(ctx, "'%s' is already given at line %d", value, first);
+        fail(ctx, "'%s' is already given at %s", value, first);
+        free(first);
+        return -1;
     }
     l.text = xstrdup(value);
     srv->listen = xrealloc(srv->listen, (srv->n_listen + 1) * sizeof(*srv->listen));
@@ -458,7 +488,7 @@ int cfg_set_status_allow(const cfg_key_t *key, void *obj, const char *value, cfg
 
 /* index: file names separated by white space; may be empty (no index files). */
 int cfg_set_index(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx) {
-    cfg_server_t *srv = obj;
+    cfg_strv_t *field = FIELD(obj, key, cfg_strv_t);
     char **v = NULL;
     size_t n = 0, len;
     for (const char *p = value; (len = next_token(&p, "")) > 0; p += len) {
@@ -469,9 +499,9 @@ int cfg_set_index(const cfg_key_t *key, void *obj, const char *value, cfg_setctx
         }
         strv_push(&v, &n, xstrndup(p, len));
     }
-    cfg_strv_free(srv->index, srv->n_index);
-    srv->index = v;
-    srv->n_index = n;
+    cfg_strv_free(field->v, field->n);
+    field->v = v;
+    field->n = n;
     return 0;
 }
 
@@ -579,19 +609,23 @@ int cfg_set_arguments(const cfg_key_t *key, void *obj, const char *value, cfg_se
 /* Handler mappings */
 
 /* path: a URL prefix starting with '/', or a file-name pattern ("*.php", "*", "index.php"). */
-int cfg_set_handler_path(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx) {
-    cfg_handler_t *h = obj;
+int cfg_parse_rule_path(const char *value, cfg_setctx_t *ctx, char **path, bool *prefix) {
     if (*value == '\0') return fail(ctx, "a file-name pattern or a URL prefix is required");
-    bool prefix = value[0] == '/';
+    bool pfx = value[0] == '/';
     for (const char *p = value; *p; p++)
-        if ((unsigned char)*p <= 0x20 || *p == 0x7f || (!prefix && *p == '/'))
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f || (!pfx && *p == '/'))
             return fail(ctx,
                         "'%s' is neither a file-name pattern (\"*.php\") nor a URL prefix "
                         "(\"/app/\")",
                         value);
-    replace_string(&h->path, xstrdup(value));
-    h->path_is_prefix = prefix;
+    replace_string(path, xstrdup(value));
+    *prefix = pfx;
     return 0;
+}
+
+int cfg_set_handler_path(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx) {
+    cfg_handler_t *h = obj;
+    return cfg_parse_rule_path(value, ctx, &h->path, &h->path_is_prefix);
 }
 
 /* An HTTP method token (RFC 9110 tchar). */

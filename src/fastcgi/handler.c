@@ -28,6 +28,7 @@
 #include "fastcgi/codec.h"
 #include "fastcgi/params.h"
 #include "http/request.h"
+#include "http/site.h"
 #include "http/static.h"
 #include "pool/pool.h"
 #include "config/generation.h"
@@ -254,7 +255,7 @@ static uint64_t body_backlog(const fcgi_req_t *fr) {
 
 static size_t on_body(request_t *r, const char *data, size_t len) {
     fcgi_req_t *fr = r->hctx;
-    if (fr == NULL) return len;
+    if (fr == NULL || r->error_page) return len; /* an errorPage GET takes no body */
     if (r->body_chunked) {
         if (fr->body_kept + len <= SPILL_AT && fr->spill_fd < 0 && http_body_hold(fr->hs, len)) {
             fr->body_held += len;
@@ -277,7 +278,7 @@ static void build_params(fcgi_req_t *fr);
 
 static void on_body_end(request_t *r) {
     fcgi_req_t *fr = r->hctx;
-    if (fr == NULL) return;
+    if (fr == NULL || r->error_page) return;
     fr->body_end = true;
     if (r->body_chunked) {
         build_params(fr);
@@ -936,20 +937,28 @@ static str_t host_name(str_t host) {
 
 static void build_params(fcgi_req_t *fr) {
     request_t *r = fr->r;
-    const cfg_t *cfg = fr->gen->cfg;
     char local[64], lport[8], remote[64], rport[8];
     addr_strings(r, local, sizeof(local), lport, remote, sizeof(remote), rport);
     size_t sl = fr->script_len;
-    char *filename = xasprintf("%s%.*s", cfg->server.root, (int)sl, r->path);
+    /* The script's file: under the alias directory that covers it, else under the site root. */
+    char *script = xstrndup(r->path, sl);
+    const char *rest;
+    const http_root_t *dir = http_site_map(r->site, sl ? script : "/", &rest);
+    char *filename = sl ? xasprintf("%s%s", strcmp(dir->real, "/") ? dir->real : "", rest)
+                        : xstrdup(dir->real);
+    free(script);
+    const char *root = r->site->cfg->root;
     cgi_vars_t v = {
         .request_id = fr->reqid,
-        .method = r->http.method,
+        /* An errorPage answer is a GET of the page (HEAD stays HEAD). */
+        .method = r->error_page && r->http.method_id == HTTP_METHOD_GET ? STR_LIT("GET")
+                                                                         : r->http.method,
         .request_uri = r->http.target,
-        .query = r->http.has_query ? r->http.query : STR_LIT(""),
+        .query = r->has_query ? r->query : STR_LIT(""),
         .script_name = str_make(r->path, sl),
         .path_info = str_make(r->path + sl, r->path_len - sl),
         .document_uri = str_make(r->path, r->path_len),
-        .document_root = str_make(cfg->server.root, strlen(cfg->server.root)),
+        .document_root = str_make(root, strlen(root)),
         .script_filename = str_make(filename, strlen(filename)),
         .server_addr = str_make(local, strlen(local)),
         .server_port = str_make(lport, strlen(lport)),
@@ -957,8 +966,9 @@ static void build_params(fcgi_req_t *fr) {
         .remote_addr = str_make(remote, strlen(remote)),
         .remote_port = str_make(rport, strlen(rport)),
         .minor_version = r->http.minor_version,
-        .content_length = r->body_chunked ? (int64_t)r->body_total
-                                          : (r->http.content_length >= 0 ? r->http.content_length : -1),
+        .content_length = r->error_page ? -1
+                          : r->body_chunked ? (int64_t)r->body_total
+                                            : (r->http.content_length >= 0 ? r->http.content_length : -1),
         .headers = r->http.headers,
         .n_headers = r->http.num_headers,
         .utf8_all = fr->app->utf8_all,
@@ -981,7 +991,7 @@ static void build_params(fcgi_req_t *fr) {
 static int check_resource(request_t *r, const cfg_handler_t *h, size_t script_len) {
     if (h->resource_type == CFG_RESOURCE_UNSPECIFIED) return 0;
     char *script = xstrndup(r->path, script_len ? script_len : 1);
-    static_kind_t k = static_probe(r->srv, script);
+    static_kind_t k = static_probe(r->srv, r->site, script);
     free(script);
     if (k == STATIC_FORBIDDEN) return 403;
     if (k == STATIC_UNAVAILABLE) return 503;
@@ -1025,12 +1035,13 @@ void fcgi_serve(request_t *r, size_t handler_index, size_t script_len) {
     r->handler = &fcgi_handler;
     r->hctx = fr;
     r->app = fr->gen->cfg->apps[h->app_index].name; /* lives as long as r: it holds the generation */
-    resp_continue(r);
+    if (!r->error_page) resp_continue(r);
     fr->state = FR_COLLECTING;
-    if (r->body_chunked && !r->body_complete) return; /* acquired in on_body_end */
+    if (r->body_chunked && !r->body_complete && !r->error_page)
+        return; /* acquired in on_body_end */
     build_params(fr);
     if (!fr->params_built) return;
-    fr->body_end = r->body_complete;
+    fr->body_end = r->body_complete || r->error_page;
     fr_set_state(fr, FR_QUEUED);
     pool_acquire(fr->pool, &fr->waiter, on_acquired);
 }

@@ -25,6 +25,7 @@
 #include "http/request.h"
 #include "http/request_int.h"
 #include "http/http_server.h"
+#include "http/site.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -220,7 +221,7 @@ void conn_defer_close(http_server_t *s) {
 
 void conn_defer_run(http_server_t *s) {
     /* Each pass takes the lists as they are; work queued meanwhile waits for the next pass. */
-    while (s->defer_aborts || s->defer_conns) {
+    while (s->defer_aborts || s->defer_conns || s->defer_routes) {
         request_t *aborts = s->defer_aborts;
         s->defer_aborts = NULL;
         while (aborts) {
@@ -243,6 +244,7 @@ void conn_defer_run(http_server_t *s) {
             c->deferred = false;
             if (c->state != CONN_STATE_CLOSING) conn_process(c);
         }
+        dispatch_run_deferred(s);
     }
     if (uv_is_active((uv_handle_t *)&s->defer_idle)) uv_idle_stop(&s->defer_idle);
 }
@@ -366,6 +368,7 @@ static request_t *request_new(conn_t *c, const http_request_t *h, int head_len) 
 static void request_free(request_t *r) {
     buf_dispose(&r->resp_head);
     free(r->path);
+    free(r->query_buf);
     gen_unref(r->gen);
     free(r);
 }
@@ -393,7 +396,7 @@ static bool deliver(conn_t *c, request_t *r, size_t n, size_t *taken) {
 }
 
 static void feed_chunked(conn_t *c, request_t *r) {
-    uint64_t max = conn_cfg(c)->max_body_bytes;
+    uint64_t max = r->site ? r->site->cfg->max_body_bytes : conn_cfg(c)->site.max_body_bytes;
     size_t n = c->rlen;
     ssize_t rc = http_chunked_decode(&r->chunks, c->rbuf, &n);
     if (rc == HTTP_CHUNKED_ERROR) {
@@ -496,13 +499,15 @@ int req_socket_dup(const request_t *r) {
 }
 
 static void start_request(conn_t *c, const http_request_t *h, int head_len) {
-    const cfg_server_t *sc = conn_cfg(c);
-    if (!h->chunked && sc->max_body_bytes && h->content_length > 0 &&
-        (uint64_t)h->content_length > sc->max_body_bytes) {
+    const http_site_t *site = http_site_for(c->srv->gen->sites, h->host, c->listen_id);
+    uint64_t max = site ? site->cfg->max_body_bytes : conn_cfg(c)->site.max_body_bytes;
+    if (!h->chunked && max && h->content_length > 0 && (uint64_t)h->content_length > max) {
         conn_fail(c, 413);
         return;
     }
     request_t *r = request_new(c, h, head_len);
+    r->site = site; /* of r->gen, the generation just used */
+    r->listen_id = c->listen_id;
     consume(c, (size_t)head_len);
     c->req = r;
     c->state = CONN_STATE_ACTIVE;
@@ -802,7 +807,7 @@ static void refuse_over_limit(http_server_t *s, int fd, uint8_t family, const ui
              " such connection(s) so far)", peer, max, refused);
 }
 
-void conn_accept(http_server_t *s, int fd, bool is_unix) {
+void conn_accept(http_server_t *s, int fd, bool is_unix, unsigned listen_id) {
     uint8_t family = AF_UNIX, addr[16] = {0};
     uint16_t port = 0;
     bool counted = false;
@@ -817,6 +822,7 @@ void conn_accept(http_server_t *s, int fd, bool is_unix) {
     conn_t *c = xcalloc(1, sizeof(*c));
     c->srv = s;
     c->is_unix = is_unix;
+    c->listen_id = listen_id;
     int rc = is_unix ? uv_pipe_init(s->loop, &c->h.pipe, 0) : uv_tcp_init(s->loop, &c->h.tcp);
     if (rc != 0) {
         close(fd);
@@ -957,9 +963,8 @@ static void log_escaped(buf_t *b, str_t s) {
 }
 
 /* One access-log line; `reqline` is written escaped between the quotes. */
-static void access_log_write(conn_t *c, str_t reqline, int status, uint64_t bytes, str_t ref, str_t ua,
-                             double secs, const char *app) {
-    http_server_t *s = c->srv;
+static void access_log_write(conn_t *c, http_log_t *log, str_t reqline, int status, uint64_t bytes,
+                             str_t ref, str_t ua, double secs, const char *app) {
     static char when[40];
     static time_t when_sec = -1;
     time_t now = time(NULL);
@@ -971,7 +976,7 @@ static void access_log_write(conn_t *c, str_t reqline, int status, uint64_t byte
     }
     char peer[64];
     conn_peer_str(c, peer, sizeof(peer));
-    buf_t *b = &s->access_buf;
+    buf_t *b = &log->buf;
     buf_printf(b, "%s - - [%s] \"", peer, when);
     log_escaped(b, reqline);
     buf_printf(b, "\" %d %" PRIu64 " \"", status, bytes);
@@ -986,21 +991,23 @@ static void access_log_write(conn_t *c, str_t reqline, int status, uint64_t byte
 static void access_log_line(conn_t *c, request_t *r) {
     double secs = (double)(uv_hrtime() - r->start_ns) / 1e9;
     c->srv->on_response(c->srv->owner, r->app, r->status, secs);
-    if (c->srv->access_fd < 0) return;
+    http_log_t *log = r->site ? r->site->log : http_sites_fallback_log(r->gen->sites);
+    if (log == NULL) return;
     const http_header_t *ref = HTTP_FIND_HEADER(&r->http, "referer");
     const http_header_t *ua = HTTP_FIND_HEADER(&r->http, "user-agent");
     /* method SP target SP version are contiguous in the head copy */
     str_t line = str_make(r->http.method.p, (size_t)(r->http.target.p + r->http.target.len - r->http.method.p) + 9);
-    access_log_write(c, line, r->status, r->resp_body_bytes, ref ? ref->value : STR_NULL,
+    access_log_write(c, log, line, r->status, r->resp_body_bytes, ref ? ref->value : STR_NULL,
                      ua ? ua->value : STR_NULL, secs, r->app);
 }
 
 /* A request that was refused before it became a request_t: its first line as received. */
 static void access_log_refused(conn_t *c, int status, uint64_t bytes) {
     c->srv->on_response(c->srv->owner, NULL, status, 0.0);
-    if (c->srv->access_fd < 0) return;
+    http_log_t *log = http_sites_fallback_log(c->srv->gen->sites);
+    if (log == NULL) return;
     size_t n = 0;
     while (n < c->rlen && n < 512 && c->rbuf[n] != '\r' && c->rbuf[n] != '\n') n++;
     str_t line = n ? str_make(c->rbuf, n) : STR_LIT("-");
-    access_log_write(c, line, status, bytes, STR_NULL, STR_NULL, 0.0, "-");
+    access_log_write(c, log, line, status, bytes, STR_NULL, STR_NULL, 0.0, "-");
 }

@@ -46,6 +46,7 @@ typedef struct conn {
     bool reading;
     bool close_after;       /* close once the current response is written */
     bool is_unix;
+    unsigned listen_id;      /* the listener it came in on (http_listen_id) */
     bool shutting;          /* uv_shutdown in progress */
     bool in_process;        /* inside conn_process: finishing a request must not recurse */
     bool peer_eof;          /* the client shut down its side */
@@ -65,8 +66,8 @@ void conn_defer_close(http_server_t *s);
 void conn_defer_run(http_server_t *s);
 
 /* Serve a connection accept() returned (fd: non-blocking; owned from here on, closed at once
- * when the client is over maxConnectionsPerIp). */
-void conn_accept(http_server_t *s, int fd, bool is_unix);
+ * when the client is over maxConnectionsPerIp); listen_id: its listener (http_listen_id). */
+void conn_accept(http_server_t *s, int fd, bool is_unix, unsigned listen_id);
 
 /* Maintenance tick: fire expired deadlines, close connections whose client has taken nothing of a
  * response for sendTimeout. */

@@ -28,16 +28,16 @@ typedef struct http_server {
     struct conn_peers *peers; /* open connections per client address (conn.c, maxConnectionsPerIp) */
     uint64_t held_body_bytes; /* request bodies held in memory by handlers (http_body_hold) */
 
-    /* Static files (static.c): the file cache, content types, the document root. */
+    /* Static files (static.c): the file cache, content types. The document roots are the
+     * sites' (site.h, in each generation). */
     file_cache_t *files;
     mime_table_t *mime;
-    int root_fd;              /* O_PATH descriptor of the document root, -1 before it is opened */
-    char *root_real;          /* realpath() of the document root */
 
-    /* The access log: lines are gathered in access_buf and written by the owner (once per loop
-     * iteration); access_fd < 0 means off. */
-    int access_fd;
-    buf_t access_buf;
+    /* Access-log targets of every site and generation (site.c); the owner calls
+     * http_logs_flush once per loop iteration. */
+    struct http_log *logs;
+    char **listen_texts;      /* http_listen_id's table */
+    size_t n_listen_texts;
     char date[40];            /* IMF-fixdate of the current second (http_date) */
     int64_t date_sec;
 
@@ -48,6 +48,7 @@ typedef struct http_server {
     uv_check_t defer_check;
     uv_idle_t defer_idle;
     request_t *defer_aborts;  /* each holds a reference */
+    request_t *defer_routes;  /* errorPage re-routings (dispatch.c); each holds a reference */
     conn_t *defer_conns;
 
     /* Hooks, set by the owner before the first connection. */

@@ -55,6 +55,7 @@ struct request {
     unsigned refs;
     bool aborted;            /* the client went away: on_abort is due or has run */
     request_t *defer_next;   /* on the server's deferred-abort list */
+    request_t *route_next;   /* on the server's deferred re-routing list (errorPage) */
     req_peer_t peer;
     gen_t *gen;              /* the configuration generation this request runs under (a reference) */
     http_request_t http;     /* slices point into `head` */
@@ -83,8 +84,18 @@ struct request {
     uint64_t resp_body_bytes;
     unsigned pending_writes; /* this request's writes not yet completed */
     const char *app;         /* application name for the access log ("-" for static) */
-    char *path;              /* the decoded, checked URL path (NUL-terminated, owned) */
+    char *path;              /* the decoded, checked URL path (NUL-terminated, owned): what the
+                                routing made of the client's path (rewrite rules, index files,
+                                fallback, errorPage) */
     size_t path_len;
+    const struct http_site *site; /* the site Host chose (lives with r->gen); NULL before routing */
+    unsigned listen_id;      /* the listener the connection came in on (http_listen_id) */
+    str_t query;             /* the query string the routing produced (into head or query_buf) */
+    bool has_query;
+    char *query_buf;         /* owned storage of a rewritten query */
+    unsigned reroutes;       /* rewrites and internal re-routings so far (at most 10) */
+    int error_page;          /* the original status while an errorPage answers; else 0 */
+    uint64_t header_rules;   /* bit i: the site's header rule i applies (set at resp_start) */
 
     const request_handler_t *handler;
     void *hctx;              /* the handler's own state */

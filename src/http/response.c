@@ -4,8 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "http/conn.h"
+#include "http/dispatch.h"
+#include "http/site.h"
 #include "http/request.h"
 #include "http/request_int.h"
 #include "http/http_server.h"
@@ -158,8 +161,48 @@ static void append_u64(buf_t *b, uint64_t v) {
     buf_append(b, d, fmt_u64(d, v));
 }
 
+/* The site's header rules that apply to the response being started, and the status an errorPage
+ * answer keeps. */
+static int begin_response(request_t *r, int status) {
+    r->header_rules = r->site ? dispatch_header_rules(r) : 0;
+    if (r->error_page && status >= 200) status = r->error_page;
+    return status;
+}
+
+/* Is `name` set by one of the header rules of this response? Then the rule's value wins. */
+static bool rule_sets(const request_t *r, const char *name, size_t nlen, size_t from) {
+    const cfg_t *cfg = r->gen->cfg;
+    const cfg_site_t *site = r->site->cfg;
+    for (size_t k = from; k < site->n_headers && k < 64; k++) {
+        if (!(r->header_rules & (1ull << k))) continue;
+        const cfg_headers_t *h = &cfg->headers[site->headers[k]];
+        for (size_t i = 0; i < h->n_set; i++)
+            if (strlen(h->set[i].name) == nlen && strncasecmp(h->set[i].name, name, nlen) == 0)
+                return true;
+    }
+    return false;
+}
+
+static void append_rule_headers(request_t *r) {
+    const cfg_t *cfg = r->gen->cfg;
+    const cfg_site_t *site = r->site->cfg;
+    for (size_t k = 0; k < site->n_headers && k < 64; k++) {
+        if (!(r->header_rules & (1ull << k))) continue;
+        const cfg_headers_t *h = &cfg->headers[site->headers[k]];
+        for (size_t i = 0; i < h->n_set; i++) {
+            const cfg_header_set_t *hs = &h->set[i];
+            if (rule_sets(r, hs->name, strlen(hs->name), k + 1)) continue; /* a later rule wins */
+            buf_append_str(&r->resp_head, hs->name);
+            buf_append(&r->resp_head, ": ", 2);
+            buf_append_str(&r->resp_head, hs->value);
+            buf_append(&r->resp_head, "\r\n", 2);
+        }
+    }
+}
+
 void resp_start(request_t *r, int status) {
     http_server_t *s = r->srv;
+    status = begin_response(r, status);
     r->status = status;
     r->resp_head.len = 0;
     buf_t *b = &r->resp_head;
@@ -174,11 +217,12 @@ void resp_start(request_t *r, int status) {
 }
 
 void resp_start_reason(request_t *r, int status, const char *reason, size_t rlen) {
-    if (rlen == 0) {
+    if (rlen == 0 || (r->error_page && status >= 200)) {
         resp_start(r, status);
         return;
     }
     http_server_t *s = r->srv;
+    status = begin_response(r, status);
     r->status = status;
     r->resp_head.len = 0;
     buf_printf(&r->resp_head, "HTTP/1.1 %d %.*s\r\nServer: fcgihost\r\nDate: %s\r\n", status, (int)rlen,
@@ -186,6 +230,7 @@ void resp_start_reason(request_t *r, int status, const char *reason, size_t rlen
 }
 
 void resp_header(request_t *r, const char *name, const char *value, size_t vlen) {
+    if (r->header_rules && rule_sets(r, name, strlen(name), 0)) return;
     buf_append_str(&r->resp_head, name);
     buf_append(&r->resp_head, ": ", 2);
     buf_append(&r->resp_head, value, vlen);
@@ -218,6 +263,7 @@ static bool finish_head(request_t *r, int64_t content_length) {
         if (c) c->close_after = true;
     }
     if (bodyless) r->head_only = true;
+    if (r->header_rules) append_rule_headers(r);
     if (c && conn_must_close_after(c, r)) c->close_after = true;
     if (c && (c->close_after || c->srv->stopping))
         buf_append_str(&r->resp_head, "Connection: close\r\n");
@@ -295,6 +341,7 @@ void resp_finish(request_t *r) {
 }
 
 void resp_error(request_t *r, int status, const char *detail) {
+    if (!r->headers_sent && dispatch_error_page(r, status)) return;
     char body[256];
     int n;
     if (detail && *detail)

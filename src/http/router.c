@@ -42,17 +42,24 @@ static bool match_segments(const char *pattern, const char *path, size_t len, si
     return false;
 }
 
-static bool path_matches(const cfg_handler_t *h, const char *path, size_t len, size_t *script_len) {
-    if (strcmp(h->path, "*") == 0) {
+bool router_path_matches(const char *pattern, bool is_prefix, const char *path, size_t len,
+                         size_t *script_len) {
+    if (strcmp(pattern, "*") == 0) {
         *script_len = len;
         return true;
     }
-    if (h->path_is_prefix) return match_prefix(h->path, path, len, script_len);
-    return match_segments(h->path, path, len, script_len);
+    if (is_prefix) return match_prefix(pattern, path, len, script_len);
+    return match_segments(pattern, path, len, script_len);
 }
 
-int router_match(const cfg_t *cfg, const char *path, size_t len, str_t method, size_t *script_len) {
-    for (size_t i = 0; i < cfg->n_handlers; i++) {
+static bool path_matches(const cfg_handler_t *h, const char *path, size_t len, size_t *script_len) {
+    return router_path_matches(h->path, h->path_is_prefix, path, len, script_len);
+}
+
+int router_match(const cfg_t *cfg, const cfg_site_t *site, const char *path, size_t len,
+                 str_t method, size_t *script_len) {
+    for (size_t k = 0; k < site->n_handlers; k++) {
+        size_t i = site->handlers[k];
         const cfg_handler_t *h = &cfg->handlers[i];
         if (verb_allowed(h, method) && path_matches(h, path, len, script_len)) return (int)i;
     }
@@ -71,11 +78,12 @@ static void allow_add(buf_t *allow, const char *verb) {
     buf_append(allow, verb, n);
 }
 
-bool router_allow(const cfg_t *cfg, const char *path, size_t len, buf_t *allow) {
+bool router_allow(const cfg_t *cfg, const cfg_site_t *site, const char *path, size_t len,
+                  buf_t *allow) {
     bool any = false;
     size_t script_len;
-    for (size_t i = 0; i < cfg->n_handlers; i++) {
-        const cfg_handler_t *h = &cfg->handlers[i];
+    for (size_t k = 0; k < site->n_handlers; k++) {
+        const cfg_handler_t *h = &cfg->handlers[site->handlers[k]];
         if (!path_matches(h, path, len, &script_len)) continue;
         any = true;
         if (h->any_verb) continue; /* cannot happen when router_match found nothing */

@@ -7,7 +7,7 @@
 #include "util/buf.h"
 #include "util/str.h"
 
-/* Find the first handler (in file order) whose verb list has `method` and whose path matches the
+/* Find the first handler (in file order) of the site whose verb list has `method` and whose path matches the
  * decoded URL path. Returns its index, or -1. *script_len receives the length of the path prefix
  * that names the script (SCRIPT_NAME); the rest is PATH_INFO:
  *   - a file-name pattern ("*.php", "index.php"; no '/') is matched, case-insensitively as IIS does,
@@ -16,11 +16,16 @@
  *   - "*" matches every path, the script is the whole path;
  *   - a URL prefix ("/app/" or "/app") matches "/app" and everything below it; the script is the
  *     prefix without its trailing slash and the rest is PATH_INFO. */
-int router_match(const cfg_t *cfg, const char *path, size_t len, str_t method, size_t *script_len);
+int router_match(const cfg_t *cfg, const cfg_site_t *site, const char *path, size_t len,
+                 str_t method, size_t *script_len);
+/* The same path rule for one pattern (handlers, header rules). */
+bool router_path_matches(const char *pattern, bool is_prefix, const char *path, size_t len,
+                         size_t *script_len);
 
 /* When router_match found nothing: does any handler's path match, whatever its verbs? Then the
  * file is a script and must never be served as a static file (SPEC §6 Verbs): the answer is 405
  * and `allow` receives the verbs those handlers accept ("GET, HEAD, POST"). */
-bool router_allow(const cfg_t *cfg, const char *path, size_t len, buf_t *allow);
+bool router_allow(const cfg_t *cfg, const cfg_site_t *site, const char *path, size_t len,
+                  buf_t *allow);
 
 #endif

@@ -34,6 +34,7 @@
 #include "http/path.h"
 #include "http/request.h"
 #include "http/http_server.h"
+#include "http/site.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -156,23 +157,22 @@ static bool links_owner_match(const char *full) {
     return true;
 }
 
-/* Open `path` (URL path, starts with '/') under root following the symlink rule.
+/* Open `rel` (relative to the directory `root`, "." for itself) following the symlink rule.
  * Returns an fd, or -ENOENT / -EACCES (refused) / another negative errno. */
-static int open_under_root(http_server_t *s, const char *path) {
-    const char *rel = path[1] ? path + 1 : ".";
-    cfg_symlinks_t mode = s->gen->cfg->server.symlinks;
+static int open_under_root(const http_root_t *root, const char *rel) {
+    cfg_symlinks_t mode = root->symlinks;
     if (mode == CFG_SYMLINKS_FOLLOW) {
-        int fd = openat(s->root_fd, rel, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        int fd = openat(root->fd, rel, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         return fd < 0 ? -errno : fd;
     }
-    int fd = open_beneath(s->root_fd, rel);
+    int fd = open_beneath(root->fd, rel);
     if (fd != -EXDEV && fd != -ELOOP) return fd;
     /* A link left the root as the kernel sees it (absolute links always do): allow it only if
      * the real path is still inside root (insideRoot) or its owner matches (ifOwnerMatch). */
     char full[PATH_MAX], real[PATH_MAX];
-    if (snprintf(full, sizeof(full), "%s/%s", s->root_real, rel) >= (int)sizeof(full)) return -EACCES;
+    if (snprintf(full, sizeof(full), "%s/%s", root->real, rel) >= (int)sizeof(full)) return -EACCES;
     if (realpath(full, real) == NULL) return errno == ENOENT ? -ENOENT : -EACCES;
-    if (mode == CFG_SYMLINKS_INSIDE_ROOT && !path_inside(real, s->root_real)) return -EACCES;
+    if (mode == CFG_SYMLINKS_INSIDE_ROOT && !path_inside(real, root->real)) return -EACCES;
     if (mode == CFG_SYMLINKS_IF_OWNER_MATCH && !links_owner_match(full)) return -EACCES;
     fd = open(real, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     return fd < 0 ? -errno : fd;
@@ -219,20 +219,31 @@ static void fill_entry(http_server_t *s, file_entry_t *e, int fd) {
     }
 }
 
-static file_entry_t *resolve(http_server_t *s, const char *path, size_t len) {
+/* Cache keys name the file system object and the rule it was opened under: the symlink mode,
+ * the directory's canonical path and the path under it ("i/srv/www/a.css"). */
+static size_t make_key(char *out, size_t cap, const http_root_t *root, const char *rest) {
+    static const char modes[] = {'i', 'o', 'f'};
+    int n = snprintf(out, cap, "%c%s%s", modes[root->symlinks], strcmp(root->real, "/") ? root->real : "",
+                     rest);
+    return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
+}
+
+static file_entry_t *resolve(http_server_t *s, const http_root_t *root, const char *rest,
+                             const char *key, size_t len) {
     file_entry_t *e = xcalloc(1, sizeof(*e));
-    e->key = xstrndup(path, len);
+    e->key = xstrndup(key, len);
     e->keylen = len;
     e->fd = -1;
     e->refs = 1;
     e->checked = uv_now(s->loop);
-    int fd = open_under_root(s, e->key);
+    const char *rel = rest[1] ? rest + 1 : ".";
+    int fd = open_under_root(root, rel);
     if (fd == -EMFILE || fd == -ENFILE) {
         /* Out of descriptors: give back the cache's, then try once more. */
         file_cache_clear(s->files);
-        fd = open_under_root(s, e->key);
+        fd = open_under_root(root, rel);
         if (fd < 0) {
-            log_warn("cannot open %s: %s", e->key, strerror(-fd));
+            log_warn("cannot open %s/%s: %s", root->real, rel, strerror(-fd));
             e->checked = 0; /* an answer for this request only, not cached */
         }
     }
@@ -243,14 +254,27 @@ static file_entry_t *resolve(http_server_t *s, const char *path, size_t len) {
     return e;
 }
 
-/* Look up (or resolve and insert) a path; returns a reference the caller must release. */
-static file_entry_t *cache_get(http_server_t *s, const char *path, size_t len) {
+/* Look up (or resolve and insert) a URL path of a site; returns a reference the caller must
+ * release. */
+static file_entry_t *cache_get(http_server_t *s, const http_site_t *site, const char *path) {
+    const char *rest;
+    const http_root_t *root = http_site_map(site, path, &rest);
+    char key[PATH_MAX + 8];
+    size_t len = make_key(key, sizeof(key), root, rest);
+    if (len == 0) { /* longer than any path the kernel takes */
+        file_entry_t *e = xcalloc(1, sizeof(*e));
+        e->key = xstrdup("");
+        e->fd = -1;
+        e->refs = 1;
+        e->kind = STATIC_MISSING;
+        return e;
+    }
     file_cache_t *fc = s->files;
     uint64_t now = uv_now(s->loop);
-    file_entry_t **link = &fc->buckets[hash_key(path, len) & (fc->nbuckets - 1)];
+    file_entry_t **link = &fc->buckets[hash_key(key, len) & (fc->nbuckets - 1)];
     for (; *link; link = &(*link)->hnext) {
         file_entry_t *e = *link;
-        if (e->keylen != len || memcmp(e->key, path, len) != 0) continue;
+        if (e->keylen != len || memcmp(e->key, key, len) != 0) continue;
         if (now - e->checked < CACHE_TTL_MS) {
             e->refs++;
             return e;
@@ -258,7 +282,7 @@ static file_entry_t *cache_get(http_server_t *s, const char *path, size_t len) {
         table_remove(fc, link);
         break;
     }
-    file_entry_t *e = resolve(s, path, len);
+    file_entry_t *e = resolve(s, root, rest, key, len);
     if (e->checked == 0) return e; /* not to be kept */
     if (fc->n >= CACHE_MAX_ENTRIES) file_cache_clear(fc);
     if (e->fd >= 0 && fc->n_fds >= fc->max_fds) {
@@ -266,7 +290,7 @@ static file_entry_t *cache_get(http_server_t *s, const char *path, size_t len) {
         if (fc->n_fds >= fc->max_fds) file_cache_clear(fc);
     }
     if (e->fd >= 0) fc->n_fds++;
-    size_t b = hash_key(path, len) & (fc->nbuckets - 1);
+    size_t b = hash_key(key, len) & (fc->nbuckets - 1);
     e->hnext = fc->buckets[b];
     fc->buckets[b] = e;
     e->in_table = true;
@@ -275,8 +299,8 @@ static file_entry_t *cache_get(http_server_t *s, const char *path, size_t len) {
     return e;
 }
 
-static_kind_t static_probe(http_server_t *s, const char *path) {
-    file_entry_t *e = cache_get(s, path, strlen(path));
+static_kind_t static_probe(http_server_t *s, const http_site_t *site, const char *path) {
+    file_entry_t *e = cache_get(s, site, path);
     static_kind_t k = e->kind;
     entry_unref(e);
     return k;
@@ -308,6 +332,7 @@ static bool parse_http_date(str_t v, time_t *out) {
 }
 
 static bool not_modified(const request_t *r, const file_entry_t *e) {
+    if (r->error_page) return false; /* an error page is the answer to another request */
     const http_header_t *inm = HTTP_FIND_HEADER(&r->http, "if-none-match");
     if (inm) return etag_matches(inm->value, e->etag);
     const http_header_t *ims = HTTP_FIND_HEADER(&r->http, "if-modified-since");
@@ -329,7 +354,7 @@ static bool parse_u64(const char *p, const char *end, int64_t *out) {
 /* Returns 0 no range (serve whole), 1 range in *from..*to, -1 unsatisfiable (416). */
 static int parse_range(const request_t *r, const file_entry_t *e, int64_t *from, int64_t *to) {
     const http_header_t *h = HTTP_FIND_HEADER(&r->http, "range");
-    if (h == NULL || r->http.method_id != HTTP_METHOD_GET) return 0;
+    if (h == NULL || r->http.method_id != HTTP_METHOD_GET || r->error_page) return 0;
     const http_header_t *ifr = HTTP_FIND_HEADER(&r->http, "if-range");
     if (ifr) {
         time_t t;
@@ -581,9 +606,9 @@ static void redirect_to_slash(request_t *r) {
     buf_append_str(&loc, enc);
     buf_append(&loc, "/", 1);
     free(enc);
-    if (r->http.has_query) {
+    if (r->has_query) {
         buf_append(&loc, "?", 1);
-        buf_append(&loc, r->http.query.p, r->http.query.len);
+        buf_append(&loc, r->query.p, r->query.len);
     }
     resp_start(r, 301);
     resp_header(r, "Location", loc.data, loc.len);
@@ -596,7 +621,7 @@ static void redirect_to_slash(request_t *r) {
 
 void static_serve(request_t *r) {
     http_server_t *s = r->srv;
-    file_entry_t *e = cache_get(s, r->path, r->path_len);
+    file_entry_t *e = cache_get(s, r->site, r->path);
     switch (e->kind) {
     case STATIC_MISSING: resp_error(r, 404, NULL); break;
     case STATIC_UNAVAILABLE: /* a moment of shortage is no answer about the file */

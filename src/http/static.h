@@ -18,7 +18,7 @@ void file_cache_clear(file_cache_t *fc);
 void file_cache_sweep(file_cache_t *fc, uint64_t now);
 void file_cache_free(file_cache_t *fc);
 
-/* Serve r->path from the document root. Answers every case itself (404, 403, 301, 405, ...). */
+/* Serve r->path from the site's document root (or alias directory). Answers every case itself (404, 403, 301, 405, ...). */
 void static_serve(request_t *r);
 
 /* Result of resolving a decoded URL path under root. */
@@ -31,8 +31,10 @@ typedef enum static_kind {
     STATIC_UNAVAILABLE, /* cannot be opened now: out of descriptors or memory (503, never cached) */
 } static_kind_t;
 
-/* Classify `path` (decoded, absolute URL path) under the server's root with its symlink rules,
- * without opening it for the response. Used by handler mappings (resourceType, PATH_INFO). */
-static_kind_t static_probe(http_server_t *s, const char *path);
+/* Classify `path` (decoded, absolute URL path) under the site's root (or the alias directory
+ * covering it) with its symlink rules, without opening it for the response. Used by handler
+ * mappings (resourceType, PATH_INFO), index files, rewrite conditions and fallback. */
+struct http_site;
+static_kind_t static_probe(http_server_t *s, const struct http_site *site, const char *path);
 
 #endif

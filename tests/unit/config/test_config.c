@@ -158,17 +158,17 @@ static void test_server_defaults(void **state) {
     assert_int_equal(s->listen[0].port, 8080);
     assert_null(s->listen[0].path);
     assert_int_equal(s->listen[0].line, 1);
-    assert_string_equal(s->root, www);
-    assert_int_equal(s->n_index, 2);
-    assert_string_equal(s->index[0], "index.php");
-    assert_string_equal(s->index[1], "index.html");
-    assert_string_equal(s->access_log, "-");
+    assert_string_equal(s->site.root, www);
+    assert_int_equal(s->site.index.n, 2);
+    assert_string_equal(s->site.index.v[0], "index.php");
+    assert_string_equal(s->site.index.v[1], "index.html");
+    assert_string_equal(s->site.access_log, "-");
     assert_string_equal(s->error_log, "-");
     assert_int_equal(s->log_level, LOG_LEVEL_INFO);
     assert_string_equal(s->control_socket, "/run/fcgihost/control.sock");
     assert_string_equal(s->runtime_dir, "/run/fcgihost");
     assert_string_equal(s->user, "www-data"); /* SPEC §2: drop to www-data as root */
-    assert_int_equal(s->symlinks, CFG_SYMLINKS_INSIDE_ROOT);
+    assert_int_equal(s->site.symlinks, CFG_SYMLINKS_INSIDE_ROOT);
     assert_string_equal(s->status_path, "/fcgihost-status");
     assert_int_equal(s->n_status_allow, 2);
     assert_int_equal(s->status_allow[0].family, AF_INET);
@@ -179,7 +179,7 @@ static void test_server_defaults(void **state) {
     assert_memory_equal(s->status_allow[1].addr, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1", 16);
     assert_int_equal(s->max_url_bytes, 8192);
     assert_int_equal(s->max_header_bytes, 16384);
-    assert_int_equal(s->max_body_bytes, 30000000);
+    assert_int_equal(s->site.max_body_bytes, 30000000);
     assert_int_equal(s->header_timeout, 30);
     assert_int_equal(s->body_timeout, 60);
     assert_int_equal(s->send_timeout, 60);
@@ -275,23 +275,23 @@ static void test_server_all_keys(void **state) {
     assert_string_equal(s->listen[2].path, "/run/x.sock");
     assert_null(s->listen[2].host);
     assert_int_equal(s->listen[2].line, 4);
-    assert_string_equal(s->root, www);
-    assert_int_equal(s->n_index, 3);
-    assert_string_equal(s->index[0], "default.php");
-    assert_string_equal(s->index[1], "home.htm");
-    assert_string_equal(s->index[2], "index.html");
-    assert_string_equal(s->access_log, "/var/log/fcgihost/access.log");
+    assert_string_equal(s->site.root, www);
+    assert_int_equal(s->site.index.n, 3);
+    assert_string_equal(s->site.index.v[0], "default.php");
+    assert_string_equal(s->site.index.v[1], "home.htm");
+    assert_string_equal(s->site.index.v[2], "index.html");
+    assert_string_equal(s->site.access_log, "/var/log/fcgihost/access.log");
     assert_string_equal(s->error_log, "off");
     assert_int_equal(s->log_level, LOG_LEVEL_DEBUG);
     assert_string_equal(s->control_socket, "/tmp/ctl.sock");
     assert_string_equal(s->runtime_dir, "/var/run/fh");
     assert_string_equal(s->user, "www-data");
-    assert_int_equal(s->symlinks, CFG_SYMLINKS_IF_OWNER_MATCH);
+    assert_int_equal(s->site.symlinks, CFG_SYMLINKS_IF_OWNER_MATCH);
     assert_string_equal(s->status_path, "/status");
     assert_int_equal(s->n_status_allow, 3);
     assert_int_equal(s->max_url_bytes, 4096);
     assert_int_equal(s->max_header_bytes, 32768);
-    assert_int_equal(s->max_body_bytes, 2ull << 30);
+    assert_int_equal(s->site.max_body_bytes, 2ull << 30);
     assert_int_equal(s->header_timeout, 10);
     assert_int_equal(s->keep_alive_timeout, 5);
     assert_int_equal(s->shutdown_timeout, 0);
@@ -437,8 +437,8 @@ static void test_spec_example(void **state) {
         "resourceType = File              ; File | Directory | Either | Unspecified\n"
         "responseBufferLimit = 4194304    ; bytes buffered before headers go out\n");
     assert_string_equal(cfg->server.listen[0].text, "127.0.0.1:8080");
-    assert_string_equal(cfg->server.root, www);
-    assert_string_equal(cfg->server.access_log, "-");
+    assert_string_equal(cfg->server.site.root, www);
+    assert_string_equal(cfg->server.site.access_log, "-");
     assert_string_equal(cfg->server.user, "www-data");
     assert_string_equal(cfg->server.status_path, "/fcgihost-status");
     const cfg_app_t *a = &cfg->apps[0];
@@ -468,9 +468,9 @@ static void test_inline_comment_values(void **state) {
                   "fullPath=/bin/sh\n"
                   "arguments = a\\b ; c\n"
                   "env = A=1;2\t; comment after a tab\n");
-    assert_string_equal(cfg->server.root, www);
-    assert_int_equal(cfg->server.n_index, 1);
-    assert_string_equal(cfg->server.index[0], "a;b.php");
+    assert_string_equal(cfg->server.site.root, www);
+    assert_int_equal(cfg->server.site.index.n, 1);
+    assert_string_equal(cfg->server.site.index.v[0], "a;b.php");
     assert_string_equal(cfg->apps[0].name, "x");
     assert_string_equal(cfg->apps[0].arguments, "a\\b");
     assert_string_equal(cfg->apps[0].argv[1], "a\\b");
@@ -496,7 +496,7 @@ static void test_case_insensitive_names(void **state) {
                          "StdErrMode = returngeneric500\nFlushNamedPipe = ON\n"
                          "[Handler:h]\nPath = *\nscriptprocessor = Php\n");
     assert_int_equal(cfg->server.log_level, LOG_LEVEL_ERROR);
-    assert_int_equal(cfg->server.symlinks, CFG_SYMLINKS_FOLLOW);
+    assert_int_equal(cfg->server.site.symlinks, CFG_SYMLINKS_FOLLOW);
     assert_non_null(cfg_find_app(cfg, "Php"));
     assert_null(cfg_find_app(cfg, "php")); /* section names are case-sensitive */
     assert_int_equal(cfg->apps[0].protocol, CFG_PROTOCOL_UNIX);
@@ -734,8 +734,8 @@ static void test_error_sections(void **state) {
                        "[server:main]\n[handler:]\n[fastcgi:bad name]\n[fastcgi:.hidden]\n"
                        "[handler:PHP via FastCGI]\npath = *.php\nscriptProcessor = /bin/sh\n"
                        "[fastcgi:sh]\nfullPath = /bin/sh\n",
-                  "t.conf:3: unknown section [foo]: expected [server], [fastcgi:NAME] or "
-                  "[handler:NAME]",
+                  "t.conf:3: unknown section [foo]: expected [server], [fastcgi:NAME], "
+                  "[handler:NAME], [site:NAME], [rewrite:NAME] or [headers:NAME]",
                   "t.conf:5: [fastcgi:NAME] needs a name", "t.conf:7: [fastcgi:NAME] needs a name",
                   "t.conf:8: [server] takes no name", "t.conf:9: [handler:NAME] needs a name",
                   "t.conf:10: 'bad name' is not a valid application name (up to 64 letters, "
@@ -931,13 +931,13 @@ static void test_relative_paths(void **state) {
                          "[fastcgi:b]\nfullPath = /bin/sh\nmonitorChangesTo = none\n");
     const cfg_server_t *s = &cfg->server;
     char *expect;
-    assert_string_equal(s->root, www); /* canonical */
+    assert_string_equal(s->site.root, www); /* canonical */
     expect = tmp_path("sub/http.sock");
     assert_string_equal(s->listen[0].path, expect);
     assert_string_equal(s->listen[0].text, "unix:sub/http.sock");
     free(expect);
     expect = tmp_path("logs/access.log");
-    assert_string_equal(s->access_log, expect);
+    assert_string_equal(s->site.access_log, expect);
     free(expect);
     expect = tmp_path("err.log");
     assert_string_equal(s->error_log, expect);
@@ -963,7 +963,7 @@ static void test_relative_paths(void **state) {
     cfg_diag_init(&d);
     cfg = cfg_load_string("[server]\nroot = ../www\n", "x.conf", "sub", &d);
     assert_non_null(cfg);
-    assert_string_equal(cfg->server.root, www);
+    assert_string_equal(cfg->server.site.root, www);
     expect = tmp_path("sub");
     assert_string_equal(cfg->dir, expect);
     free(expect);
@@ -1050,7 +1050,7 @@ static void test_sizes_and_booleans(void **state) {
                               "responseBufferLimit = 1G\n");
     assert_int_equal(cfg->server.max_url_bytes, 1048576);
     assert_int_equal(cfg->server.max_header_bytes, 65536);
-    assert_int_equal(cfg->server.max_body_bytes, 0);
+    assert_int_equal(cfg->server.site.max_body_bytes, 0);
     assert_true(cfg->apps[0].flush_named_pipe);
     assert_true(cfg->apps[1].flush_named_pipe);
     assert_false(cfg->apps[2].flush_named_pipe);
@@ -1197,23 +1197,36 @@ static void test_key_table(void **state) {
         "listen", "root", "index", "accessLog", "errorLog", "logLevel", "controlSocket",
         "runtimeDir", "user", "symlinks", "statusPath", "statusAllow", "maxUrlBytes",
         "maxHeaderBytes", "maxBodyBytes", "headerTimeout", "bodyTimeout", "sendTimeout",
-        "keepAliveTimeout", "shutdownTimeout", "tempDir", "maxConnections", "maxConnectionsPerIp"};
+        "keepAliveTimeout", "shutdownTimeout", "tempDir", "maxConnections", "maxConnectionsPerIp",
+        "alias", "fallback", "errorPage", "deny"};
     static const char *const fastcgi[] = {
         "fullPath", "arguments", "env", "maxInstances", "instanceMaxRequests", "idleTimeout",
         "activityTimeout", "requestTimeout", "queueLength", "rapidFailsPerMinute", "protocol",
         "flushNamedPipe", "monitorChangesTo", "stderrMode", "signalBeforeTerminateSeconds",
         "responseHeaders", "utf8ServerVariables", "user"};
     static const char *const handler[] = {"path", "verb", "scriptProcessor", "resourceType",
-                                          "responseBufferLimit"};
+                                          "responseBufferLimit", "site"};
+    static const char *const site[] = {"hosts", "listen", "root", "index", "symlinks",
+                                       "maxBodyBytes", "accessLog", "alias", "fallback",
+                                       "errorPage", "deny"};
+    static const char *const rewrite[] = {"match", "unless", "to", "redirect", "last", "site"};
+    static const char *const headers[] = {"path", "set", "site"};
+    /* No default on purpose: [server] root (required without sites), the site keys [server]
+     * gives, and `site` (every site when absent). */
+    static const char *const no_default[] = {"root", "index", "symlinks", "maxBodyBytes",
+                                             "accessLog", "site"};
     const struct {
         cfg_sect_kind_t kind;
         const char *const *names;
         size_t n;
     } sects[] = {{CFG_SECT_SERVER, server, sizeof(server) / sizeof(server[0])},
                  {CFG_SECT_FASTCGI, fastcgi, sizeof(fastcgi) / sizeof(fastcgi[0])},
-                 {CFG_SECT_HANDLER, handler, sizeof(handler) / sizeof(handler[0])}};
+                 {CFG_SECT_HANDLER, handler, sizeof(handler) / sizeof(handler[0])},
+                 {CFG_SECT_SITE, site, sizeof(site) / sizeof(site[0])},
+                 {CFG_SECT_REWRITE, rewrite, sizeof(rewrite) / sizeof(rewrite[0])},
+                 {CFG_SECT_HEADERS, headers, sizeof(headers) / sizeof(headers[0])}};
     size_t total = 0;
-    for (size_t s = 0; s < 3; s++) {
+    for (size_t s = 0; s < sizeof(sects) / sizeof(sects[0]); s++) {
         for (size_t i = 0; i < sects[s].n; i++) {
             const cfg_key_t *k = cfg_key_find(sects[s].kind, sects[s].names[i]);
             assert_non_null(k);
@@ -1226,7 +1239,10 @@ static void test_key_table(void **state) {
         const cfg_key_t *k = &cfg_keys[i];
         assert_ptr_equal(cfg_key_find(k->sect, k->name), k); /* no two rows share a name */
         bool required = k->flags & CFG_KEY_REQUIRED, repeat = k->flags & CFG_KEY_REPEAT;
-        assert_true(required || repeat || k->def != NULL);
+        bool exempt = false;
+        for (size_t j = 0; j < sizeof(no_default) / sizeof(no_default[0]); j++)
+            exempt = exempt || strcmp(k->name, no_default[j]) == 0;
+        assert_true(required || repeat || exempt || k->def != NULL);
         assert_true(!required || k->def == NULL);
         if (k->set == cfg_set_uint) {
             assert_int_equal(k->size, sizeof(unsigned));

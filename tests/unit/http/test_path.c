@@ -81,7 +81,12 @@ static cfg_t *make_cfg(const char *const *paths, const char *const *verbs, size_
     cfg_t *cfg = calloc(1, sizeof(*cfg));
     cfg->handlers = calloc(n, sizeof(cfg_handler_t));
     cfg->n_handlers = n;
+    cfg->sites = calloc(1, sizeof(cfg_site_t)); /* one site that every handler applies to */
+    cfg->n_sites = 1;
+    cfg->sites[0].handlers = calloc(n, sizeof(size_t));
+    cfg->sites[0].n_handlers = n;
     for (size_t i = 0; i < n; i++) {
+        cfg->sites[0].handlers[i] = i;
         cfg_handler_t *h = &cfg->handlers[i];
         h->path = (char *)paths[i];
         h->path_is_prefix = paths[i][0] == '/';
@@ -98,6 +103,8 @@ static cfg_t *make_cfg(const char *const *paths, const char *const *verbs, size_
 static void free_cfg(cfg_t *cfg) {
     for (size_t i = 0; i < cfg->n_handlers; i++) free(cfg->handlers[i].verbs);
     free(cfg->handlers);
+    free(cfg->sites[0].handlers);
+    free(cfg->sites);
     free(cfg);
 }
 
@@ -130,7 +137,7 @@ static void test_router(void **state) {
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const route_case_t *c = &cases[i];
         size_t sl = 0;
-        int h = router_match(cfg, c->path, strlen(c->path), str_make(c->method, strlen(c->method)), &sl);
+        int h = router_match(cfg, &cfg->sites[0], c->path, strlen(c->path), str_make(c->method, strlen(c->method)), &sl);
         if (h != c->handler || (h >= 0 && sl != c->script_len))
             fail_msg("line %d: %s %s: handler %d script_len %zu", c->line, c->method, c->path, h, sl);
     }

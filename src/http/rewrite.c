@@ -1,0 +1,159 @@
+/* Rewrite rules. See rewrite.h. */
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include "http/rewrite.h"
+
+#include <pcre2.h>
+#include <string.h>
+
+#include "http/path.h"
+#include "util/xalloc.h"
+
+void rewrite_io_init(rewrite_io_t *io, unsigned *count) {
+    memset(io, 0, sizeof(*io));
+    buf_init(&io->path);
+    buf_init(&io->query);
+    buf_init(&io->location);
+    io->count = count;
+}
+
+void rewrite_io_dispose(rewrite_io_t *io) {
+    buf_dispose(&io->path);
+    buf_dispose(&io->query);
+    buf_dispose(&io->location);
+    if (io->match_data) pcre2_match_data_free(io->match_data);
+    io->match_data = NULL;
+}
+
+/* Bytes kept as they are in a query string or a URL built from decoded text. */
+static bool query_safe(unsigned char c) {
+    return c > 0x20 && c < 0x7f && !strchr("\"#%&+?<>\\^`{|}", c);
+}
+
+static void append_escaped(buf_t *b, const char *s, size_t n) {
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (query_safe(c) || c == '/' ) {
+            buf_append(b, (const char *)&c, 1);
+        } else {
+            char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+            buf_append(b, e, 3);
+        }
+    }
+}
+
+/* Expand `to` with the groups of `subject`; a redirect escapes groups everywhere, a rewrite only
+ * after the template's own '?'. */
+static void expand(const char *to, const char *subject, const PCRE2_SIZE *ov, uint32_t n_pairs,
+                   bool redirect, buf_t *out, size_t *qpos) {
+    bool in_query = false;
+    *qpos = SIZE_MAX;
+    for (const char *p = to; *p; p++) {
+        if (*p == '$' && p[1] == '$') {
+            buf_append(out, "$", 1);
+            p++;
+        } else if (*p == '$' && p[1] >= '0' && p[1] <= '9') {
+            uint32_t g = (uint32_t)(p[1] - '0');
+            p++;
+            if (g >= n_pairs || ov[2 * g] == PCRE2_UNSET) continue;
+            const char *s = subject + ov[2 * g];
+            size_t n = ov[2 * g + 1] - ov[2 * g];
+            if (redirect || in_query) append_escaped(out, s, n);
+            else buf_append(out, s, n);
+        } else {
+            if (*p == '?' && !in_query) {
+                in_query = true;
+                *qpos = out->len;
+            }
+            buf_append(out, p, 1);
+        }
+    }
+}
+
+/* Replace io->path by the checked form of `p` (a decoded path): encode, then decode it the way a
+ * client's path is, so the same rules apply. */
+static int set_path(rewrite_io_t *io, const char *p, size_t n) {
+    size_t cap = n * 3 + 1;
+    char *enc = xmalloc(cap);
+    size_t elen = http_path_encode(p, n, enc, cap);
+    char *dec = xmalloc(elen + 1);
+    size_t dlen;
+    int rc = http_path_decode(enc, elen, dec, &dlen);
+    free(enc);
+    if (rc == 0) {
+        io->path.len = 0;
+        buf_append(&io->path, dec, dlen);
+        buf_append(&io->path, "", 1);
+        io->path.len--;
+    }
+    free(dec);
+    return rc;
+}
+
+static void append_client_query(buf_t *b, const rewrite_io_t *io, bool have_q) {
+    if (!io->has_query || io->query.len == 0) return;
+    buf_append(b, have_q ? "&" : "?", 1);
+    buf_append(b, io->query.data, io->query.len);
+}
+
+rewrite_outcome_t rewrite_run(const cfg_t *cfg, const cfg_site_t *site, rewrite_io_t *io,
+                              rewrite_probe_fn probe, void *arg) {
+    rewrite_outcome_t out = REWRITE_NONE;
+    buf_t res;
+    buf_init(&res);
+    for (size_t k = 0; k < site->n_rewrites; k++) {
+        const cfg_rewrite_t *rw = &cfg->rewrites[site->rewrites[k]];
+        if (io->match_data == NULL) io->match_data = pcre2_match_data_create(10, NULL);
+        pcre2_match_data *md = io->match_data;
+        buf_append(&io->path, "", 1); /* NUL-terminate for the probes */
+        io->path.len--;
+        int rc = pcre2_match(rw->re, (PCRE2_SPTR)io->path.data, io->path.len, 0, 0, md, NULL);
+        if (rc < 0) continue; /* no match (or a match limit hit: treated as no match) */
+        if ((rw->unless_file || rw->unless_dir) && probe) {
+            int is = probe(arg, io->path.data);
+            if ((rw->unless_file && (is & REWRITE_IS_FILE)) ||
+                (rw->unless_dir && (is & REWRITE_IS_DIR)))
+                continue;
+        }
+        if (++*io->count > REWRITE_MAX) {
+            out = REWRITE_LOOP;
+            break;
+        }
+        uint32_t pairs = rc == 0 ? pcre2_get_ovector_count(md) : (uint32_t)rc;
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+        res.len = 0;
+        size_t qpos;
+        expand(rw->to, io->path.data, ov, pairs, rw->redirect != 0, &res, &qpos);
+        if (rw->redirect) {
+            io->location.len = 0;
+            buf_append(&io->location, res.data, res.len);
+            append_client_query(&io->location, io, qpos != SIZE_MAX);
+            io->status = rw->redirect;
+            out = REWRITE_REDIRECT;
+            break;
+        }
+        size_t plen = qpos == SIZE_MAX ? res.len : qpos;
+        if (qpos != SIZE_MAX) { /* the new query, then the client's */
+            buf_t q;
+            buf_init(&q);
+            buf_append(&q, res.data + qpos + 1, res.len - qpos - 1);
+            append_client_query(&q, io, true);
+            io->query.len = 0;
+            buf_append(&io->query, q.data ? q.data : "", q.len);
+            io->has_query = true;
+            buf_dispose(&q);
+        }
+        int prc = set_path(io, res.data, plen);
+        if (prc < 0) {
+            io->status = -prc;
+            out = REWRITE_BAD;
+            break;
+        }
+        out = REWRITE_DONE;
+        if (rw->last) break;
+    }
+    buf_dispose(&res);
+    buf_append(&io->query, "", 1);
+    io->query.len--;
+    return out;
+}
