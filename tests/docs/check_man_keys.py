@@ -17,7 +17,8 @@ keys under `set`. Exit status 0 when everything matches, 1 with one line per pro
 import re
 import sys
 
-SECTIONS = {"SRV": "[server]", "APP": "[fastcgi:NAME]", "HND": "[handler:NAME]"}
+SECTIONS = {"SRV": "[server]", "APP": "[fastcgi:NAME]", "HND": "[handler:NAME]",
+            "SITE": "[site:NAME]", "RW": "[rewrite:NAME]", "HDR": "[headers:NAME]"}
 MARKS = ("required", "repeatable", "live")
 
 
@@ -57,7 +58,7 @@ def parse_keys(path):
     keys = []
     for km in re.finditer(r"\bKEY\(", body):
         args = balanced_call(body, km.end() - 1)
-        name = re.match(r'\s*"([^"]+)"\s*,\s*(SRV|APP|HND)(?:_ANY\b|\()', args)
+        name = re.match(r'\s*"([^"]+)"\s*,\s*(SRV|APP|HND|SITE|RW|HDR)(?:_ANY\b|\()', args)
         if not name:
             raise SystemExit(f"{path}: cannot read the row KEY({args[:60]}...)")
         dm = re.search(r'\.def\s*=\s*"((?:[^"\\]|\\.)*)"', args)
