@@ -42,6 +42,7 @@ typedef struct server {
     uint64_t start_ms;        /* loop ms at start */
     int64_t start_unix;
     uint64_t classes[CTL_CLASS_COUNT]; /* responses by status class */
+    uint64_t codes[CTL_CODE_COUNT];    /* responses by exact status, 100..599 */
     ctl_hist_t hist;          /* response durations */
     uint64_t reloads_ok, reloads_failed;
     /* Accepting (server.c): the listeners are polled only while `accepting`; maxConnections and

@@ -26,6 +26,8 @@ static pool_t *find_pool(server_t *s, const char *name) {
 void server_note_response(server_t *s, const char *app, int status, double secs) {
     int cls = ctl_status_class(status);
     if (cls >= 0) s->classes[cls]++;
+    int code = ctl_status_code_index(status);
+    if (code >= 0) s->codes[code]++;
     ctl_hist_observe(&s->hist, secs);
     if (app == NULL || strcmp(app, "-") == 0) return;
     pool_t *p = find_pool(s, app);
@@ -138,6 +140,7 @@ bool server_render_status(server_t *s, ctl_format_t fmt, const char *app, buf_t 
             .reloads_ok = s->reloads_ok,
             .reloads_failed = s->reloads_failed,
             .connections = s->http.n_conns,
+            .codes = s->codes,
             .duration = s->hist,
         },
         .pools = pools,

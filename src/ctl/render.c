@@ -466,6 +466,13 @@ static void prom_server(buf_t *out, const ctl_server_status_t *s) {
     for (unsigned i = 0; i < CTL_CLASS_COUNT; i++)
         buf_printf(out, "fcgihost_http_requests_total{class=\"%s\"} %" PRIu64 "\n",
                    ctl_class_name(i), s->requests[i]);
+    /* Only the codes sent so far: at most CTL_CODE_COUNT series, usually a handful. */
+    prom_family(out, "fcgihost_http_responses_total", "counter",
+                "HTTP responses sent, by status code (100 to 599; codes not sent yet are absent).");
+    for (unsigned i = 0; s->codes && i < CTL_CODE_COUNT; i++)
+        if (s->codes[i])
+            buf_printf(out, "fcgihost_http_responses_total{code=\"%u\"} %" PRIu64 "\n",
+                       CTL_CODE_MIN + i, s->codes[i]);
     prom_family(out, "fcgihost_http_request_duration_seconds", "histogram",
                 "Time from the request head to the end of the response, in seconds.");
     prom_hist(out, "fcgihost_http_request_duration_seconds", NULL, &s->duration);

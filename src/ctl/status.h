@@ -127,6 +127,18 @@ static inline int ctl_status_class(int http_status) {
     return http_status >= 100 && http_status <= 599 ? http_status / 100 - 1 : -1;
 }
 
+/* Responses are also counted by exact status code, 100..599 only (any other code a response could
+ * carry is not counted there, so the series stay bounded). */
+#define CTL_CODE_MIN 100
+#define CTL_CODE_COUNT 500
+
+/* Index (0 = 100 .. 499 = 599) of an HTTP status code, or -1 outside 100..599. */
+static inline int ctl_status_code_index(int http_status) {
+    return http_status >= CTL_CODE_MIN && http_status < CTL_CODE_MIN + CTL_CODE_COUNT
+               ? http_status - CTL_CODE_MIN
+               : -1;
+}
+
 static inline const char *ctl_class_name(unsigned i) {
     static const char *const names[CTL_CLASS_COUNT] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
     return i < CTL_CLASS_COUNT ? names[i] : "?";
@@ -210,6 +222,8 @@ typedef struct ctl_server_status {
     uint64_t reloads_ok, reloads_failed;
     uint64_t connections; /* open now */
     uint64_t requests[CTL_CLASS_COUNT];
+    const uint64_t *codes; /* borrowed: CTL_CODE_COUNT counters of responses by exact status
+                              (index = code - CTL_CODE_MIN), or NULL for none */
     ctl_hist_t duration;
 } ctl_server_status_t;
 

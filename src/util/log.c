@@ -1,11 +1,14 @@
 #include "util/log.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,6 +18,8 @@ static bool log_off;
 static log_level_t log_level = LOG_LEVEL_INFO;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
+/* sd-daemon(3)'s SD_ERR, SD_WARNING, SD_INFO, SD_DEBUG, by log_level_t. */
+static const char *const journal_prefixes[] = {"<3>", "<4>", "<6>", "<7>"};
 
 int log_level_parse(const char *s) {
     for (int i = 0; i < 4; i++)
@@ -75,14 +80,63 @@ void log_close(void) {
     log_off = false;
 }
 
+/* A decimal number of at most 20 digits ending at *p == end (':' or '\0'). */
+static bool parse_u64(const char **p, char end, unsigned long long *out) {
+    const char *s = *p;
+    unsigned long long v = 0;
+    size_t n = 0;
+    for (; *s >= '0' && *s <= '9' && n < 20; s++, n++) {
+        unsigned d = (unsigned)(*s - '0');
+        if (v > (ULLONG_MAX - d) / 10) return false;
+        v = v * 10 + d;
+    }
+    if (n == 0 || *s != end) return false;
+    *out = v;
+    *p = s + 1;
+    return true;
+}
+
+bool log_journal_stream_matches(const char *env, unsigned long long dev, unsigned long long ino) {
+    unsigned long long d, i;
+    if (env == NULL || !parse_u64(&env, ':', &d) || !parse_u64(&env, '\0', &i)) return false;
+    return d == dev && i == ino;
+}
+
+static bool stderr_journal;
+static pthread_once_t stderr_checked = PTHREAD_ONCE_INIT;
+
+/* systemd connects a service's stderr to the journal and says so in JOURNAL_STREAM (the device
+ * and inode of that stream); a stderr that is something else now (a redirection in a script, a
+ * terminal) does not match it. Checked once: fd 2 is never replaced. */
+static void check_stderr(void) {
+    struct stat st;
+    stderr_journal = fstat(STDERR_FILENO, &st) == 0 &&
+                     log_journal_stream_matches(getenv("JOURNAL_STREAM"),
+                                                (unsigned long long)st.st_dev,
+                                                (unsigned long long)st.st_ino);
+}
+
+bool log_to_journal(void) {
+    if (log_fd != STDERR_FILENO || log_off) return false;
+    pthread_once(&stderr_checked, check_stderr);
+    return stderr_journal;
+}
+
 static size_t format_prefix(char *out, size_t cap, log_level_t l) {
+    size_t j = 0;
+    if (log_to_journal()) {
+        memcpy(out, journal_prefixes[l], 3);
+        j = 3;
+    }
+    out += j;
+    cap -= j;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
     size_t n = strftime(out, cap, "%Y-%m-%dT%H:%M:%S", &tm);
     int m = snprintf(out + n, cap - n, ".%03ldZ [%s] ", ts.tv_nsec / 1000000, level_names[l]);
-    return n + (m > 0 ? (size_t)m : 0);
+    return j + n + (m > 0 ? (size_t)m : 0);
 }
 
 static void write_all(const char *p, size_t n) {

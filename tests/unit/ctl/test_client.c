@@ -2,6 +2,7 @@
  * fake server (a forked child on a Unix socket in a temporary directory) for each exit status. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,12 +27,16 @@
 static char dir[64];
 static char sock_path[128];
 static char req_path[128];
+static char conf_path[128];    /* a configuration file a test may write */
+static char default_conf[128]; /* what the client takes for /etc/fcgihost/fcgihost.conf */
 
 static int setup(void **state) {
     snprintf(dir, sizeof(dir), "/tmp/fcgihost-ctl-test-XXXXXX");
     if (!mkdtemp(dir)) return -1;
     snprintf(sock_path, sizeof(sock_path), "%s/control.sock", dir);
     snprintf(req_path, sizeof(req_path), "%s/request", dir);
+    snprintf(conf_path, sizeof(conf_path), "%s/test.conf", dir);
+    snprintf(default_conf, sizeof(default_conf), "%s/default.conf", dir);
     unsetenv(CTL_SOCKET_ENV);
     return 0;
 }
@@ -38,6 +44,8 @@ static int setup(void **state) {
 static int teardown(void **state) {
     unlink(sock_path);
     unlink(req_path);
+    unlink(conf_path);
+    unlink(default_conf);
     rmdir(dir);
     unsetenv(CTL_SOCKET_ENV);
     return 0;
@@ -60,7 +68,7 @@ static void run_client(run_t *r, int argc, const char *const *argv) {
     assert_true(argc < (int)N(args));
     for (int i = 0; i < argc; i++) args[i] = (char *)argv[i];
     args[argc] = NULL;
-    r->rc = ctl_client_run(argc, args, out, err);
+    r->rc = ctl_client_run(argc, args, default_conf, out, err);
     fclose(out);
     fclose(err);
 }
@@ -168,12 +176,18 @@ static void test_usage_errors(void **state) {
         {__LINE__, 2, {"ctl", "-s"}, "-s needs a socket path"},
         {__LINE__, 4, {"ctl", "-s", "", "stop"}, "-s needs a socket path"},
         {__LINE__, 5, {"ctl", "set", "php", "k", "a\tb"}, "cannot send this command: TAB"},
+        {__LINE__, 2, {"ctl", "-c"}, "-c needs a configuration file"},
+        {__LINE__, 5, {"ctl", "-s", "/x", "-c", "/y"}, "-s and -c both name the socket"},
+        {__LINE__, 4, {"ctl", "-c/y", "-s/x", "stop"}, "-s and -c both name the socket"},
     };
     for (size_t i = 0; i < N(cases); i++) {
         run_t r;
         run_client(&r, cases[i].argc, cases[i].argv);
         if (r.rc != CTL_EXIT_USAGE) fail_msg("line %d: exit %d: %s", cases[i].line, r.rc, r.err);
         if (!strstr(r.err, cases[i].msg)) fail_msg("line %d: stderr: %s", cases[i].line, r.err);
+        bool syntax = !strstr(cases[i].msg, "cannot send"); /* a TAB in a word is no syntax */
+        if (syntax && (!strstr(r.err, "Try 'fcgihost ctl") || !strstr(r.err, " --help' for more")))
+            fail_msg("line %d: no pointer to --help: %s", cases[i].line, r.err);
         if (r.out_len) fail_msg("line %d: wrote to stdout: %s", cases[i].line, r.out);
         run_free(&r);
     }
@@ -183,13 +197,42 @@ static void test_help(void **state) {
     run_t r;
     RUN(&r, "-h");
     assert_int_equal(r.rc, CTL_EXIT_OK);
-    assert_contains(r.out, "usage: fcgihost ctl [-s SOCKET] COMMAND");
+    assert_contains(r.out, "usage: fcgihost ctl [-s SOCKET | -c FILE] COMMAND");
     assert_contains(r.out, "status [APP] [--json]");
     assert_contains(r.out, "exit status:\n  0  success\n  1  ");
     assert_contains(r.out, "  3  cannot reach the server");
     assert_contains(r.out, CTL_DEFAULT_SOCKET);
+    assert_contains(r.out, default_conf);
     assert_int_equal(r.err_len, 0);
     run_free(&r);
+
+    RUN(&r, "-s", "/nonexistent", "--help", "stop");
+    assert_int_equal(r.rc, CTL_EXIT_OK);
+    assert_contains(r.out, "usage: fcgihost ctl");
+    run_free(&r);
+
+    /* Every command has its own help, wherever --help or -h stands among its arguments; nothing
+     * is sent (no server listens on the socket named). */
+    static const struct {
+        int line;
+        int argc;
+        const char *argv[6];
+        const char *want;
+    } cases[] = {
+        {__LINE__, 3, {"ctl", "status", "--help"}, "] status [APP] [--json]\n"},
+        {__LINE__, 4, {"ctl", "status", "php", "-h"}, "  --json   one JSON document"},
+        {__LINE__, 3, {"ctl", "recycle", "--help"}, "] recycle APP\nReplace every process"},
+        {__LINE__, 5, {"ctl", "set", "php", "--help", "x"}, "] set APP KEY VALUE\n"},
+        {__LINE__, 3, {"ctl", "reload", "-h"}, "] reload\nRe-read the configuration"},
+        {__LINE__, 5, {"ctl", "-s", "/nonexistent", "stop", "--help"}, "] stop\nStop the server"},
+    };
+    for (size_t i = 0; i < N(cases); i++) {
+        run_client(&r, cases[i].argc, cases[i].argv);
+        if (r.rc != CTL_EXIT_OK) fail_msg("line %d: exit %d: %s", cases[i].line, r.rc, r.err);
+        if (!strstr(r.out, cases[i].want)) fail_msg("line %d: stdout: %s", cases[i].line, r.out);
+        if (r.err_len) fail_msg("line %d: stderr: %s", cases[i].line, r.err);
+        run_free(&r);
+    }
 }
 
 /* ---- Unreachable ---- */
@@ -390,11 +433,118 @@ static void test_socket_choice(void **state) {
     unsetenv(CTL_SOCKET_ENV);
 }
 
+/* ---- The socket from a configuration file ---- */
+
+static void write_file(const char *path, const char *fmt, ...) {
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(f, fmt, ap);
+    va_end(ap);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void test_socket_from_config(void **state) {
+    /* -c FILE: the file's controlSocket. */
+    write_file(conf_path, "[server]\nroot = %s\ncontrolSocket = %s\n", dir, sock_path);
+    pid_t pid = fake_start(FAKE_ANSWER, "0 stopping\n");
+    run_t r;
+    RUN(&r, "-c", conf_path, "stop");
+    fake_wait(pid);
+    assert_request("stop\n");
+    assert_int_equal(r.rc, CTL_EXIT_OK);
+    assert_string_equal(r.out, "stopping\n");
+    run_free(&r);
+
+    /* -c wins over the environment; the message says where the socket came from. */
+    unlink(sock_path);
+    setenv(CTL_SOCKET_ENV, "/nonexistent/env.sock", 1);
+    char opt[160];
+    snprintf(opt, sizeof(opt), "-c%s", conf_path);
+    RUN(&r, opt, "status");
+    assert_int_equal(r.rc, CTL_EXIT_UNREACHABLE);
+    char want[512];
+    snprintf(want, sizeof(want), "cannot connect to %s: %s", sock_path, strerror(ENOENT));
+    assert_contains(r.err, want);
+    snprintf(want, sizeof(want), "this socket is the controlSocket of %s", conf_path);
+    assert_contains(r.err, want);
+    run_free(&r);
+    unsetenv(CTL_SOCKET_ENV);
+
+    /* The file is checked as the server would: its errors, file:line, and exit 1. */
+    write_file(conf_path, "[server]\nroot = %s\ncontrolSocket = %s\nlisen = x\n", dir,
+               sock_path);
+    RUN(&r, "-c", conf_path, "stop");
+    assert_int_equal(r.rc, CTL_EXIT_FAILED);
+    snprintf(want, sizeof(want), "%s:4: ", conf_path);
+    assert_contains(r.err, want);
+    assert_contains(r.err, "lisen");
+    assert_contains(r.err, "cannot take the control socket from");
+    assert_int_equal(r.out_len, 0);
+    run_free(&r);
+
+    RUN(&r, "-c", "/nonexistent/fcgihost.conf", "stop");
+    assert_int_equal(r.rc, CTL_EXIT_FAILED);
+    assert_contains(r.err, "/nonexistent/fcgihost.conf: cannot open");
+    run_free(&r);
+}
+
+static void test_socket_from_default_config(void **state) {
+    /* No default file: the default socket (status: harmless should a real server listen). */
+    run_t r;
+    RUN(&r, "status");
+    if (r.rc == CTL_EXIT_UNREACHABLE) {
+        assert_contains(r.err, CTL_DEFAULT_SOCKET);
+        assert_contains(r.err, "this socket is the default");
+    }
+    run_free(&r);
+
+    /* A readable default file: its controlSocket. */
+    write_file(default_conf, "[server]\nroot = %s\ncontrolSocket = %s\n", dir, sock_path);
+    pid_t pid = fake_start(FAKE_ANSWER, "0 stopping\n");
+    RUN(&r, "stop");
+    fake_wait(pid);
+    assert_int_equal(r.rc, CTL_EXIT_OK);
+    assert_string_equal(r.out, "stopping\n");
+    run_free(&r);
+
+    /* The environment wins over the default file; -s over both. */
+    setenv(CTL_SOCKET_ENV, "/nonexistent/env.sock", 1);
+    RUN(&r, "stop");
+    assert_int_equal(r.rc, CTL_EXIT_UNREACHABLE);
+    assert_contains(r.err, "/nonexistent/env.sock");
+    run_free(&r);
+    unsetenv(CTL_SOCKET_ENV);
+    RUN(&r, "-s", "/nonexistent/s.sock", "stop");
+    assert_int_equal(r.rc, CTL_EXIT_UNREACHABLE);
+    assert_contains(r.err, "/nonexistent/s.sock");
+    run_free(&r);
+
+    /* A default file with errors is reported, not guessed around. */
+    write_file(default_conf, "[server]\ncontrolSocket = %s\n", sock_path); /* no root */
+    RUN(&r, "stop");
+    assert_int_equal(r.rc, CTL_EXIT_FAILED);
+    assert_contains(r.err, default_conf);
+    assert_contains(r.err, "root");
+    run_free(&r);
+
+    /* An unreadable one (mode 0, and not root: root reads anything) counts as absent. */
+    if (geteuid() != 0) {
+        assert_int_equal(chmod(default_conf, 0), 0);
+        RUN(&r, "status");
+        if (r.rc == CTL_EXIT_UNREACHABLE) assert_contains(r.err, CTL_DEFAULT_SOCKET);
+        run_free(&r);
+    }
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_usage_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_help, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_socket_from_config, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_socket_from_default_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_socket, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_closed_without_response, setup, teardown),

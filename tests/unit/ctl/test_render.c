@@ -86,6 +86,12 @@ static void test_status_class(void **state) {
     assert_int_equal(ctl_status_class(503), 4);
     assert_int_equal(ctl_status_class(600), -1);
     assert_string_equal(ctl_class_name(4), "5xx");
+    assert_int_equal(ctl_status_code_index(99), -1);
+    assert_int_equal(ctl_status_code_index(100), 0);
+    assert_int_equal(ctl_status_code_index(404), 304);
+    assert_int_equal(ctl_status_code_index(599), CTL_CODE_COUNT - 1);
+    assert_int_equal(ctl_status_code_index(600), -1);
+    assert_int_equal(ctl_status_code_index(-200), -1);
     assert_string_equal(ctl_proc_state_name(CTL_PROC_DRAINING), "draining");
     assert_string_equal(ctl_recycle_name(CTL_RECYCLE_MAX_REQUESTS), "max_requests");
 }
@@ -161,6 +167,13 @@ static void make_sample(void) {
     s->requests[2] = 30;
     s->requests[3] = 40;
     s->requests[4] = 5;
+    static uint64_t codes[CTL_CODE_COUNT];
+    memset(codes, 0, sizeof(codes));
+    codes[200 - CTL_CODE_MIN] = 1100;
+    codes[204 - CTL_CODE_MIN] = 100;
+    codes[404 - CTL_CODE_MIN] = 40;
+    codes[599 - CTL_CODE_MIN] = 5;
+    s->codes = codes;
     ctl_hist_observe(&s->duration, 0.002);
     ctl_hist_observe(&s->duration, 0.003);
     ctl_hist_observe(&s->duration, 0.2);
@@ -469,7 +482,7 @@ static void test_prometheus(void **state) {
     static const char *const families[] = {
         "fcgihost_build_info", "fcgihost_start_time_seconds", "fcgihost_uptime_seconds",
         "fcgihost_reloads_total", "fcgihost_connections", "fcgihost_http_requests_total",
-        "fcgihost_http_request_duration_seconds", "fcgihost_app_requests_total",
+        "fcgihost_http_responses_total", "fcgihost_http_request_duration_seconds", "fcgihost_app_requests_total",
         "fcgihost_app_request_duration_seconds", "fcgihost_processes", "fcgihost_recycles_total",
         "fcgihost_fastcgi_requests_total", "fcgihost_instance_limit",
         "fcgihost_instance_limit_auto", "fcgihost_queue_length", "fcgihost_queue_capacity",
@@ -497,6 +510,16 @@ static void test_prometheus(void **state) {
         "# TYPE fcgihost_http_requests_total counter\n"
         "fcgihost_http_requests_total{class=\"1xx\"} 0\n"
         "fcgihost_http_requests_total{class=\"2xx\"} 1200\n",
+        /* by exact code: only the codes sent, in order */
+        "fcgihost_http_requests_total{class=\"5xx\"} 5\n"
+        "# HELP fcgihost_http_responses_total HTTP responses sent, by status code (100 to 599; "
+        "codes not sent yet are absent).\n"
+        "# TYPE fcgihost_http_responses_total counter\n"
+        "fcgihost_http_responses_total{code=\"200\"} 1100\n"
+        "fcgihost_http_responses_total{code=\"204\"} 100\n"
+        "fcgihost_http_responses_total{code=\"404\"} 40\n"
+        "fcgihost_http_responses_total{code=\"599\"} 5\n"
+        "# HELP fcgihost_http_request_duration_seconds ",
         "fcgihost_build_info{version=\"0.1.0\"} 1\n",
         "\nfcgihost_start_time_seconds 1700000000\n",
         "\nfcgihost_uptime_seconds 3600\n",

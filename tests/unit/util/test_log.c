@@ -2,6 +2,7 @@
  * carry __LINE__; the integration test (test_51_privsep.py) checks whole lines in the log file. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -58,10 +59,45 @@ static void test_escape_bounded(void **state) {
     assert_int_equal(out[2], '#'); /* nothing written past cap */
 }
 
+/* JOURNAL_STREAM is "DEV:INO" in decimal (systemd.exec(5)); anything else names no stream. */
+static void test_journal_stream(void **state) {
+    static const struct {
+        int line;
+        const char *env;
+        unsigned long long dev, ino;
+        bool want;
+    } cases[] = {
+        {__LINE__, "8:1234", 8, 1234, true},
+        {__LINE__, "0:0", 0, 0, true},
+        {__LINE__, "18446744073709551615:18446744073709551615", 18446744073709551615ull,
+         18446744073709551615ull, true},
+        {__LINE__, "8:1234", 8, 1235, false},
+        {__LINE__, "9:1234", 8, 1234, false},
+        {__LINE__, NULL, 0, 0, false},
+        {__LINE__, "", 0, 0, false},
+        {__LINE__, ":", 0, 0, false},
+        {__LINE__, "8:", 8, 0, false},
+        {__LINE__, ":1234", 0, 1234, false},
+        {__LINE__, "8:1234 ", 8, 1234, false},
+        {__LINE__, " 8:1234", 8, 1234, false},
+        {__LINE__, "8:1234:5", 8, 1234, false},
+        {__LINE__, "-8:1234", 8, 1234, false},
+        {__LINE__, "+8:1234", 8, 1234, false},
+        {__LINE__, "0x8:1234", 8, 1234, false},
+        {__LINE__, "18446744073709551616:1", 0, 1, false}, /* 2^64 */
+        {__LINE__, "99999999999999999999:1", 0, 1, false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        if (log_journal_stream_matches(cases[i].env, cases[i].dev, cases[i].ino) != cases[i].want)
+            fail_msg("line %d: '%s' vs %llu:%llu", cases[i].line,
+                     cases[i].env ? cases[i].env : "(null)", cases[i].dev, cases[i].ino);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_escape),
         cmocka_unit_test(test_escape_bounded),
+        cmocka_unit_test(test_journal_stream),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
