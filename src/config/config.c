@@ -789,6 +789,8 @@ static void finish_sites(loader_t *ld) {
         strv_copy(&base->index, &one->index);
         base->symlinks = one->symlinks;
         base->max_body_bytes = one->max_body_bytes;
+        base->compress = one->compress;
+        base->compress_min_bytes = one->compress_min_bytes;
         base->access_log = one->access_log ? xstrdup(one->access_log) : NULL;
     } else {
         static const char *const one_site_keys[] = {"alias", "fallback", "errorPage", "deny"};
@@ -807,6 +809,9 @@ static void finish_sites(loader_t *ld) {
             if (!seen_at(sec, "index")) strv_copy(&site->index, &base->index);
             if (!seen_at(sec, "symlinks")) site->symlinks = base->symlinks;
             if (!seen_at(sec, "maxBodyBytes")) site->max_body_bytes = base->max_body_bytes;
+            if (!seen_at(sec, "compress")) site->compress = base->compress;
+            if (!seen_at(sec, "compressMinBytes"))
+                site->compress_min_bytes = base->compress_min_bytes;
             if (!seen_at(sec, "accessLog"))
                 site->access_log = base->access_log ? xstrdup(base->access_log) : NULL;
             /* A host name belongs to one site; one site at most is the default. */

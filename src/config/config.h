@@ -108,6 +108,8 @@ typedef struct cfg_site {
     char *fallback;          /* NULL: none; else a URL path with an optional "?query" */
     cfg_error_pages_t error_pages;
     cfg_denies_t deny;
+    unsigned compress;       /* codings offered (bit 1 gzip, bit 2 br: HTTP_ENC_MASK); 0 = off */
+    uint64_t compress_min_bytes;
     /* Filled after loading: the rules that apply to this site, as indexes in file order. */
     size_t *handlers, n_handlers;
     size_t *rewrites, n_rewrites;

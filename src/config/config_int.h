@@ -111,6 +111,7 @@ int cfg_set_unless(const cfg_key_t *key, void *obj, const char *value, cfg_setct
 int cfg_set_rewrite_to(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx);
 int cfg_set_redirect(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx);
 int cfg_set_headers_path(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx);
+int cfg_set_compress(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx);
 int cfg_set_header_set(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx);
 
 /* Shared by the setter files: the message, tokens, vectors, "file:line" of an earlier position. */

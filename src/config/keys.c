@@ -180,6 +180,9 @@ const cfg_key_t cfg_keys[] = {
     KEY("maxConnections", SRV(max_connections), cfg_set_uint, .def = "20000", RANGE(1, 10000000)),
     KEY("maxConnectionsPerIp", SRV(max_connections_per_ip), cfg_set_uint, .def = "0",
         RANGE(0, 10000000)),
+    KEY("compress", SRV(site.compress), cfg_set_compress, .def = "gzip br"),
+    KEY("compressMinBytes", SRV(site.compress_min_bytes), cfg_set_bytes, .def = "512",
+        RANGE(0, G)),
     /* [server] as the one site (no [site:NAME]): SPEC §6 */
     KEY("alias", SRV(site.aliases), cfg_set_alias, .flags = CFG_KEY_REPEAT),
     KEY("fallback", SRV(site.fallback), cfg_set_url, .def = "none"),
@@ -194,6 +197,8 @@ const cfg_key_t cfg_keys[] = {
     KEY("symlinks", SITE(symlinks), cfg_set_enum, .names = symlinks),
     KEY("maxBodyBytes", SITE(max_body_bytes), cfg_set_bytes, RANGE(0, 1024 * G)),
     KEY("accessLog", SITE(access_log), cfg_set_log_target),
+    KEY("compress", SITE(compress), cfg_set_compress),
+    KEY("compressMinBytes", SITE(compress_min_bytes), cfg_set_bytes, RANGE(0, G)),
     KEY("alias", SITE(aliases), cfg_set_alias, .flags = CFG_KEY_REPEAT),
     KEY("fallback", SITE(fallback), cfg_set_url, .def = "none"),
     KEY("errorPage", SITE(error_pages), cfg_set_error_page, .flags = CFG_KEY_REPEAT),

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "config/config_int.h"
@@ -371,5 +372,21 @@ int cfg_set_header_set(const cfg_key_t *key, void *obj, const char *value, cfg_s
     h->set = xrealloc(h->set, (h->n_set + 1) * sizeof(*h->set));
     h->set[h->n_set++] = (cfg_header_set_t){.name = xstrndup(value, nlen),
                                             .value = xstrndup(v, vlen)};
+    return 0;
+}
+
+/* compress = gzip br | off: the codings offered (bit 1 gzip, bit 2 br, as HTTP_ENC_MASK). */
+int cfg_set_compress(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx) {
+    unsigned mask = 0;
+    size_t len;
+    if (strcasecmp(value, "off") != 0 && strcasecmp(value, "none") != 0) {
+        for (const char *p = value; (len = cfg_next_token(&p, ",")) > 0; p += len) {
+            if (len == 4 && strncasecmp(p, "gzip", 4) == 0) mask |= 1u << 1;
+            else if (len == 2 && strncasecmp(p, "br", 2) == 0) mask |= 1u << 2;
+            else return cfg_fail(ctx, "'%.*s': expected gzip, br (or both), or off", (int)len, p);
+        }
+        if (mask == 0) return cfg_fail(ctx, "expected gzip, br (or both), or off");
+    }
+    *FIELD(obj, key, unsigned) = mask;
     return 0;
 }

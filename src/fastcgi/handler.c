@@ -759,6 +759,9 @@ static void on_worker_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) 
         }
         if (kind == FCGI_EV_NEED_MORE) break;
     }
+    /* What the application wrote so far reaches the client now, also through a content coding
+     * (its flushes are kept: a streamed page is seen as it is written). */
+    if (fr->state == FR_STREAMING && fr->r) resp_flush(fr->r);
 }
 
 /* ---- timeouts ---- */

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "http/dispatch.h"
+#include "http/encoding.h"
 #include "http/parser.h"
 #include "http/request.h"
 #include "http/request_int.h"
@@ -366,6 +367,7 @@ static request_t *request_new(conn_t *c, const http_request_t *h, int head_len) 
 }
 
 static void request_free(request_t *r) {
+    http_compressor_free(r->comp);
     buf_dispose(&r->resp_head);
     free(r->path);
     free(r->query_buf);

@@ -96,6 +96,8 @@ struct request {
     unsigned reroutes;       /* rewrites and internal re-routings so far (at most 10) */
     int error_page;          /* the original status while an errorPage answers; else 0 */
     uint64_t header_rules;   /* bit i: the site's header rule i applies (set at resp_start) */
+    bool no_compress;        /* the handler sends the body past resp_write (sendfile) */
+    struct http_compressor *comp; /* the body's content coding while it streams (owned) */
 
     const request_handler_t *handler;
     void *hctx;              /* the handler's own state */
@@ -142,12 +144,17 @@ void resp_send_headers_cb(request_t *r, int64_t content_length, resp_write_cb cb
  * HEAD and bodyless statuses send only the header block (cb still runs). Does not finish. */
 void resp_send(request_t *r, int64_t len, const uv_buf_t *body, unsigned nbody, resp_write_cb cb, void *ctx);
 /* Queue body bytes. The bytes must stay valid until `cb` runs (it always runs, status < 0 when the
- * connection failed). `cb` may be NULL when the data is static or owned elsewhere for long enough. */
+ * connection failed; when the response is compressed the bytes are compressed at once and `cb`
+ * runs before the call returns). `cb` may be NULL when the data is static or owned elsewhere for
+ * long enough. */
 void resp_write(request_t *r, const uv_buf_t *bufs, unsigned nbufs, resp_write_cb cb, void *ctx);
 /* A resp_write_cb that frees ctx (for bytes the caller malloc'ed and hands over). */
 void resp_free_ctx(request_t *r, void *ctx, int status);
 /* Copy and queue body bytes. */
 void resp_write_copy(request_t *r, const char *data, size_t len);
+/* Push out what the content coding holds of the body written so far (a streaming application
+ * flushed); nothing to do for an uncompressed body. */
+void resp_flush(request_t *r);
 /* The response is complete. The request is handed back to the connection. */
 void resp_finish(request_t *r);
 /* A complete short error response ("404 Not Found\n"): for statuses >= 400 with a one-line text. */

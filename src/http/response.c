@@ -8,6 +8,7 @@
 
 #include "http/conn.h"
 #include "http/dispatch.h"
+#include "http/encoding.h"
 #include "http/site.h"
 #include "http/request.h"
 #include "http/request_int.h"
@@ -245,6 +246,79 @@ void resp_send_headers(request_t *r, int64_t content_length) {
     resp_send_headers_cb(r, content_length, NULL, NULL);
 }
 
+/* ---- content codings (SPEC §7) ---- */
+
+/* The value of header `name` in the block being built ("Name: value\r\n" lines after the status
+ * line); STR_NULL when absent. */
+static str_t head_field(const buf_t *head, const char *name) {
+    size_t n = strlen(name);
+    const char *p = head->data, *end = head->data + head->len;
+    const char *line = memchr(p, '\n', head->len);
+    while (line && line + 1 < end) {
+        const char *s = line + 1;
+        line = memchr(s, '\n', (size_t)(end - s));
+        if (line == NULL) break;
+        if ((size_t)(line - s) > n && s[n] == ':' && strncasecmp(s, name, n) == 0) {
+            const char *v = s + n + 1;
+            while (v < line && (*v == ' ' || *v == '\t')) v++;
+            const char *ve = line;
+            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+            return str_make(v, (size_t)(ve - v));
+        }
+    }
+    return STR_NULL;
+}
+
+static bool compressible_status(int st) {
+    return st == 200 || st == 201 || st == 203 || st == 403 || st == 404 || st == 410;
+}
+
+/* Whether this response gets a content coding: adds Vary (and Content-Encoding when the client
+ * takes one) and returns the coding; HTTP_ENC_IDENTITY otherwise. `len`: the body's length, -1
+ * when unknown (streamed). */
+static http_encoding_t choose_coding(request_t *r, int64_t len) {
+    if (r->site == NULL || r->no_compress || !r->site->cfg->compress) return HTTP_ENC_IDENTITY;
+    if (!compressible_status(r->status) || r->error_page) return HTTP_ENC_IDENTITY;
+    if (len >= 0 && (uint64_t)len < r->site->cfg->compress_min_bytes) return HTTP_ENC_IDENTITY;
+    str_t ct = head_field(&r->resp_head, "content-type");
+    if (ct.p == NULL || !http_compressible_type(ct)) return HTTP_ENC_IDENTITY;
+    if (head_field(&r->resp_head, "content-encoding").p ||
+        head_field(&r->resp_head, "content-range").p)
+        return HTTP_ENC_IDENTITY; /* already coded, or a part of a whole */
+    buf_append_str(&r->resp_head, "Vary: Accept-Encoding\r\n");
+    const http_header_t *ae = HTTP_FIND_HEADER(&r->http, "accept-encoding");
+    http_encoding_t enc = ae ? http_accept_encoding(ae->value, r->site->cfg->compress)
+                             : HTTP_ENC_IDENTITY;
+    if (enc == HTTP_ENC_IDENTITY) return enc;
+    /* A strong validator names one representation: the coded one gets a weak ETag (as nginx). */
+    str_t etag = head_field(&r->resp_head, "etag");
+    if (etag.len && etag.p[0] == '"') {
+        size_t at = (size_t)(etag.p - r->resp_head.data);
+        buf_reserve(&r->resp_head, 2);
+        memmove(r->resp_head.data + at + 2, r->resp_head.data + at, r->resp_head.len - at);
+        memcpy(r->resp_head.data + at, "W/", 2);
+        r->resp_head.len += 2;
+    }
+    buf_append_str(&r->resp_head, "Content-Encoding: ");
+    buf_append_str(&r->resp_head, http_encoding_name(enc));
+    buf_append(&r->resp_head, "\r\n", 2);
+    return enc;
+}
+
+static void queue_body(request_t *r, const char *data, size_t len, char *owned);
+
+/* Queue what the coder produced (owned by the write). */
+static void queue_coded(request_t *r, buf_t *out) {
+    if (out->len == 0) {
+        buf_dispose(out);
+        return;
+    }
+    char *data = out->data;
+    size_t len = out->len;
+    buf_init(out);
+    queue_body(r, data, len, data);
+}
+
 /* Framing headers and the blank line; returns false when no body may follow. */
 static bool finish_head(request_t *r, int64_t content_length) {
     conn_t *c = r->conn;
@@ -275,6 +349,12 @@ static bool finish_head(request_t *r, int64_t content_length) {
 }
 
 void resp_send_headers_cb(request_t *r, int64_t content_length, resp_write_cb cb, void *ctx) {
+    http_encoding_t enc = choose_coding(r, content_length);
+    if (enc != HTTP_ENC_IDENTITY) {
+        content_length = -1; /* the coded length is known only at the end: chunked */
+        if (!r->head_only && r->status != 204 && r->status != 304)
+            r->comp = http_compressor_new(enc, -1);
+    }
     finish_head(r, content_length);
     uv_buf_t b = uv_buf_init(r->resp_head.data, (unsigned)r->resp_head.len);
     char *owned = r->resp_head.data;
@@ -283,6 +363,31 @@ void resp_send_headers_cb(request_t *r, int64_t content_length, resp_write_cb cb
 }
 
 void resp_send(request_t *r, int64_t len, const uv_buf_t *body, unsigned nbody, resp_write_cb cb, void *ctx) {
+    http_encoding_t enc = choose_coding(r, len);
+    if (enc != HTTP_ENC_IDENTITY) {
+        /* The whole body is here: code it now and announce the coded length (HEAD too, so that
+         * it gets the header fields GET would). */
+        http_compressor_t *c = http_compressor_new(enc, -1);
+        buf_t out;
+        buf_init(&out);
+        int rc = c ? 0 : -1;
+        for (unsigned i = 0; rc == 0 && i < nbody; i++)
+            rc = http_compressor_feed(c, body[i].base, body[i].len, HTTP_COMPRESS_MORE, &out);
+        if (rc == 0) rc = http_compressor_feed(c, NULL, 0, HTTP_COMPRESS_FINISH, &out);
+        http_compressor_free(c);
+        if (rc == 0) {
+            if (cb) cb(r, ctx, 0); /* the caller's bytes are no longer needed */
+            bool with_body = finish_head(r, (int64_t)out.len) && out.len > 0;
+            uv_buf_t bufs[2] = {uv_buf_init(r->resp_head.data, (unsigned)r->resp_head.len),
+                                uv_buf_init(out.data, (unsigned)out.len)};
+            if (with_body) r->resp_body_bytes += out.len;
+            char *owned = r->resp_head.data;
+            buf_init(&r->resp_head);
+            conn_queue_write(r->conn, r, bufs, with_body ? 2 : 1, owned, resp_free_ctx, out.data);
+            return;
+        }
+        buf_dispose(&out); /* cannot happen short of memory: send it as it is */
+    }
     bool with_body = finish_head(r, len) && len > 0;
     uv_buf_t bufs[8];
     unsigned n = 1;
@@ -294,11 +399,40 @@ void resp_send(request_t *r, int64_t len, const uv_buf_t *body, unsigned nbody, 
     conn_queue_write(r->conn, r, bufs, n, owned, cb, ctx);
 }
 
+/* One framed piece of body (chunked when the response is), bytes owned by the write. */
+static void queue_body(request_t *r, const char *data, size_t len, char *owned) {
+    r->resp_body_bytes += len;
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    if (!r->resp_chunked) {
+        conn_queue_write(r->conn, r, &b, 1, NULL, resp_free_ctx, owned);
+        return;
+    }
+    char *hdr = xmalloc(24);
+    int n = snprintf(hdr, 24, "%zx\r\n", len);
+    uv_buf_t fb[3] = {uv_buf_init(hdr, (unsigned)n), b, uv_buf_init((char *)"\r\n", 2)};
+    conn_queue_write(r->conn, r, fb, 3, hdr, resp_free_ctx, owned);
+}
+
 void resp_write(request_t *r, const uv_buf_t *bufs, unsigned nbufs, resp_write_cb cb, void *ctx) {
     size_t total = 0;
     for (unsigned i = 0; i < nbufs; i++) total += bufs[i].len;
     if (r->head_only || total == 0) {
         if (cb) cb(r, ctx, 0);
+        return;
+    }
+    if (r->comp) {
+        buf_t out;
+        buf_init(&out);
+        int rc = 0;
+        for (unsigned i = 0; rc == 0 && i < nbufs; i++)
+            rc = http_compressor_feed(r->comp, bufs[i].base, bufs[i].len, HTTP_COMPRESS_MORE, &out);
+        if (rc < 0) { /* the coder failed (memory): the body cannot be completed */
+            buf_dispose(&out);
+            req_abort(r);
+        } else {
+            queue_coded(r, &out);
+        }
+        if (cb) cb(r, ctx, rc < 0 ? UV_ENOMEM : 0);
         return;
     }
     r->resp_body_bytes += total;
@@ -317,6 +451,18 @@ void resp_write(request_t *r, const uv_buf_t *bufs, unsigned nbufs, resp_write_c
     if (fb != framed) free(fb);
 }
 
+void resp_flush(request_t *r) {
+    if (r->comp == NULL || r->finished) return;
+    buf_t out;
+    buf_init(&out);
+    if (http_compressor_feed(r->comp, NULL, 0, HTTP_COMPRESS_FLUSH, &out) < 0) {
+        buf_dispose(&out);
+        req_abort(r);
+        return;
+    }
+    queue_coded(r, &out);
+}
+
 void resp_write_copy(request_t *r, const char *data, size_t len) {
     if (r->head_only || len == 0) return;
     char *copy = xmalloc(len);
@@ -331,6 +477,18 @@ void resp_free_ctx(request_t *r, void *ctx, int status) {
 
 void resp_finish(request_t *r) {
     if (r->finished) return;
+    if (r->comp) { /* the coded body's end */
+        buf_t out;
+        buf_init(&out);
+        if (http_compressor_feed(r->comp, NULL, 0, HTTP_COMPRESS_FINISH, &out) == 0) {
+            queue_coded(r, &out);
+        } else {
+            buf_dispose(&out);
+            req_abort(r);
+        }
+        http_compressor_free(r->comp);
+        r->comp = NULL;
+    }
     r->finished = true;
     if (r->resp_chunked && r->conn) {
         uv_buf_t b = uv_buf_init((char *)"0\r\n\r\n", 5);

@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "http/encoding.h"
 #include "http/mime.h"
 #include "http/path.h"
 #include "http/request.h"
@@ -534,6 +535,9 @@ static void on_inline_written(request_t *r, void *ctx, int status) {
 }
 
 static void send_body(request_t *r, file_entry_t *e, int64_t from, int64_t len) {
+    /* Coded on the fly: files kept in memory (up to 64 KiB); larger ones go out as they are
+     * (sendfile), or from a precompressed sibling. */
+    if (e->data == NULL) r->no_compress = true;
     if (e->data || r->head_only || len == 0) {
         e->refs++;
         uv_buf_t b = uv_buf_init(e->data ? e->data + from : NULL, (unsigned)len);
@@ -559,9 +563,69 @@ static void send_body(request_t *r, file_entry_t *e, int64_t from, int64_t len) 
     resp_send_headers_cb(r, len, on_headers_written, j);
 }
 
+/* A precompressed sibling (SPEC §7): FILE.br or FILE.gz, a regular file not older than FILE,
+ * sent as is with Content-Encoding for a client that takes its coding. Not for ranges. Returns
+ * the sibling's entry (a reference) or NULL; *enc its coding. */
+static file_entry_t *precompressed(request_t *r, const file_entry_t *e, http_encoding_t *enc) {
+    const cfg_site_t *site = r->site->cfg;
+    if (!site->compress || r->error_page || HTTP_FIND_HEADER(&r->http, "range")) return NULL;
+    if (!http_compressible_type(str_make(e->ctype, strlen(e->ctype)))) return NULL;
+    const http_header_t *ae = HTTP_FIND_HEADER(&r->http, "accept-encoding");
+    if (ae == NULL) return NULL;
+    static const struct { http_encoding_t enc; const char *ext; } sib[] = {
+        {HTTP_ENC_BR, ".br"}, {HTTP_ENC_GZIP, ".gz"}};
+    file_entry_t *found[2] = {NULL, NULL};
+    unsigned have = 0;
+    for (size_t i = 0; i < 2; i++) {
+        if (!(site->compress & HTTP_ENC_MASK(sib[i].enc))) continue;
+        char *p = xasprintf("%s%s", r->path, sib[i].ext);
+        file_entry_t *f = cache_get(r->srv, r->site, p);
+        free(p);
+        if (f->kind == STATIC_FILE && f->mtime >= e->mtime) {
+            found[i] = f;
+            have |= HTTP_ENC_MASK(sib[i].enc);
+        } else {
+            entry_unref(f);
+        }
+    }
+    *enc = have ? http_accept_encoding(ae->value, have) : HTTP_ENC_IDENTITY;
+    file_entry_t *pick = NULL;
+    for (size_t i = 0; i < 2; i++) {
+        if (found[i] && sib[i].enc == *enc) pick = found[i];
+        else if (found[i]) entry_unref(found[i]);
+    }
+    return pick;
+}
+
+static void send_body(request_t *r, file_entry_t *e, int64_t from, int64_t len);
+
 static void serve_file(request_t *r, file_entry_t *e) {
     if (r->http.method_id != HTTP_METHOD_GET && r->http.method_id != HTTP_METHOD_HEAD) {
         resp_error(r, 405, NULL);
+        return;
+    }
+    http_encoding_t enc;
+    file_entry_t *pre = r->site ? precompressed(r, e, &enc) : NULL;
+    if (pre) { /* the sibling's bytes, validators and length; the original's type */
+        char etag[56];
+        snprintf(etag, sizeof(etag), "W/%s", pre->etag);
+        r->no_compress = true;
+        if (not_modified(r, pre)) {
+            resp_start(r, 304);
+            resp_header_str(r, "ETag", etag);
+            resp_header_str(r, "Vary", "Accept-Encoding");
+            resp_send_headers(r, -1);
+            resp_finish(r);
+        } else {
+            resp_start(r, 200);
+            resp_header_str(r, "Content-Type", e->ctype);
+            resp_header_str(r, "Content-Encoding", http_encoding_name(enc));
+            resp_header_str(r, "Vary", "Accept-Encoding");
+            resp_header_str(r, "Last-Modified", pre->lastmod);
+            resp_header_str(r, "ETag", etag);
+            send_body(r, pre, 0, pre->size);
+        }
+        entry_unref(pre);
         return;
     }
     if (not_modified(r, e)) {

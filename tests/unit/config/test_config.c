@@ -1198,7 +1198,7 @@ static void test_key_table(void **state) {
         "runtimeDir", "user", "symlinks", "statusPath", "statusAllow", "maxUrlBytes",
         "maxHeaderBytes", "maxBodyBytes", "headerTimeout", "bodyTimeout", "sendTimeout",
         "keepAliveTimeout", "shutdownTimeout", "tempDir", "maxConnections", "maxConnectionsPerIp",
-        "alias", "fallback", "errorPage", "deny"};
+        "compress", "compressMinBytes", "alias", "fallback", "errorPage", "deny"};
     static const char *const fastcgi[] = {
         "fullPath", "arguments", "env", "maxInstances", "instanceMaxRequests", "idleTimeout",
         "activityTimeout", "requestTimeout", "queueLength", "rapidFailsPerMinute", "protocol",
@@ -1207,14 +1207,16 @@ static void test_key_table(void **state) {
     static const char *const handler[] = {"path", "verb", "scriptProcessor", "resourceType",
                                           "responseBufferLimit", "site"};
     static const char *const site[] = {"hosts", "listen", "root", "index", "symlinks",
-                                       "maxBodyBytes", "accessLog", "alias", "fallback",
-                                       "errorPage", "deny"};
+                                       "maxBodyBytes", "accessLog", "compress",
+                                       "compressMinBytes", "alias", "fallback", "errorPage",
+                                       "deny"};
     static const char *const rewrite[] = {"match", "unless", "to", "redirect", "last", "site"};
     static const char *const headers[] = {"path", "set", "site"};
     /* No default on purpose: [server] root (required without sites), the site keys [server]
      * gives, and `site` (every site when absent). */
-    static const char *const no_default[] = {"root", "index", "symlinks", "maxBodyBytes",
-                                             "accessLog", "site"};
+    static const char *const no_default[] = {"root",   "index",    "symlinks",
+                                             "maxBodyBytes", "accessLog", "compress",
+                                             "compressMinBytes", "site"};
     const struct {
         cfg_sect_kind_t kind;
         const char *const *names;
