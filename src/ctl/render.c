@@ -159,7 +159,10 @@ static void json_server(buf_t *out, const ctl_server_status_t *s) {
     json_classes(out, s->requests);
     buf_append_str(out, "},\"request_duration_seconds\":");
     json_hist(out, &s->duration);
-    buf_append_str(out, "}");
+    buf_printf(out,
+               ",\"compression\":{\"responses\":%" PRIu64 ",\"bytes_in\":%" PRIu64
+               ",\"bytes_out\":%" PRIu64 "}}",
+               s->compressed, s->compress_in_bytes, s->compress_out_bytes);
 }
 
 static void json_proc(buf_t *out, const ctl_proc_status_t *pr) {
@@ -476,6 +479,15 @@ static void prom_server(buf_t *out, const ctl_server_status_t *s) {
     prom_family(out, "fcgihost_http_request_duration_seconds", "histogram",
                 "Time from the request head to the end of the response, in seconds.");
     prom_hist(out, "fcgihost_http_request_duration_seconds", NULL, &s->duration);
+    prom_family(out, "fcgihost_compressed_responses_total", "counter",
+                "Responses coded on the fly (gzip or br).");
+    buf_printf(out, "fcgihost_compressed_responses_total %" PRIu64 "\n", s->compressed);
+    prom_family(out, "fcgihost_compression_bytes_total", "counter",
+                "Body bytes of coded responses, before (in) and after (out) coding.");
+    buf_printf(out, "fcgihost_compression_bytes_total{direction=\"in\"} %" PRIu64 "\n",
+               s->compress_in_bytes);
+    buf_printf(out, "fcgihost_compression_bytes_total{direction=\"out\"} %" PRIu64 "\n",
+               s->compress_out_bytes);
 }
 
 /* The per-application families that hold one number per pool, in output order. */

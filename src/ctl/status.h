@@ -25,6 +25,9 @@
  *       "requests": {"total": 12345, "1xx": 0, "2xx": 12000, "3xx": 100, "4xx": 200, "5xx": 45},
  *                                         responses sent, by status class; total = their sum
  *       "request_duration_seconds": HISTOGRAM   every response, from the request head to the end
+ *       "compression": {"responses": 40, "bytes_in": 900000, "bytes_out": 200000}
+ *                                         responses coded on the fly (gzip/br) and their body bytes
+ *                                         before and after; bytes_in - bytes_out is what was saved
  *     },
  *     "pools": [ {                        one per [fastcgi:NAME], in configuration order
  *       "name": "php",
@@ -225,6 +228,8 @@ typedef struct ctl_server_status {
     const uint64_t *codes; /* borrowed: CTL_CODE_COUNT counters of responses by exact status
                               (index = code - CTL_CODE_MIN), or NULL for none */
     ctl_hist_t duration;
+    /* Content codings (SPEC §7): responses coded, body bytes before and after coding. */
+    uint64_t compressed, compress_in_bytes, compress_out_bytes;
 } ctl_server_status_t;
 
 typedef struct ctl_status {

@@ -27,6 +27,7 @@ typedef struct http_server {
     size_t n_conns;
     struct conn_peers *peers; /* open connections per client address (conn.c, maxConnectionsPerIp) */
     uint64_t held_body_bytes; /* request bodies held in memory by handlers (http_body_hold) */
+    uint64_t compressed, compress_in, compress_out; /* coded responses and their bytes (response.c) */
 
     /* Static files (static.c): the file cache, content types. The document roots are the
      * sites' (site.h, in each generation). */

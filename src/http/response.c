@@ -309,6 +309,7 @@ static void queue_body(request_t *r, const char *data, size_t len, char *owned);
 
 /* Queue what the coder produced (owned by the write). */
 static void queue_coded(request_t *r, buf_t *out) {
+    if (r->srv) r->srv->compress_out += out->len;
     if (out->len == 0) {
         buf_dispose(out);
         return;
@@ -352,8 +353,10 @@ void resp_send_headers_cb(request_t *r, int64_t content_length, resp_write_cb cb
     http_encoding_t enc = choose_coding(r, content_length);
     if (enc != HTTP_ENC_IDENTITY) {
         content_length = -1; /* the coded length is known only at the end: chunked */
-        if (!r->head_only && r->status != 204 && r->status != 304)
+        if (!r->head_only && r->status != 204 && r->status != 304) {
             r->comp = http_compressor_new(enc, -1);
+            if (r->comp && r->srv) r->srv->compressed++;
+        }
     }
     finish_head(r, content_length);
     uv_buf_t b = uv_buf_init(r->resp_head.data, (unsigned)r->resp_head.len);
@@ -376,6 +379,11 @@ void resp_send(request_t *r, int64_t len, const uv_buf_t *body, unsigned nbody, 
         if (rc == 0) rc = http_compressor_feed(c, NULL, 0, HTTP_COMPRESS_FINISH, &out);
         http_compressor_free(c);
         if (rc == 0) {
+            if (r->srv) {
+                r->srv->compressed++;
+                for (unsigned i = 0; i < nbody; i++) r->srv->compress_in += body[i].len;
+                r->srv->compress_out += out.len;
+            }
             if (cb) cb(r, ctx, 0); /* the caller's bytes are no longer needed */
             bool with_body = finish_head(r, (int64_t)out.len) && out.len > 0;
             uv_buf_t bufs[2] = {uv_buf_init(r->resp_head.data, (unsigned)r->resp_head.len),
@@ -426,6 +434,7 @@ void resp_write(request_t *r, const uv_buf_t *bufs, unsigned nbufs, resp_write_c
         int rc = 0;
         for (unsigned i = 0; rc == 0 && i < nbufs; i++)
             rc = http_compressor_feed(r->comp, bufs[i].base, bufs[i].len, HTTP_COMPRESS_MORE, &out);
+        if (r->srv) r->srv->compress_in += total;
         if (rc < 0) { /* the coder failed (memory): the body cannot be completed */
             buf_dispose(&out);
             req_abort(r);

@@ -333,7 +333,8 @@ static void test_json_document(void **state) {
                     "\"connections\":5,\"requests\":{\"total\":1275,\"1xx\":0,\"2xx\":1200,"
                     "\"3xx\":30,\"4xx\":40,\"5xx\":5},\"request_duration_seconds\":{\"buckets\":"
                     "{\"0.005\":2,\"0.01\":2,\"0.025\":2,\"0.05\":2,\"0.1\":2,\"0.25\":3,\"0.5\":3,"
-                    "\"1\":3,\"2.5\":3,\"5\":3,\"10\":3,\"+Inf\":4},\"sum\":30.205,\"count\":4}}");
+                    "\"1\":3,\"2.5\":3,\"5\":3,\"10\":3,\"+Inf\":4},\"sum\":30.205,\"count\":4},"
+                    "\"compression\":{\"responses\":0,\"bytes_in\":0,\"bytes_out\":0}}");
     assert_contains(b.data,
                     "\"pools\":[{\"name\":\"php\",\"limit\":12,\"auto\":true,\"autotune\":"
                     "{\"note\":\"raised 8 -> 12: requests waited\",\"seconds_ago\":30},"
@@ -482,7 +483,9 @@ static void test_prometheus(void **state) {
     static const char *const families[] = {
         "fcgihost_build_info", "fcgihost_start_time_seconds", "fcgihost_uptime_seconds",
         "fcgihost_reloads_total", "fcgihost_connections", "fcgihost_http_requests_total",
-        "fcgihost_http_responses_total", "fcgihost_http_request_duration_seconds", "fcgihost_app_requests_total",
+        "fcgihost_http_responses_total", "fcgihost_http_request_duration_seconds",
+        "fcgihost_compressed_responses_total", "fcgihost_compression_bytes_total",
+        "fcgihost_app_requests_total",
         "fcgihost_app_request_duration_seconds", "fcgihost_processes", "fcgihost_recycles_total",
         "fcgihost_fastcgi_requests_total", "fcgihost_instance_limit",
         "fcgihost_instance_limit_auto", "fcgihost_queue_length", "fcgihost_queue_capacity",
