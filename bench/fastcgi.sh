@@ -32,26 +32,7 @@ servers=(nginx=8081 lighttpd=8082 apache=8083 h2o=8084)
 if [ $ANCHORS_ONLY = 0 ]; then
     cp -r "$ANCHORS/www" "$TMP/www"
     gcc -O2 -o "$TMP/www/hello.fcgi" "$ANCHORS/hello.c" -lfcgi || die "cannot build hello.fcgi"
-    fcgihost_start "$TMP" "$PORT" "
-[fastcgi:php]
-fullPath = $(command -v php-cgi)
-env = PHP_FCGI_MAX_REQUESTS=0
-maxInstances = $N
-instanceMaxRequests = 0
-
-[handler:php]
-path = *.php
-scriptProcessor = php
-
-[fastcgi:hello]
-fullPath = $TMP/www/hello.fcgi
-maxInstances = $N
-instanceMaxRequests = 0
-
-[handler:hello]
-path = /hello.fcgi
-scriptProcessor = hello
-resourceType = Unspecified"
+    fcgihost_start "$TMP" "$PORT" "$(fastcgi_apps_conf "$TMP/www" "$N")"
     servers=(fcgihost="$PORT" "${servers[@]}")
 fi
 

@@ -93,6 +93,32 @@ EOF
     log "fcgihost pid $FCGIHOST_PID on 127.0.0.1:$port"
 }
 
+# fastcgi_apps_conf WWW N: the two applications of the FastCGI benchmarks (hello.php on php-cgi,
+# WWW/hello.fcgi), N processes each, never recycled, and their handlers.
+fastcgi_apps_conf() {
+    cat <<APPS
+[fastcgi:php]
+fullPath = $(command -v php-cgi)
+env = PHP_FCGI_MAX_REQUESTS=0
+maxInstances = $2
+instanceMaxRequests = 0
+
+[handler:php]
+path = *.php
+scriptProcessor = php
+
+[fastcgi:hello]
+fullPath = $1/hello.fcgi
+maxInstances = $2
+instanceMaxRequests = 0
+
+[handler:hello]
+path = /hello.fcgi
+scriptProcessor = hello
+resourceType = Unspecified
+APPS
+}
+
 fcgihost_stop() {
     [ -n "$FCGIHOST_PID" ] || return 0
     kill -TERM "$FCGIHOST_PID" 2>/dev/null

@@ -35,30 +35,6 @@ cp -r "$ANCHORS/www" "$TMP/plain/www"
 gcc -O2 -o "$TMP/plain/www/hello.fcgi" "$ANCHORS/hello.c" -lfcgi || die "cannot build hello.fcgi"
 cp -r "$TMP/plain/www" "$TMP/routed/www"
 
-apps() { # apps DIR: the two applications and their handlers, as bench/fastcgi.sh has them
-    cat <<APPS
-[fastcgi:php]
-fullPath = $(command -v php-cgi)
-env = PHP_FCGI_MAX_REQUESTS=0
-maxInstances = $N
-instanceMaxRequests = 0
-
-[handler:php]
-path = *.php
-scriptProcessor = php
-
-[fastcgi:hello]
-fullPath = $1/www/hello.fcgi
-maxInstances = $N
-instanceMaxRequests = 0
-
-[handler:hello]
-path = /hello.fcgi
-scriptProcessor = hello
-resourceType = Unspecified
-APPS
-}
-
 # Three sites (the benchmark's requests reach the default one after an exact-name and a
 # wildcard miss), ten rules of the kinds WordPress, MediaWiki and Laravel sites use, five header
 # rules for assets: a realistic configuration whose rules the benchmarked URLs all pass through.
@@ -141,10 +117,10 @@ set = X-Frame-Options: SAMEORIGIN
 ROUTES
 }
 
-fcgihost_start "$TMP/plain" "$PORT" "$(apps "$TMP/plain")"
+fcgihost_start "$TMP/plain" "$PORT" "$(fastcgi_apps_conf "$TMP/plain/www" "$N")"
 PLAIN_PID=$FCGIHOST_PID
 FCGIHOST_PID=
-fcgihost_start "$TMP/routed" "$((PORT + 1))" "$(apps "$TMP/routed")
+fcgihost_start "$TMP/routed" "$((PORT + 1))" "$(fastcgi_apps_conf "$TMP/routed/www" "$N")
 $(routing "$TMP/routed")"
 ROUTED_PID=$FCGIHOST_PID
 FCGIHOST_PID=

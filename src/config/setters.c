@@ -32,17 +32,8 @@ _Static_assert(sizeof(cfg_resource_type_t) == sizeof(int), "enum size");
 /* Longest unix socket path bind(2) takes. */
 #define SUN_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
-static int fail(cfg_setctx_t *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int fail(cfg_setctx_t *ctx, const char *fmt, ...) {
-    if (ctx->err && ctx->errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(ctx->err, ctx->errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
+/* The setters' message (config_int.h). */
+#define fail cfg_fail
 
 void cfg_strv_free(char **v, size_t n) {
     if (v == NULL) return;

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "config/config_int.h"
+#include "util/str.h"
 #include "util/xalloc.h"
 
 #define FIELD(obj, key, type) ((type *)(void *)((char *)(obj) + (key)->off))
@@ -102,17 +103,25 @@ static bool has_dot_segment(const char *p, size_t n) {
     return false;
 }
 
+/* "A B": exactly two words; false otherwise. */
+static bool two_words(const char *value, str_t *a, str_t *b) {
+    const char *p = value;
+    size_t alen = cfg_next_token(&p, "");
+    *a = str_make(p, alen);
+    const char *q = p + alen;
+    size_t blen = cfg_next_token(&q, "");
+    *b = str_make(q, blen);
+    const char *r = q + blen;
+    return alen && blen && cfg_next_token(&r, "") == 0;
+}
+
 int cfg_set_alias(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx) {
     cfg_aliases_t *list = FIELD(obj, key, cfg_aliases_t);
-    const char *p = value;
-    size_t plen = cfg_next_token(&p, "");
-    const char *prefix = p;
-    const char *q = p + plen;
-    size_t dlen = cfg_next_token(&q, "");
-    const char *dir = q;
-    const char *r = q + dlen;
-    if (plen == 0 || dlen == 0 || cfg_next_token(&r, "") != 0)
+    str_t pw, dw;
+    if (!two_words(value, &pw, &dw))
         return cfg_fail(ctx, "expected URL-PREFIX DIRECTORY (\"/media /srv/media\")");
+    const char *prefix = pw.p, *dir = dw.p;
+    size_t plen = pw.len, dlen = dw.len;
     char *pre = xstrndup(prefix, plen);
     const char *why = url_problem(pre, false);
     if (why == NULL && has_dot_segment(pre, plen)) why = "no '.' or '..' segments";
@@ -173,15 +182,11 @@ int cfg_set_url(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t
 
 int cfg_set_error_page(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx) {
     cfg_error_pages_t *list = FIELD(obj, key, cfg_error_pages_t);
-    const char *p = value;
-    size_t slen = cfg_next_token(&p, "");
-    const char *status = p;
-    const char *q = p + slen;
-    size_t ulen = cfg_next_token(&q, "");
-    const char *url = q;
-    const char *r = q + ulen;
-    if (slen == 0 || ulen == 0 || cfg_next_token(&r, "") != 0)
+    str_t sw, uw;
+    if (!two_words(value, &sw, &uw))
         return cfg_fail(ctx, "expected STATUS URL (\"404 /errors/404.html\")");
+    const char *status = sw.p, *url = uw.p;
+    size_t slen = sw.len, ulen = uw.len;
     int code = 0;
     for (size_t i = 0; i < slen; i++) {
         if (!isdigit((unsigned char)status[i]) || slen != 3) {

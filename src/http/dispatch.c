@@ -62,20 +62,9 @@ static bool deny_one(const cfg_deny_t *d, const char *path, size_t len) {
         free(tmp);
         return hit;
     }
-    case CFG_DENY_NAME: {
-        char seg[256];
-        size_t start = 1;
-        for (size_t i = 1; i <= len; i++) {
-            if (i < len && path[i] != '/') continue;
-            size_t sl = i - start;
-            if (sl > 0 && sl < sizeof(seg)) {
-                memcpy(seg, path + start, sl);
-                seg[sl] = '\0';
-                if (fnmatch(d->pattern, seg, FNM_CASEFOLD) == 0) return true;
-            }
-            start = i + 1;
-        }
-        return false;
+    case CFG_DENY_NAME: { /* a file-name pattern against each segment, as a handler's */
+        size_t script_len;
+        return router_path_matches(d->pattern, false, path, len, &script_len);
     }
     }
     return false;
