@@ -49,6 +49,7 @@ struct listener {
     char *unix_path;  /* unlinked when the listener closes */
     bool is_unix;
     unsigned id;      /* http_listen_id of text: the sites it serves */
+    bool proxy;       /* connections start with a PROXY protocol header (may change on reload) */
     bool polling;
     bool keep;        /* reload bookkeeping */
     listener_t *next;
@@ -269,7 +270,7 @@ static void on_accept_ready(uv_poll_t *p, int status, int events) {
             }
         }
         s->fds_near = (unsigned)fd + fd_reserve(s) + 64 >= s->fd_limit;
-        conn_accept(&s->http, fd, l->is_unix, l->id);
+        conn_accept(&s->http, fd, l->is_unix, l->id, l->proxy);
         if (s->fds_warned) {
             log_info("file descriptors available again: accepting");
             s->fds_warned = false;
@@ -371,11 +372,13 @@ static int want_listener(server_t *s, const cfg_listen_t *cl) {
     for (listener_t *l = s->listeners; l; l = l->next) {
         if (strcmp(l->text, cl->text) != 0) continue;
         l->keep = true;
+        l->proxy = cl->proxy;
         return 0;
     }
     listener_t *l;
     if (listener_open(s, cl, &l) != 0) return -1;
     l->id = http_listen_id(&s->http, l->text);
+    l->proxy = cl->proxy;
     l->keep = true;
     l->next = s->listeners;
     s->listeners = l;

@@ -765,6 +765,31 @@ static void attach_rule(loader_t *ld, cfg_sect_kind_t kind, size_t index, const 
     }
 }
 
+/* One listening socket serves every site that names its address: its options must agree. */
+static void check_listen_options(loader_t *ld) {
+    cfg_t *cfg = ld->cfg;
+    size_t n = cfg->server.n_listen;
+    for (size_t k = 0; k < cfg->n_sites; k++) n += cfg->sites[k].n_listen;
+    const cfg_listen_t **all = xcalloc(n ? n : 1, sizeof(*all));
+    size_t m = 0;
+    for (size_t i = 0; i < cfg->server.n_listen; i++) all[m++] = &cfg->server.listen[i];
+    for (size_t k = 0; k < cfg->n_sites; k++)
+        for (size_t i = 0; i < cfg->sites[k].n_listen; i++) all[m++] = &cfg->sites[k].listen[i];
+    for (size_t i = 0; i < m; i++) {
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(all[i]->text, all[j]->text) != 0 || all[i]->proxy == all[j]->proxy) continue;
+            char *first = loader_where(ld, all[j]->line);
+            error_at(ld, all[i]->line,
+                     "listen: %s is also given %s the proxy option at %s: one address is one "
+                     "socket, give it the same options everywhere",
+                     all[i]->text, all[j]->proxy ? "with" : "without", first);
+            free(first);
+            break;
+        }
+    }
+    free(all);
+}
+
 static void finish_sites(loader_t *ld) {
     cfg_t *cfg = ld->cfg;
     const section_t *srv = ld->server >= 0 ? &ld->sects[ld->server] : NULL;
@@ -831,6 +856,7 @@ static void finish_sites(loader_t *ld) {
             }
         }
     }
+    check_listen_options(ld);
     for (size_t i = 0; i < cfg->n_handlers; i++)
         attach_rule(ld, CFG_SECT_HANDLER, i, &cfg->handlers[i].sites);
     for (size_t i = 0; i < cfg->n_rewrites; i++) {
@@ -989,6 +1015,7 @@ static void free_server(cfg_server_t *s) {
     free(s->user);
     free(s->status_path);
     free(s->status_allow);
+    free(s->trusted_proxies);
 }
 
 static void free_rewrite(cfg_rewrite_t *rw) {

@@ -167,6 +167,7 @@ const cfg_key_t cfg_keys[] = {
     KEY("symlinks", SRV(site.symlinks), cfg_set_enum, .def = "insideRoot", .names = symlinks),
     KEY("statusPath", SRV(status_path), cfg_set_url_path, .def = "/fcgihost-status"),
     KEY("statusAllow", SRV_ANY, cfg_set_status_allow, .def = "127.0.0.0/8 ::1"),
+    KEY("trustedProxies", SRV_ANY, cfg_set_trusted_proxies, .def = ""),
     KEY("maxUrlBytes", SRV(max_url_bytes), cfg_set_bytes, .def = "8192", RANGE(16, M)),
     KEY("maxHeaderBytes", SRV(max_header_bytes), cfg_set_bytes, .def = "16384", RANGE(256, 16 * M)),
     KEY("maxBodyBytes", SRV(site.max_body_bytes), cfg_set_bytes, .def = "30000000",

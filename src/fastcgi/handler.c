@@ -968,6 +968,7 @@ static void build_params(fcgi_req_t *fr) {
         .server_name = r->http.host.len ? host_name(r->http.host) : str_make(local, strlen(local)),
         .remote_addr = str_make(remote, strlen(remote)),
         .remote_port = str_make(rport, strlen(rport)),
+        .https = r->https,
         .minor_version = r->http.minor_version,
         .content_length = r->error_page ? -1
                           : r->body_chunked ? (int64_t)r->body_total

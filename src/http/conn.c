@@ -22,7 +22,9 @@
 
 #include "http/dispatch.h"
 #include "http/encoding.h"
+#include "http/forwarded.h"
 #include "http/parser.h"
+#include "http/proxy_proto.h"
 #include "http/request.h"
 #include "http/request_int.h"
 #include "http/http_server.h"
@@ -131,7 +133,7 @@ static void on_close(uv_handle_t *h) {
     else s->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     s->n_conns--;
-    if (c->peer_counted) peers_remove(s, c->peer_family, c->peer_addr);
+    if (c->peer_counted) peers_remove(s, c->counted_family, c->counted_addr);
     free(c->rbuf);
     free(c);
     s->on_conn_closed(s->owner);
@@ -508,6 +510,11 @@ static void start_request(conn_t *c, const http_request_t *h, int head_len) {
         return;
     }
     request_t *r = request_new(c, h, head_len);
+    const cfg_server_t *sc = conn_cfg(c);
+    if (sc->n_trusted_proxies &&
+        http_forwarded_client(h, sc->trusted_proxies, sc->n_trusted_proxies, &r->peer.family,
+                              r->peer.addr, &r->https))
+        r->peer.port = 0; /* X-Forwarded-For gives no port */
     r->site = site; /* of r->gen, the generation just used */
     r->listen_id = c->listen_id;
     consume(c, (size_t)head_len);
@@ -519,6 +526,34 @@ static void start_request(conn_t *c, const http_request_t *h, int head_len) {
     dispatch_request(r);
 }
 
+static bool count_peer(conn_t *c, uint8_t family, const uint8_t *addr);
+
+/* A `proxy` listener's connection: the PROXY header at the start of rbuf. True when it was taken
+ * (the client it names is now the peer); false while more bytes are needed, or when the
+ * connection was closed (no valid header: nothing is answered, as there is no HTTP yet). */
+static bool proxy_header(conn_t *c) {
+    proxy_hdr_t ph;
+    int rc = proxy_parse(c->rbuf, c->rlen, &ph);
+    if (rc == PROXY_AGAIN) return false; /* within headerTimeout, set at accept */
+    if (rc == PROXY_INVALID) {
+        char peer[64];
+        conn_peer_str(c, peer, sizeof(peer));
+        log_info("%s: no valid PROXY protocol header on a proxy listener: connection closed", peer);
+        conn_close(c);
+        return false;
+    }
+    consume(c, (size_t)rc);
+    c->proxy_wait = false;
+    if (!ph.local) {
+        c->peer_family = ph.family;
+        c->peer_port = ph.src_port;
+        memcpy(c->peer_addr, ph.src, 16);
+    }
+    /* maxConnectionsPerIp counts the client the proxy names (its own address for LOCAL). */
+    if (c->peer_family != AF_UNIX && !count_peer(c, c->peer_family, c->peer_addr)) return false;
+    return true;
+}
+
 /* The next head in rbuf (if any): parse, then start it. Returns false when waiting for input. */
 static bool next_head(conn_t *c) {
     if (c->discard) {
@@ -527,6 +562,8 @@ static bool next_head(conn_t *c) {
         c->discard -= n;
         if (c->discard) return false;
     }
+    if (c->rlen == 0) return false;
+    if (c->proxy_wait && !proxy_header(c)) return false;
     if (c->rlen == 0) return false;
     const cfg_server_t *sc = conn_cfg(c);
     if (c->state == CONN_STATE_IDLE) {
@@ -796,9 +833,8 @@ static bool peer_of(int fd, uint8_t *family, uint8_t *addr, uint16_t *port) {
 }
 
 /* A client over maxConnectionsPerIp: closed at once, logged at most every 10 s. */
-static void refuse_over_limit(http_server_t *s, int fd, uint8_t family, const uint8_t *addr, unsigned max) {
+static void refuse_over_limit(http_server_t *s, uint8_t family, const uint8_t *addr, unsigned max) {
     static uint64_t logged, refused;
-    close(fd);
     refused++;
     uint64_t now = uv_now(s->loop);
     if (logged && now - logged < 10000) return;
@@ -809,14 +845,31 @@ static void refuse_over_limit(http_server_t *s, int fd, uint8_t family, const ui
              " such connection(s) so far)", peer, max, refused);
 }
 
-void conn_accept(http_server_t *s, int fd, bool is_unix, unsigned listen_id) {
+/* Count the connection under the client's address; false (closed) when it is one too many. */
+static bool count_peer(conn_t *c, uint8_t family, const uint8_t *addr) {
+    http_server_t *s = c->srv;
+    unsigned max = s->gen->cfg->server.max_connections_per_ip;
+    if (max && peers_count(s, family, addr) >= max) {
+        refuse_over_limit(s, family, addr, max);
+        conn_close(c);
+        return false;
+    }
+    peers_add(s, family, addr);
+    c->counted_family = family;
+    memcpy(c->counted_addr, addr, 16);
+    c->peer_counted = true;
+    return true;
+}
+
+void conn_accept(http_server_t *s, int fd, bool is_unix, unsigned listen_id, bool proxy) {
     uint8_t family = AF_UNIX, addr[16] = {0};
     uint16_t port = 0;
     bool counted = false;
-    if (!is_unix && peer_of(fd, &family, addr, &port)) {
+    if (!is_unix && peer_of(fd, &family, addr, &port) && !proxy) {
         unsigned max = s->gen->cfg->server.max_connections_per_ip;
         if (max && peers_count(s, family, addr) >= max) {
-            refuse_over_limit(s, fd, family, addr, max);
+            close(fd);
+            refuse_over_limit(s, family, addr, max);
             return;
         }
         counted = true;
@@ -847,8 +900,11 @@ void conn_accept(http_server_t *s, int fd, bool is_unix, unsigned listen_id) {
     memcpy(c->peer_addr, addr, 16);
     if (counted) {
         peers_add(s, family, addr);
+        c->counted_family = family;
+        memcpy(c->counted_addr, addr, 16);
         c->peer_counted = true;
     }
+    c->proxy_wait = proxy;
     if (!is_unix) uv_tcp_nodelay(&c->h.tcp, 1);
     c->state = CONN_STATE_IDLE;
     /* A new connection must start a request within headerTimeout. */
@@ -965,8 +1021,9 @@ static void log_escaped(buf_t *b, str_t s) {
 }
 
 /* One access-log line; `reqline` is written escaped between the quotes. */
-static void access_log_write(conn_t *c, http_log_t *log, str_t reqline, int status, uint64_t bytes,
-                             str_t ref, str_t ua, double secs, const char *app) {
+static void access_log_write(conn_t *c, const request_t *r, http_log_t *log, str_t reqline,
+                             int status, uint64_t bytes, str_t ref, str_t ua, double secs,
+                             const char *app) {
     static char when[40];
     static time_t when_sec = -1;
     time_t now = time(NULL);
@@ -977,7 +1034,8 @@ static void access_log_write(conn_t *c, http_log_t *log, str_t reqline, int stat
         when_sec = now;
     }
     char peer[64];
-    conn_peer_str(c, peer, sizeof(peer));
+    if (r) req_peer_str(r, peer, sizeof(peer)); /* the client trustedProxies made of it */
+    else conn_peer_str(c, peer, sizeof(peer));
     buf_t *b = &log->buf;
     buf_printf(b, "%s - - [%s] \"", peer, when);
     log_escaped(b, reqline);
@@ -999,7 +1057,7 @@ static void access_log_line(conn_t *c, request_t *r) {
     const http_header_t *ua = HTTP_FIND_HEADER(&r->http, "user-agent");
     /* method SP target SP version are contiguous in the head copy */
     str_t line = str_make(r->http.method.p, (size_t)(r->http.target.p + r->http.target.len - r->http.method.p) + 9);
-    access_log_write(c, log, line, r->status, r->resp_body_bytes, ref ? ref->value : STR_NULL,
+    access_log_write(c, r, log, line, r->status, r->resp_body_bytes, ref ? ref->value : STR_NULL,
                      ua ? ua->value : STR_NULL, secs, r->app);
 }
 
@@ -1011,5 +1069,5 @@ static void access_log_refused(conn_t *c, int status, uint64_t bytes) {
     size_t n = 0;
     while (n < c->rlen && n < 512 && c->rbuf[n] != '\r' && c->rbuf[n] != '\n') n++;
     str_t line = n ? str_make(c->rbuf, n) : STR_LIT("-");
-    access_log_write(c, log, line, status, bytes, STR_NULL, STR_NULL, 0.0, "-");
+    access_log_write(c, NULL, log, line, status, bytes, STR_NULL, STR_NULL, 0.0, "-");
 }

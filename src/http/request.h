@@ -56,7 +56,9 @@ struct request {
     bool aborted;            /* the client went away: on_abort is due or has run */
     request_t *defer_next;   /* on the server's deferred-abort list */
     request_t *route_next;   /* on the server's deferred re-routing list (errorPage) */
-    req_peer_t peer;
+    req_peer_t peer;         /* the client: the TCP peer, or what a PROXY header or a trusted
+                                proxy's X-Forwarded-For said */
+    bool https;              /* came over TLS, or a trusted proxy's X-Forwarded-Proto said https */
     gen_t *gen;              /* the configuration generation this request runs under (a reference) */
     http_request_t http;     /* slices point into `head` */
     char *head;              /* owned copy of the request head */

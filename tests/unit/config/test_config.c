@@ -997,6 +997,26 @@ static void test_listen_forms(void **state) {
     expect_error(BASE "listen = [fe80::1%eth0]:80\n",
                  "t.conf:3: listen: '[fe80::1%eth0]:80' is not an address: use a.b.c.d:PORT, "
                  "[IPv6]:PORT, *:PORT or unix:/path (PORT from 1 to 65535)");
+    /* Options after the address: proxy. */
+    cfg = load_ok(BASE "listen = 127.0.0.1:8080   proxy\nlisten = unix:/run/p.sock proxy\n"
+                       "trustedProxies = 10.0.0.0/8, ::1\n");
+    assert_string_equal(cfg->server.listen[0].text, "127.0.0.1:8080");
+    assert_true(cfg->server.listen[0].proxy);
+    assert_true(cfg->server.listen[1].proxy);
+    assert_int_equal(cfg->server.n_trusted_proxies, 2);
+    assert_int_equal(cfg->server.trusted_proxies[1].family, AF_INET6);
+    cfg_free(cfg);
+    expect_error(BASE "listen = 127.0.0.1:8080 proxy tsl\n",
+                 "t.conf:3: listen: 'tsl' after the address of listen is not an option: the one "
+                 "known is proxy");
+    expect_error(BASE "trustedProxies = 10.0.0.0/33\n",
+                 "t.conf:3: trustedProxies: '10.0.0.0/33' is not an IPv4 or IPv6 address or CIDR "
+                 "range");
+    /* One address, one socket: its options agree wherever it is named. */
+    expect_error("[server]\nlisten = 127.0.0.1:8080 proxy\n[site:a]\nhosts = *\nroot = /tmp\n"
+                 "listen = 127.0.0.1:8080\n",
+                 "t.conf:6: listen: 127.0.0.1:8080 is also given with the proxy option at line 2: "
+                 "one address is one socket, give it the same options everywhere");
 }
 
 static void test_status_allow(void **state) {
@@ -1195,7 +1215,7 @@ static void test_find_app_and_free_null(void **state) {
 static void test_key_table(void **state) {
     static const char *const server[] = {
         "listen", "root", "index", "accessLog", "errorLog", "logLevel", "controlSocket",
-        "runtimeDir", "user", "symlinks", "statusPath", "statusAllow", "maxUrlBytes",
+        "runtimeDir", "user", "symlinks", "statusPath", "statusAllow", "trustedProxies", "maxUrlBytes",
         "maxHeaderBytes", "maxBodyBytes", "headerTimeout", "bodyTimeout", "sendTimeout",
         "keepAliveTimeout", "shutdownTimeout", "tempDir", "maxConnections", "maxConnectionsPerIp",
         "compress", "compressMinBytes", "alias", "fallback", "errorPage", "deny"};
