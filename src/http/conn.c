@@ -482,18 +482,23 @@ void req_local_addr(const request_t *r, char *addr, size_t alen, unsigned *port)
     *port = 0;
     conn_t *c = r->conn;
     if (c == NULL || c->is_unix) return;
-    struct sockaddr_storage ss;
-    int len = sizeof(ss);
-    if (uv_tcp_getsockname(&c->h.tcp, (struct sockaddr *)&ss, &len) != 0) return;
-    if (ss.ss_family == AF_INET6) {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-        inet_ntop(AF_INET6, &a->sin6_addr, addr, (socklen_t)alen);
-        *port = ntohs(a->sin6_port);
-    } else {
-        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-        inet_ntop(AF_INET, &a->sin_addr, addr, (socklen_t)alen);
-        *port = ntohs(a->sin_port);
+    if (c->local_family == 0) { /* once per connection, not once per request */
+        struct sockaddr_storage ss;
+        int len = sizeof(ss);
+        if (uv_tcp_getsockname(&c->h.tcp, (struct sockaddr *)&ss, &len) != 0) return;
+        if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            memcpy(c->local_addr, &a->sin6_addr, 16);
+            c->local_port = ntohs(a->sin6_port);
+        } else {
+            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+            memcpy(c->local_addr, &a->sin_addr, 4);
+            c->local_port = ntohs(a->sin_port);
+        }
+        c->local_family = (uint8_t)ss.ss_family;
     }
+    inet_ntop(c->local_family, c->local_addr, addr, (socklen_t)alen);
+    *port = c->local_port;
 }
 
 int req_socket_dup(const request_t *r) {

@@ -56,6 +56,9 @@ typedef struct conn {
                                address it gave) */
     uint16_t peer_port;     /* host order */
     uint8_t peer_addr[16];
+    uint8_t local_family;   /* the socket's own address, once asked for (0: not yet) */
+    uint16_t local_port;
+    uint8_t local_addr[16];
     uint8_t counted_family; /* the address counted for maxConnectionsPerIp */
     uint8_t counted_addr[16];
     unsigned pending_writes;
