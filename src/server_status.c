@@ -9,6 +9,7 @@
 
 #include "ctl/render.h"
 #include "http/forwarded.h"
+#include "http/tls.h"
 #include "http/request.h"
 #include "http/request_int.h"
 #include "pool/pool.h"
@@ -146,6 +147,9 @@ bool server_render_status(server_t *s, ctl_format_t fmt, const char *app, buf_t 
             .compressed = s->http.compressed,
             .compress_in_bytes = s->http.compress_in,
             .compress_out_bytes = s->http.compress_out,
+            .tls_full = http_tls_stats.full,
+            .tls_resumed = http_tls_stats.resumed,
+            .tls_failed = http_tls_stats.failed,
         },
         .pools = pools,
         .n_pools = k,

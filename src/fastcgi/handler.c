@@ -1006,6 +1006,7 @@ static void build_params(fcgi_req_t *fr) {
         .remote_addr = str_make(remote, strlen(remote)),
         .remote_port = str_make(rport, strlen(rport)),
         .https = r->https,
+        .ssl_protocol = r->tls_version,
         .minor_version = r->http.minor_version,
         .content_length = r->error_page ? -1
                           : r->body_chunked ? (int64_t)r->body_total

@@ -29,6 +29,7 @@
 #include "http/request_int.h"
 #include "http/http_server.h"
 #include "http/site.h"
+#include "http/tls.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -42,6 +43,7 @@
 static http_header_t header_scratch[MAX_HEADERS]; /* the loop is single-threaded */
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+static void tls_flush(conn_t *c);
 static void conn_process(conn_t *c);
 static void access_log_line(conn_t *c, request_t *r);
 static void access_log_refused(conn_t *c, int status, uint64_t bytes);
@@ -67,13 +69,25 @@ static void set_deadline(conn_t *c, unsigned seconds) {
     c->deadline = uv_now(c->srv->loop) + (uint64_t)seconds * 1000u;
 }
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-    conn_t *c = h->data;
+static void ensure_rbuf(conn_t *c) {
     if (c->rbuf == NULL) {
         c->rcap = RBUF_INITIAL;
         c->rbuf = xmalloc(c->rcap);
         c->rlen = 0;
     }
+}
+
+/* TLS: ciphertext is read here and handed to the session at once (the loop is single-threaded:
+ * libuv calls on_read before the next on_alloc). */
+static char tls_in[65536];
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+    conn_t *c = h->data;
+    if (c->tls && !c->proxy_wait) {
+        *buf = uv_buf_init(tls_in, sizeof(tls_in));
+        return;
+    }
+    ensure_rbuf(c);
     *buf = uv_buf_init(c->rbuf + c->rlen, c->rcap - c->rlen);
 }
 
@@ -134,6 +148,7 @@ static void on_close(uv_handle_t *h) {
     if (c->next) c->next->prev = c->prev;
     s->n_conns--;
     if (c->peer_counted) peers_remove(s, c->counted_family, c->counted_addr);
+    http_tls_free(c->tls);
     free(c->rbuf);
     free(c);
     s->on_conn_closed(s->owner);
@@ -166,6 +181,11 @@ static void conn_linger(conn_t *c) {
         return;
     }
     read_start(c);
+    if (c->tls && !c->tls_notified) { /* close_notify, then the FIN once it is written */
+        c->tls_notified = true;
+        http_tls_close_notify(c->tls);
+        tls_flush(c);
+    }
     if (c->pending_writes == 0 && !c->shutting) {
         c->deadline = uv_now(c->srv->loop) + LINGER_MS;
         uv_shutdown_t *sr = xmalloc(sizeof(*sr));
@@ -503,7 +523,7 @@ void req_local_addr(const request_t *r, char *addr, size_t alen, unsigned *port)
 
 int req_socket_dup(const request_t *r) {
     uv_os_fd_t fd = -1;
-    if (r->conn == NULL || r->conn->state == CONN_STATE_CLOSING) return -1;
+    if (r->conn == NULL || r->conn->state == CONN_STATE_CLOSING || r->conn->tls) return -1;
     return uv_fileno(&r->conn->h.handle, &fd) == 0 ? dup(fd) : -1;
 }
 
@@ -515,6 +535,10 @@ static void start_request(conn_t *c, const http_request_t *h, int head_len) {
         return;
     }
     request_t *r = request_new(c, h, head_len);
+    if (c->tls) {
+        r->https = true;
+        r->tls_version = http_tls_version(c->tls);
+    }
     const cfg_server_t *sc = conn_cfg(c);
     if (sc->n_trusted_proxies &&
         http_forwarded_client(h, sc->trusted_proxies, sc->n_trusted_proxies, &r->peer.family,
@@ -533,6 +557,55 @@ static void start_request(conn_t *c, const http_request_t *h, int head_len) {
 
 static bool count_peer(conn_t *c, uint8_t family, const uint8_t *addr);
 
+/* Send what the TLS session has produced (handshake messages, tickets, alerts). */
+static void tls_flush(conn_t *c) {
+    buf_t out = http_tls_take_output(c->tls);
+    if (out.len == 0) {
+        buf_dispose(&out);
+        return;
+    }
+    uv_buf_t b = uv_buf_init(out.data, (unsigned)out.len);
+    conn_write_raw(c, NULL, &b, 1, out.data, NULL, NULL);
+}
+
+/* TLS: decrypt what the session holds into rbuf, as far as it has room. True when bytes came.
+ * A failed handshake or a protocol error closes the connection (its alert sent if the socket
+ * takes it); the client's close_notify sets tls_eof. */
+static bool tls_fill(conn_t *c) {
+    if (c->tls == NULL || c->tls_eof || c->proxy_wait || c->state == CONN_STATE_CLOSING ||
+        !http_tls_pending(c->tls))
+        return false;
+    ensure_rbuf(c);
+    bool got_any = false;
+    while (c->rlen < c->rcap) {
+        size_t got = 0;
+        http_tls_rc_t rc = http_tls_read(c->tls, c->rbuf + c->rlen, c->rcap - c->rlen, &got);
+        if (rc == HTTP_TLS_OK) {
+            c->rlen += (uint32_t)got;
+            got_any = true;
+            continue;
+        }
+        if (rc == HTTP_TLS_EOF) c->tls_eof = true;
+        if (rc == HTTP_TLS_ERR) {
+            buf_t alert = http_tls_take_output(c->tls);
+            if (alert.len) {
+                uv_buf_t b = uv_buf_init(alert.data, (unsigned)alert.len);
+                (void)uv_try_write(&c->h.stream, &b, 1);
+            }
+            buf_dispose(&alert);
+            char peer[64];
+            conn_peer_str(c, peer, sizeof(peer));
+            log_info("%s: TLS %s: %s (connection closed)", peer,
+                     http_tls_handshaken(c->tls) ? "error" : "handshake failed", http_tls_error(c->tls));
+            conn_close(c);
+            return false;
+        }
+        break;
+    }
+    tls_flush(c);
+    return got_any;
+}
+
 /* A `proxy` listener's connection: the PROXY header at the start of rbuf. True when it was taken
  * (the client it names is now the peer); false while more bytes are needed, or when the
  * connection was closed (no valid header: nothing is answered, as there is no HTTP yet). */
@@ -549,6 +622,10 @@ static bool proxy_header(conn_t *c) {
     }
     consume(c, (size_t)rc);
     c->proxy_wait = false;
+    if (c->tls) { /* what follows the header is the TLS stream */
+        http_tls_feed(c->tls, c->rbuf, c->rlen);
+        c->rlen = 0;
+    }
     if (!ph.local) {
         c->peer_family = ph.family;
         c->peer_port = ph.src_port;
@@ -620,6 +697,7 @@ static void arm_body_deadline(conn_t *c, request_t *r) {
 static void conn_process(conn_t *c) {
     if (c->in_process) return;
     c->in_process = true;
+    tls_fill(c);
     while (c->state != CONN_STATE_CLOSING && c->state != CONN_STATE_LINGER) {
         request_t *r = c->req;
         if (r) {
@@ -631,6 +709,9 @@ static void conn_process(conn_t *c) {
                 bool gone = c->req != r;
                 request_unref(r);
                 if (gone) continue; /* finished (or failed) while taking the body */
+                if (!r->body_complete && !r->body_paused && !r->finished && c->rlen < c->rcap &&
+                    tls_fill(c))
+                    continue; /* more of the body was waiting in the TLS session */
             }
             if (c->rlen == c->rcap || (r->body_complete && c->rlen)) read_stop(c);
             else read_start(c);
@@ -646,6 +727,9 @@ static void conn_process(conn_t *c) {
             break;
         }
         if (!next_head(c)) {
+            if (c->state != CONN_STATE_CLOSING && c->state != CONN_STATE_LINGER && c->rlen < c->rcap &&
+                tls_fill(c))
+                continue; /* more bytes were waiting in the TLS session */
             if (c->state == CONN_STATE_CLOSING || c->state == CONN_STATE_LINGER) break;
             if (c->rlen == 0 && c->discard == 0) {
                 release_rbuf_if_empty(c);
@@ -700,6 +784,8 @@ void conn_request_done(conn_t *c) {
     if (!c->in_process) defer_process(c);
 }
 
+static void conn_eof(conn_t *c, ssize_t nread);
+
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     conn_t *c = st->data;
     if (nread > 0) {
@@ -707,13 +793,23 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
             c->rlen = 0; /* discard */
             return;
         }
-        c->rlen += (uint32_t)nread;
         if (c->state == CONN_STATE_ACTIVE) c->deadline = 0; /* body progress: bodyTimeout anew */
+        if (c->tls && buf->base == tls_in) { /* ciphertext: conn_process decrypts (tls_fill) */
+            http_tls_feed(c->tls, buf->base, (size_t)nread);
+            conn_process(c);
+            if (c->tls_eof && !c->peer_eof && c->state != CONN_STATE_CLOSING) conn_eof(c, UV_EOF);
+            return;
+        }
+        c->rlen += (uint32_t)nread;
         conn_process(c);
         return;
     }
     if (nread == 0) return;
-    /* EOF or error. */
+    conn_eof(c, nread);
+}
+
+/* The client shut down its side (UV_EOF) or the connection failed. */
+static void conn_eof(conn_t *c, ssize_t nread) {
     read_stop(c);
     c->peer_eof = true;
     if (c->state == CONN_STATE_LINGER || nread != UV_EOF) {
@@ -866,7 +962,7 @@ static bool count_peer(conn_t *c, uint8_t family, const uint8_t *addr) {
     return true;
 }
 
-void conn_accept(http_server_t *s, int fd, bool is_unix, unsigned listen_id, bool proxy) {
+void conn_accept(http_server_t *s, int fd, bool is_unix, unsigned listen_id, bool proxy, bool tls) {
     uint8_t family = AF_UNIX, addr[16] = {0};
     uint16_t port = 0;
     bool counted = false;
@@ -910,6 +1006,15 @@ void conn_accept(http_server_t *s, int fd, bool is_unix, unsigned listen_id, boo
         c->peer_counted = true;
     }
     c->proxy_wait = proxy;
+    if (tls) {
+        struct ssl_ctx_st *ctx = http_sites_tls_ctx(s->gen->sites, listen_id);
+        if (ctx == NULL) { /* -t refuses a tls listener without certificates */
+            log_error("a TLS connection came in on a listener whose sites have no certificate");
+            conn_close(c);
+            return;
+        }
+        c->tls = http_tls_new(ctx, s, listen_id);
+    }
     if (!is_unix) uv_tcp_nodelay(&c->h.tcp, 1);
     c->state = CONN_STATE_IDLE;
     /* A new connection must start a request within headerTimeout. */

@@ -59,6 +59,7 @@ struct request {
     req_peer_t peer;         /* the client: the TCP peer, or what a PROXY header or a trusted
                                 proxy's X-Forwarded-For said */
     bool https;              /* came over TLS, or a trusted proxy's X-Forwarded-Proto said https */
+    const char *tls_version; /* "TLSv1.3"... when it came over TLS (static string); else NULL */
     gen_t *gen;              /* the configuration generation this request runs under (a reference) */
     http_request_t http;     /* slices point into `head` */
     char *head;              /* owned copy of the request head */

@@ -12,7 +12,9 @@
 #include "http/site.h"
 #include "http/request.h"
 #include "http/request_int.h"
+#include "http/tls.h"
 #include "http/http_server.h"
+#include "util/log.h"
 #include "util/xalloc.h"
 
 const char *http_status_reason(int status) {
@@ -72,6 +74,27 @@ static void on_write(uv_write_t *w, int status) {
 
 void conn_queue_write(conn_t *c, request_t *r, const uv_buf_t *bufs, unsigned n, char *owned,
                       resp_write_cb cb, void *ctx) {
+    if (c == NULL || c->tls == NULL || c->state == CONN_STATE_CLOSING) {
+        conn_write_raw(c, r, bufs, n, owned, cb, ctx);
+        return;
+    }
+    /* TLS: the records (with whatever the session had queued before them) replace the bytes. */
+    bool ok = http_tls_write(c->tls, bufs, n);
+    free(owned);
+    buf_t out = http_tls_take_output(c->tls);
+    if (!ok) {
+        log_info("TLS write failed: %s", http_tls_error(c->tls));
+        buf_dispose(&out);
+        if (cb) cb(r, ctx, UV_EPROTO);
+        conn_close(c);
+        return;
+    }
+    uv_buf_t b = uv_buf_init(out.data, (unsigned)out.len);
+    conn_write_raw(c, r, &b, 1, out.data, cb, ctx);
+}
+
+void conn_write_raw(conn_t *c, request_t *r, const uv_buf_t *bufs, unsigned n, char *owned,
+                    resp_write_cb cb, void *ctx) {
     if (c == NULL || c->state == CONN_STATE_CLOSING) {
         free(owned);
         if (cb) cb(r, ctx, UV_ECANCELED);
@@ -338,6 +361,11 @@ static bool finish_head(request_t *r, int64_t content_length) {
         if (c) c->close_after = true;
     }
     if (bodyless) r->head_only = true;
+    if (r->https && r->site && r->site->cfg->hsts) {
+        buf_append_str(&r->resp_head, "Strict-Transport-Security: max-age=");
+        append_u64(&r->resp_head, r->site->cfg->hsts);
+        buf_append(&r->resp_head, "\r\n", 2);
+    }
     if (r->header_rules) append_rule_headers(r);
     if (c && conn_must_close_after(c, r)) c->close_after = true;
     if (c && (c->close_after || c->srv->stopping))

@@ -1007,8 +1007,8 @@ static void test_listen_forms(void **state) {
     assert_int_equal(cfg->server.trusted_proxies[1].family, AF_INET6);
     cfg_free(cfg);
     expect_error(BASE "listen = 127.0.0.1:8080 proxy tsl\n",
-                 "t.conf:3: listen: 'tsl' after the address of listen is not an option: the one "
-                 "known is proxy");
+                 "t.conf:3: listen: 'tsl' after the address of listen is not an option: use tls "
+                 "or proxy");
     expect_error(BASE "trustedProxies = 10.0.0.0/33\n",
                  "t.conf:3: trustedProxies: '10.0.0.0/33' is not an IPv4 or IPv6 address or CIDR "
                  "range");
@@ -1218,7 +1218,8 @@ static void test_key_table(void **state) {
         "runtimeDir", "user", "symlinks", "statusPath", "statusAllow", "trustedProxies", "maxUrlBytes",
         "maxHeaderBytes", "maxBodyBytes", "headerTimeout", "bodyTimeout", "sendTimeout",
         "keepAliveTimeout", "shutdownTimeout", "tempDir", "maxConnections", "maxConnectionsPerIp",
-        "compress", "compressMinBytes", "alias", "fallback", "errorPage", "deny"};
+        "compress", "compressMinBytes", "tlsCertificate", "tlsKey", "tlsCiphers",
+        "redirectToHttps", "hsts", "alias", "fallback", "errorPage", "deny"};
     static const char *const fastcgi[] = {
         "fullPath", "arguments", "env", "maxInstances", "instanceMaxRequests", "idleTimeout",
         "activityTimeout", "requestTimeout", "queueLength", "rapidFailsPerMinute", "protocol",
@@ -1228,15 +1229,17 @@ static void test_key_table(void **state) {
                                           "responseBufferLimit", "site"};
     static const char *const site[] = {"hosts", "listen", "root", "index", "symlinks",
                                        "maxBodyBytes", "accessLog", "compress",
-                                       "compressMinBytes", "alias", "fallback", "errorPage",
-                                       "deny"};
+                                       "compressMinBytes", "tlsCertificate", "tlsKey",
+                                       "redirectToHttps", "hsts", "alias", "fallback",
+                                       "errorPage", "deny"};
     static const char *const rewrite[] = {"match", "unless", "to", "redirect", "last", "site"};
     static const char *const headers[] = {"path", "set", "site"};
     /* No default on purpose: [server] root (required without sites), the site keys [server]
      * gives, and `site` (every site when absent). */
     static const char *const no_default[] = {"root",   "index",    "symlinks",
                                              "maxBodyBytes", "accessLog", "compress",
-                                             "compressMinBytes", "site"};
+                                             "compressMinBytes", "site", "tlsCertificate",
+                                             "tlsKey", "redirectToHttps", "hsts"};
     const struct {
         cfg_sect_kind_t kind;
         const char *const *names;
