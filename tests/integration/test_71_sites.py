@@ -14,7 +14,6 @@ import socket
 import struct
 import subprocess
 import threading
-import time
 
 import pytest
 
@@ -94,6 +93,7 @@ def check_config(path):
     """`fcgihost -t -c path`: (exit code, [(file, line, message)] of the diagnostics)."""
     cp = subprocess.run([fcgihost_bin(), "-t", "-c", path], capture_output=True, text=True,
                         timeout=20, stdin=subprocess.DEVNULL)
+    assert not re.search(r"Sanitizer|runtime error:", cp.stderr), cp.stderr
     diags = [(m.group(1), int(m.group(2)), m.group(3))
              for m in re.finditer(r"^(/[^:\n]*):(\d+): (.*)$", cp.stderr, re.M)]
     return cp.returncode, diags, cp.stderr
@@ -213,7 +213,8 @@ def _connects(addr):
 
 def test_per_site_root_index_max_body_and_access_log(start_server, tmp_path):
     a = make_root(tmp_path, "a", {"home.html": b"A home\n", "index.html": b"A index\n",
-                                  "a-only.txt": b"a\n"})
+                                  "a-only.txt": b"a\n",
+                                  "len.php": b"<?php echo strlen(file_get_contents('php://input'));"})
     b = make_root(tmp_path, "b", {"index.html": b"B index\n", "b-only.txt": b"b\n"})
     c = make_root(tmp_path, "c", {"index.html": b"C index\n"})
     alog, blog = str(tmp_path / "a.log"), str(tmp_path / "b.log")
@@ -221,7 +222,7 @@ def test_per_site_root_index_max_body_and_access_log(start_server, tmp_path):
                        extra=section("site:a", hosts="a.test", root=a, index="home.html",
                                      maxBodyBytes=100, accessLog=alog)
                        + section("site:b", hosts="b.test", root=b, accessLog=blog)
-                       + section("site:c", hosts="c.test", root=c))
+                       + section("site:c", hosts="c.test", root=c) + php())
     assert get(srv, "/", "a.test").body == b"A home\n"          # the site's own index list
     assert get(srv, "/", "b.test").body == b"B index\n"         # [server]'s default list
     assert get(srv, "/", "c.test").body == b"C index\n"
@@ -230,6 +231,12 @@ def test_per_site_root_index_max_body_and_access_log(start_server, tmp_path):
     assert get(srv, "/a-only.txt", "a.test", method="POST", body=b"x" * 100).status != 413
     assert get(srv, "/b-only.txt", "b.test", method="POST", body=b"x" * 500).status != 413
     assert get(srv, "/b-only.txt", "b.test", method="POST", body=b"x" * 1001).status == 413
+    def chunked(n1, n2):
+        return srv.raw(helpers.request("POST", "/len.php", [("Host", "a.test"), ("Connection", "close"),
+                                                            ("Transfer-Encoding", "chunked")],
+                                       body=helpers.chunked(b"x" * n1, b"y" * n2), host=None)).first
+    assert chunked(60, 40).body == b"100"
+    assert chunked(60, 41).status == 413
     # accessLog: one file per site; a site without one uses [server]'s; no site: the first site's.
     assert get(srv, "/a-only.txt", "a.test").status == 200
     assert get(srv, "/b-only.txt", "b.test").status == 200
@@ -533,6 +540,17 @@ def test_fallback_front_controller_keeps_the_query_string(start_server, tmp_path
                                                                        "/anything?client=1")
 
 
+def test_fallback_to_a_static_page(start_server, tmp_path):
+    """A single-page application: every path naming nothing gets /index.html, with 200."""
+    a = make_root(tmp_path, "a", {"index.html": b"<app>\n", "app.js": b"js\n"})
+    srv = start_server(extra=section("site:a", hosts="*", root=a, fallback="/index.html"))
+    for path in ("/", "/users/42", "/deep/route/x?tab=2"):
+        r = get(srv, path)
+        assert r.status == 200 and r.body == b"<app>\n", path
+    assert get(srv, "/app.js").body == b"js\n"
+    assert get(srv, "/users/42", method="HEAD").status == 200
+
+
 def test_rewrite_unless_file_directory(start_server, tmp_path):
     files = {"index.php": ENV_PHP, "style.css": b"body{}\n", "docs/index.html": b"docs\n"}
     a = make_root(tmp_path, "a", files)
@@ -601,6 +619,18 @@ def test_captures_are_escaped_into_the_query(start_server, tmp_path):
     assert php_env(srv, "/opt/y")["server"]["QUERY_STRING"] == "one=&two=/y"
 
 
+def test_a_rewritten_path_is_checked_as_a_clients(start_server, tmp_path):
+    """Groups joined by a rule may form '..' or a dot-file: 400 and 403, as for a client."""
+    a = make_root(tmp_path, "a", {".htaccess": b"secret", "x/y.txt": b"y\n", "ab/z.txt": b"z\n"})
+    srv = start_server(extra=section("site:a", hosts="*", root=a)
+                       + section("rewrite:join", match=r"^/j/a(.*)b(.*)$", to="/$1$2/z.txt")
+                       + section("rewrite:dot", match=r"^/d/(.*)$", to="/.$1"))
+    assert get(srv, "/j/aabb").body == b"z\n"                 # /ab/z.txt
+    assert get(srv, "/j/a.b.").status == 400                   # /../z.txt
+    assert get(srv, "/d/htaccess").status == 403               # /.htaccess
+    assert get(srv, "/x/y.txt").body == b"y\n"
+
+
 def test_the_10_rewrite_limit_gives_500(start_server, tmp_path):
     files = {"step%d" % i: ("step %d\n" % i).encode() for i in range(12)}
     a = make_root(tmp_path, "a", files)
@@ -659,6 +689,12 @@ def test_error_page_from_a_static_file(start_server, tmp_path):
     helpers.check_common_headers(r)
     r = get(srv, "/no/such/page", method="HEAD")
     assert r.status == 404 and r.body == b"" and r.header("Content-Length") == "20"
+    # The page answers another request: no range of it, no 304 for its validators.
+    r = get(srv, "/no/such/page", headers={"Range": "bytes=0-3"})
+    assert r.status == 404 and r.body == b"<h1>custom 404</h1>\n"
+    etag = get(srv, "/errors/404.html").header("ETag")
+    r = get(srv, "/no/such/page", headers={"If-None-Match": etag})
+    assert r.status == 404 and r.body == b"<h1>custom 404</h1>\n"
     for path in ("/noindex/", "/.hidden"):
         r = get(srv, path)
         assert r.status == 403 and r.body == b"<h1>custom 403</h1>\n", path
@@ -797,6 +833,16 @@ def test_405_with_an_error_page_keeps_allow_and_hides_source(start_server, tmp_p
     r = get(srv, "/form.php")
     assert r.status == 405 and r.header("Allow") == "POST", r.headers
     assert b"SECRET-SOURCE" not in r.body
+    assert r.body == b"custom 405\n"
+
+
+def test_static_405_with_an_error_page_keeps_allow(start_server, tmp_path):
+    """A method static files do not take: 405, through the page, still with its Allow (RFC 9110
+    15.5.6: a 405 must carry Allow)."""
+    a = make_root(tmp_path, "a", {"x.txt": b"x", "errors/405.html": b"custom 405\n"})
+    srv = start_server(extra=section("site:a", hosts="*", root=a, errorPage="405 /errors/405.html"))
+    r = get(srv, "/x.txt", method="PUT", body=b"x")
+    assert r.status == 405 and r.header("Allow") is not None, r.headers
     assert r.body == b"custom 405\n"
 
 
@@ -1044,6 +1090,15 @@ def test_x_forwarded_for_from_a_trusted_peer(start_server, tmp_path):
     assert s["REMOTE_ADDR"] == "198.51.100.9" and s.get("HTTPS", "off") in ("", "off")
     s = php_env(srv, "/env.php?three", headers={"X-Forwarded-For": "[2001:db8::5]:4711"})["server"]
     assert s["REMOTE_ADDR"] == "2001:db8::5"
+    # Several fields are one list, in order; the nearest proxy's X-Forwarded-Proto counts.
+    hs = [("Host", "a"), ("X-Forwarded-For", "192.0.2.44"), ("X-Forwarded-For", "10.9.9.9"),
+          ("X-Forwarded-Proto", "https, http"), ("Connection", "close")]
+    res = srv.raw(helpers.request("GET", "/env.php?four", hs, host=None))
+    s = env_of(res.first)["server"]
+    assert s["REMOTE_ADDR"] == "192.0.2.44" and s.get("HTTPS", "off") in ("", "off")
+    # An element that is not an address stops the walk: the peer stays the client.
+    s = php_env(srv, "/env.php?five", headers={"X-Forwarded-For": "203.0.113.9, bogus"})["server"]
+    assert s["REMOTE_ADDR"] == "127.0.0.1"
     srv.wait_for_log(r'^203\.0\.113\.7 - - \[.*"GET /env\.php\?one HTTP/1\.1" 200', which="access")
     srv.wait_for_log(r'^198\.51\.100\.9 - - \[.*"GET /env\.php\?two ', which="access")
 
@@ -1239,3 +1294,58 @@ def test_haproxy_in_front_with_send_proxy_v2(start_server, tmp_path):
             hap.wait()
         out.close()
     assert "no valid PROXY" not in srv.error_log()
+
+
+def test_proxy_clients_count_for_max_connections_per_ip(start_server, tmp_path):
+    srv, addr = proxy_server(start_server, tmp_path, maxConnectionsPerIp=1)
+    first = helpers.RawConn.tcp(*addr)
+    try:
+        first.send(b"PROXY TCP4 192.0.2.7 192.0.2.1 1000 80\r\n"
+                   + helpers.request("GET", "/t.txt", [("Host", "a")], host=None))
+        assert first.read_response().status == 200          # its header was taken and counted
+        # Another connection of the same client (as the header says): closed, nothing answered.
+        with helpers.RawConn.tcp(*addr) as c:
+            c.send(b"PROXY TCP4 192.0.2.7 192.0.2.1 1001 80\r\n"
+                   + helpers.request("GET", "/t.txt", [("Host", "a")], host=None))
+            assert c.wait_closed(5) and c.buf == b""
+        # Another client through the same proxy connection address: served.
+        (r,) = over_proxy(addr, b"PROXY TCP4 192.0.2.8 192.0.2.1 1002 80\r\n", ["/t.txt"])
+        assert r.status == 200
+    finally:
+        first.close()
+    # Once the first connection is gone, its client may come back.
+    def back():
+        with helpers.RawConn.tcp(*addr) as c:
+            c.send(b"PROXY TCP4 192.0.2.7 192.0.2.1 1003 80\r\n"
+                   + helpers.request("GET", "/t.txt", [("Host", "a"), ("Connection", "close")], host=None))
+            try:
+                return c.read_response().status == 200
+            except (helpers.Closed, helpers.Timeout):
+                return False
+    helpers.wait_until(back, 5, what="the client's connection to be counted no more")
+
+
+def test_status_page_allows_the_client_the_proxy_names(start_server, tmp_path):
+    srv, addr = proxy_server(start_server, tmp_path)
+    (r,) = over_proxy(addr, b"PROXY TCP4 192.0.2.10 192.0.2.1 5000 80\r\n", ["/fcgihost-status"])
+    assert r.status == 403
+    (r,) = over_proxy(addr, b"PROXY TCP4 127.0.0.9 127.0.0.1 5000 80\r\n", ["/fcgihost-status"])
+    assert r.status == 200 and json.loads(r.body)["server"]
+    (r,) = over_proxy(addr, proxy_v2(None, None, 0, 0, command=0), ["/fcgihost-status"])
+    assert r.status == 200                                   # LOCAL: the proxy itself, 127.0.0.1
+
+
+def test_a_proxy_header_that_never_completes_is_closed(start_server, tmp_path):
+    srv, addr = proxy_server(start_server, tmp_path, headerTimeout=1)
+    conns = []
+    try:
+        for partial in (b"PROXY TCP4 192.0.2.1", b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c\xc0", b""):
+            c = helpers.RawConn.tcp(*addr)
+            conns.append(c)
+            if partial:
+                c.send(partial)
+        for c in conns:
+            assert c.wait_closed(8) and c.buf == b""
+    finally:
+        for c in conns:
+            c.close()
