@@ -503,10 +503,7 @@ static void build_head(fcgi_req_t *fr) {
     for (size_t i = 0; i < fr->res.num_headers; i++) {
         const cgi_header_t *h = &fr->res.headers[i];
         if (hop_by_hop(h)) continue;
-        buf_append(&r->resp_head, h->name.p, h->name.len);
-        buf_append(&r->resp_head, ": ", 2);
-        buf_append(&r->resp_head, h->value.p, h->value.len);
-        buf_append(&r->resp_head, "\r\n", 2);
+        resp_header_n(r, h->name.p, h->name.len, h->value.p, h->value.len);
     }
     if (!(fr->res.flags & CGI_F_CONTENT_TYPE) && !(fr->res.flags & CGI_F_LOCATION))
         resp_header_str(r, "Content-Type", "text/html; charset=UTF-8");

@@ -393,6 +393,7 @@ static void request_free(request_t *r) {
     buf_dispose(&r->resp_head);
     free(r->path);
     free(r->query_buf);
+    free(r->allow);
     gen_unref(r->gen);
     free(r);
 }
@@ -531,7 +532,9 @@ static void start_request(conn_t *c, const http_request_t *h, int head_len) {
     const http_site_t *site = http_site_for(c->srv->gen->sites, h->host, c->listen_id);
     uint64_t max = site ? site->cfg->max_body_bytes : conn_cfg(c)->site.max_body_bytes;
     if (!h->chunked && max && h->content_length > 0 && (uint64_t)h->content_length > max) {
+        c->refused_site = site; /* logged in its site's access log */
         conn_fail(c, 413);
+        c->refused_site = NULL;
         return;
     }
     request_t *r = request_new(c, h, head_len);
@@ -1174,7 +1177,7 @@ static void access_log_line(conn_t *c, request_t *r) {
 /* A request that was refused before it became a request_t: its first line as received. */
 static void access_log_refused(conn_t *c, int status, uint64_t bytes) {
     c->srv->on_response(c->srv->owner, NULL, status, 0.0);
-    http_log_t *log = http_sites_fallback_log(c->srv->gen->sites);
+    http_log_t *log = c->refused_site ? c->refused_site->log : http_sites_fallback_log(c->srv->gen->sites);
     if (log == NULL) return;
     size_t n = 0;
     while (n < c->rlen && n < 512 && c->rbuf[n] != '\r' && c->rbuf[n] != '\n') n++;

@@ -55,6 +55,7 @@ typedef struct conn {
     struct http_tls *tls;   /* a `tls` listener's session (owned); NULL: clear text */
     bool tls_eof;           /* the client's close_notify came: end of input once rbuf is used */
     bool tls_notified;      /* our close_notify is queued */
+    const struct http_site *refused_site; /* while a head is refused (conn_fail): its site */
     uint8_t peer_family;    /* AF_INET / AF_INET6 / AF_UNIX: the client (after a PROXY header, the
                                address it gave) */
     uint16_t peer_port;     /* host order */

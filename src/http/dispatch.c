@@ -30,14 +30,12 @@
 static void route(request_t *r);
 
 /* 405 with the verbs the handlers mapping this path accept. */
+/* A path a handler maps, with a verb none of its handlers accepts: 405 with their verbs in
+ * Allow (resp_start writes it, also when the site's errorPage for 405 answers). */
 static void method_not_allowed(request_t *r, const buf_t *allow) {
-    static const char body[] = "405 Method Not Allowed\n";
-    resp_start(r, 405);
-    resp_header(r, "Allow", allow->data, allow->len);
-    resp_header_str(r, "Content-Type", "text/plain; charset=utf-8");
-    uv_buf_t b = uv_buf_init((char *)body, sizeof(body) - 1);
-    resp_send(r, (int64_t)b.len, &b, 1, NULL, NULL);
-    resp_finish(r);
+    free(r->allow);
+    r->allow = xstrndup(allow->data, allow->len);
+    resp_error(r, 405, NULL);
 }
 
 /* ---- deny ---- */

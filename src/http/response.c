@@ -238,6 +238,7 @@ void resp_start(request_t *r, int status) {
     buf_append_str(b, "\r\nServer: fcgihost\r\nDate: ");
     if (s) buf_append(b, http_date(s), 29);
     buf_append(b, "\r\n", 2);
+    if (status == 405 && r->allow) resp_header_str(r, "Allow", r->allow); /* also on an errorPage */
 }
 
 void resp_start_reason(request_t *r, int status, const char *reason, size_t rlen) {
@@ -251,11 +252,16 @@ void resp_start_reason(request_t *r, int status, const char *reason, size_t rlen
     r->resp_head.len = 0;
     buf_printf(&r->resp_head, "HTTP/1.1 %d %.*s\r\nServer: fcgihost\r\nDate: %s\r\n", status, (int)rlen,
                reason, s ? http_date(s) : "");
+    if (status == 405 && r->allow) resp_header_str(r, "Allow", r->allow); /* also on an errorPage */
 }
 
 void resp_header(request_t *r, const char *name, const char *value, size_t vlen) {
-    if (r->header_rules && rule_sets(r, name, strlen(name), 0)) return;
-    buf_append_str(&r->resp_head, name);
+    resp_header_n(r, name, strlen(name), value, vlen);
+}
+
+void resp_header_n(request_t *r, const char *name, size_t nlen, const char *value, size_t vlen) {
+    if (r->header_rules && rule_sets(r, name, nlen, 0)) return;
+    buf_append(&r->resp_head, name, nlen);
     buf_append(&r->resp_head, ": ", 2);
     buf_append(&r->resp_head, value, vlen);
     buf_append(&r->resp_head, "\r\n", 2);
@@ -536,6 +542,7 @@ void resp_finish(request_t *r) {
 }
 
 void resp_error(request_t *r, int status, const char *detail) {
+    if (status == 405 && r->allow == NULL) r->allow = xstrdup("GET, HEAD"); /* static files */
     if (!r->headers_sent && dispatch_error_page(r, status)) return;
     char body[256];
     int n;
@@ -547,7 +554,6 @@ void resp_error(request_t *r, int status, const char *detail) {
     if ((size_t)n >= sizeof(body)) n = sizeof(body) - 1;
     resp_start(r, status);
     resp_header_str(r, "Content-Type", "text/plain; charset=utf-8");
-    if (status == 405) resp_header_str(r, "Allow", "GET, HEAD");
     char *copy = xstrndup(body, (size_t)n);
     uv_buf_t b = uv_buf_init(copy, (unsigned)n);
     resp_send(r, n, &b, 1, resp_free_ctx, copy);

@@ -1019,6 +1019,22 @@ static void test_listen_forms(void **state) {
                  "one address is one socket, give it the same options everywhere");
 }
 
+static void test_deny_forms(void **state) {
+    cfg_t *cfg = load_ok(BASE "deny = /.git/ /wp-config.php  *.bak /up/*.php\ndeny = /cache//\n");
+    const cfg_denies_t *d = &cfg->sites[0].deny;
+    assert_int_equal(d->n, 5);
+    assert_string_equal(d->v[0].pattern, "/.git");
+    assert_int_equal(d->v[0].kind, CFG_DENY_PREFIX);
+    assert_string_equal(d->v[1].pattern, "/wp-config.php");
+    assert_int_equal(d->v[2].kind, CFG_DENY_NAME);
+    assert_int_equal(d->v[3].kind, CFG_DENY_PATH_GLOB);
+    assert_string_equal(d->v[4].pattern, "/cache");
+    cfg_free(cfg);
+    expect_error(BASE "deny = /.git/ /\n",
+                 "t.conf:3: deny: '/' is neither a URL prefix (\"/.git/\"), a path pattern "
+                 "(\"/uploads/*.php\") nor a file-name pattern (\"*.bak\")");
+}
+
 static void test_status_allow(void **state) {
     cfg_t *cfg = load_ok(BASE "statusAllow = 10.1.2.3/8, 192.168.0.7\t2001:db8::ff/32,::1/0 "
                               "0.0.0.0/0 172.16.255.255/12\n");
@@ -1326,7 +1342,7 @@ int main(void) {
         cmocka_unit_test(test_script_processor_forms),
         cmocka_unit_test(test_relative_paths),
         cmocka_unit_test(test_listen_forms),
-        cmocka_unit_test(test_status_allow),
+        cmocka_unit_test(test_deny_forms), cmocka_unit_test(test_status_allow),
         cmocka_unit_test(test_arguments_split),
         cmocka_unit_test(test_sizes_and_booleans),
         cmocka_unit_test(test_utf8_vars_and_user),
