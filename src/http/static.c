@@ -465,7 +465,7 @@ static void do_sendfile(uv_work_t *w) {
     j->res = r < 0 ? (errno == EAGAIN ? UV_EAGAIN : -errno) : r;
 }
 
-static void on_copy_written(request_t *r, void *ctx, int status);
+static void on_written(request_t *r, void *ctx, int status);
 
 static void on_sendfile(uv_work_t *w, int status) {
     sendfile_job_t *j = w->data;
@@ -478,7 +478,7 @@ static void on_sendfile(uv_work_t *w, int status) {
     if (j->copy && res > 0) { /* one chunk in flight: the next read waits for its write */
         j->off += res;
         uv_buf_t b = uv_buf_init(j->copy, (unsigned)res);
-        resp_write(j->r, &b, 1, on_copy_written, j);
+        resp_write(j->r, &b, 1, on_written, j);
         return;
     }
     if (res > 0) {
@@ -508,7 +508,8 @@ static void on_sendfile(uv_work_t *w, int status) {
     job_fail(j, (int)res);
 }
 
-static void on_copy_written(request_t *r, void *ctx, int status) {
+/* The headers, or over TLS a chunk, are written: the next chunk, or the end. */
+static void on_written(request_t *r, void *ctx, int status) {
     sendfile_job_t *j = ctx;
     if (j->r == NULL) {
         job_free(j);
@@ -535,18 +536,6 @@ static void job_step(sendfile_job_t *j) {
     }
 }
 
-static void on_headers_written(request_t *r, void *ctx, int status) {
-    sendfile_job_t *j = ctx;
-    if (j->r == NULL) {
-        job_free(j);
-        return;
-    }
-    if (status < 0 || req_client_gone(r)) {
-        job_fail(j, status);
-        return;
-    }
-    job_step(j);
-}
 
 static void static_abort(request_t *r) {
     sendfile_job_t *j = r->hctx;
@@ -598,7 +587,7 @@ static void send_body(request_t *r, file_entry_t *e, int64_t from, int64_t len) 
     j->work.data = j;
     r->hctx = j;
     r->handler = &static_handler;
-    resp_send_headers_cb(r, len, on_headers_written, j);
+    resp_send_headers_cb(r, len, on_written, j);
 }
 
 /* A precompressed sibling (SPEC §7): FILE.br or FILE.gz, a regular file not older than FILE,

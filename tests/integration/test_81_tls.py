@@ -54,6 +54,14 @@ def tls_conn(port, sni=None, ctx=None, timeout=10):
     return (ctx or client_ctx()).wrap_socket(raw, server_hostname=sni)
 
 
+def peer_subject(port, sni):
+    """The subject of the certificate the server shows for `sni`, as openssl prints it."""
+    with tls_conn(port, sni) as s:
+        der = s.getpeercert(binary_form=True)
+    return subprocess.run(["openssl", "x509", "-inform", "DER", "-noout", "-subject"], input=der,
+                          capture_output=True).stdout.decode()
+
+
 def read_response(s):
     """One HTTP/1.1 response with Content-Length or chunked framing, from a socket-like s."""
     buf = b""
@@ -174,11 +182,7 @@ def test_https_static_php_and_keep_alive(start_server, certs):
 def test_sni_picks_the_sites_certificate(start_server, certs):
     srv = tls_server(start_server, certs)
     for sni, cn in (("b.test", "b.test"), ("a.test", "a.test"), ("unknown.test", "a.test"), (None, "a.test")):
-        ctx = client_ctx()
-        with tls_conn(srv.tls_port, sni, ctx) as s:
-            der = s.getpeercert(binary_form=True)
-        text = subprocess.run(["openssl", "x509", "-inform", "DER", "-noout", "-subject"], input=der,
-                              capture_output=True).stdout.decode()
+        text = peer_subject(srv.tls_port, sni)
         assert "CN = " + cn in text or "CN=" + cn in text, (sni, text)
     # curl checking the chain and the name against the site's own certificate.
     out = subprocess.run(["curl", "-s", "--cacert", certs["b"][0], "--resolve",
@@ -241,11 +245,7 @@ def test_reload_replaces_a_certificate_under_load_and_keeps_it_when_broken(start
         assert srv.ctl("reload").returncode == 0
         before = results["ok"]
         wait_until(lambda: results["ok"] >= before + 30, 20, what="requests after the reload")
-        with tls_conn(srv.tls_port, "b.test") as s:
-            der = s.getpeercert(binary_form=True)
-        subj = subprocess.run(["openssl", "x509", "-inform", "DER", "-noout", "-subject"], input=der,
-                              capture_output=True).stdout.decode()
-        assert "b-renewed.test" in subj
+        assert "b-renewed.test" in peer_subject(srv.tls_port, "b.test")
         # A broken file: the reload goes through, the site keeps its certificate, the log names the file.
         with open(cert_b, "w") as f:
             f.write("not a certificate\n")
@@ -254,11 +254,7 @@ def test_reload_replaces_a_certificate_under_load_and_keeps_it_when_broken(start
                          r"loaded before" % re.escape(cert_b))
         before = results["ok"]
         wait_until(lambda: results["ok"] >= before + 30, 20, what="requests after the broken reload")
-        with tls_conn(srv.tls_port, "b.test") as s:
-            der = s.getpeercert(binary_form=True)
-        subj = subprocess.run(["openssl", "x509", "-inform", "DER", "-noout", "-subject"], input=der,
-                              capture_output=True).stdout.decode()
-        assert "b-renewed.test" in subj
+        assert "b-renewed.test" in peer_subject(srv.tls_port, "b.test")
     finally:
         stop.set()
         for t in threads:
