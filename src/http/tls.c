@@ -101,7 +101,6 @@ static int set_mac(EVP_MAC_CTX *hctx, unsigned char *key) {
 
 static int ticket_cb(SSL *s, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *ctx,
                      EVP_MAC_CTX *hctx, int enc) {
-    (void)s;
     if (!keys[0].set) http_tls_tick(0);
     if (enc) {
         ticket_key_t *k = &keys[0];
@@ -115,7 +114,10 @@ static int ticket_cb(SSL *s, unsigned char name[16], unsigned char *iv, EVP_CIPH
         if (!k->set || memcmp(name, k->name, 16) != 0) continue;
         if (EVP_DecryptInit_ex(ctx, EVP_aes_256_cbc(), NULL, k->aes, iv) != 1) return -1;
         if (set_mac(hctx, k->hmac) != 1) return -1;
-        return i == 0 ? 1 : 2; /* 2: valid, but issue a ticket under the current key */
+        /* 2: valid, and issue a new ticket: always under TLS 1.3, whose clients use a ticket once
+         * (RFC 8446 C.4) and, given none on a resumed connection, make a full handshake next
+         * time; under TLS 1.2 when the ticket is under the previous key. */
+        return i == 0 && SSL_version(s) != TLS1_3_VERSION ? 1 : 2;
     }
     return 0; /* unknown (expired) key: a full handshake */
 }
