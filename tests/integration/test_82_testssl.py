@@ -61,7 +61,7 @@ EXPECTED = {
     # -P
     "cipher_order": ("OK",), "protocol_negotiated": ("OK",),
     # -S
-    "TLS_session_ticket": FINE, "sessionresumption_ticket": FINE, "cert_chain_of_trust": ("OK",),
+    "TLS_session_ticket": FINE, "sessionresumption_ticket": FINE + ("WARN",), "cert_chain_of_trust": ("OK",),
     "cert_trust": ("OK",), "cert_expirationStatus": ("OK",), "certs_countServer": FINE,
     "certs_list_ordering_problem": FINE,
     # -U
@@ -73,8 +73,14 @@ EXPECTED = {
     # -h
     "HTTP_status_code": FINE, "HSTS_time": ("OK",),
 }
-# WARN rows testssl always writes on Debian (no GOST engine in its OpenSSL): not about the server.
-HARMLESS_WARN = {"engine_problem"}
+# WARN rows that are not about the server: testssl always writes engine_problem on Debian (no GOST
+# engine in its OpenSSL). sessionresumption_ticket: testssl runs `openssl s_client -sess_out`
+# with stdin at EOF, and s_client closes right after the TLS 1.3 handshake, often before the ticket
+# that an OpenSSL server sends after the client's Finished has arrived (nginx, lighttpd and h2o lose
+# the same race: only a server that sends tickets with its own Finished, as Go's, always wins); it
+# then reports "check failed because of connect problem". test_81_tls.py checks resumption.
+HARMLESS_WARN = {"engine_problem": None,
+                 "sessionresumption_ticket": "check failed because of connect problem"}
 
 
 def serial():
@@ -181,7 +187,8 @@ def test_testssl_finds_nothing_high_or_critical(start_server, tmp_path):
     wrong = ["%s: %s %s" % (i, f["severity"], f["finding"]) for i, ok in EXPECTED.items()
              for f in by_id[i] if f["severity"] not in ok]
     assert not wrong, "unexpected verdicts:\n" + "\n".join(wrong)
-    warns = [f for f in findings if f["severity"] == "WARN" and f["id"] not in HARMLESS_WARN]
+    warns = [f for f in findings if f["severity"] == "WARN" and not (
+        f["id"] in HARMLESS_WARN and HARMLESS_WARN[f["id"]] in (None, f["finding"]))]
     assert not warns, "testssl could not run some checks: %s" % warns
     # What the rows say about this server in particular.
     assert by_id["TLS1_3"][0]["finding"].startswith("offered")
@@ -196,4 +203,4 @@ def test_testssl_finds_nothing_high_or_critical(start_server, tmp_path):
     assert out.returncode == 0 and out.stdout == INDEX, out.stderr
     hs = srv.status_json()["server"]["tls_handshakes"]
     print("tls_handshakes", hs)
-    assert hs["failed"] >= 20 and hs["full"] >= 20 and hs["resumed"] >= 1, hs
+    assert hs["failed"] >= 20 and hs["full"] >= 20, hs  # resumed: see HARMLESS_WARN
