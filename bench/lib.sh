@@ -24,11 +24,12 @@ require_tools() {
     done
 }
 
-# wait_http URL [SECONDS]: poll until URL answers 200.
+# wait_http URL [SECONDS]: poll until URL answers 200 (https: the anchors' certificate is
+# self-signed, so it is not checked).
 wait_http() {
     local url=$1 deadline=$((SECONDS + ${2:-10}))
     while [ $SECONDS -lt $deadline ]; do
-        [ "$(curl -s -o /dev/null -m 1 -w '%{http_code}' "$url")" = 200 ] && return 0
+        [ "$(curl -sk -o /dev/null -m 1 -w '%{http_code}' "$url")" = 200 ] && return 0
         sleep 0.1
     done
     return 1
@@ -173,7 +174,7 @@ warm_up() {
 # expect_body URL TEXT: GET URL answers 200 with TEXT (one trailing newline ignored), or die.
 expect_body() {
     local got body
-    got=$(curl -s -m 5 -w '%{http_code}' "$1"); body=${got%???}
+    got=$(curl -sk -m 5 -w '%{http_code}' "$1"); body=${got%???}
     [ "${got: -3}" = 200 ] && [ "${body%$'\n'}" = "$2" ] ||
         die "GET $1: expected 200 '$2', got: $(head -c 300 <<<"$got")"
 }

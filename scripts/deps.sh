@@ -4,7 +4,7 @@
 set -euo pipefail
 goal=${1:-build}
 build=(gcc make meson ninja-build pkg-config libuv1-dev libinih-dev libsystemd-dev libpcre2-dev zlib1g-dev libbrotli-dev libssl-dev media-types scdoc)
-test=(libcmocka-dev python3 python3-pytest python3-requests php-cgi libfcgi-dev curl wrk haproxy)
+test=(libcmocka-dev python3 python3-pytest python3-requests php-cgi libfcgi-dev curl wrk haproxy testssl.sh)
 case "$goal" in
   build)    want=("${build[@]}" php-cgi) ;;
   test)     want=("${build[@]}" "${test[@]}") ;;

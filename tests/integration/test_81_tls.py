@@ -211,8 +211,13 @@ def test_old_protocols_refused_and_sessions_resume(start_server, certs, tmp_path
     for proto in ("-tls1_2", "-tls1_3"):
         first = s_client(srv.tls_port, proto, "-sess_out", sess, "-ign_eof", data=req)
         assert b"hello over tls" in first.stdout
-        again = s_client(srv.tls_port, proto, "-sess_in", sess, "-ign_eof", data=req)
+        again = s_client(srv.tls_port, proto, "-sess_in", sess, "-sess_out", sess + proto, "-ign_eof",
+                         data=req)
         assert b"Reused, " in again.stdout, (proto, again.stdout[-2000:])
+    # A resumed TLS 1.3 connection brings a new ticket (clients use each one once), and it resumes.
+    assert os.path.exists(sess + "-tls1_3"), "no session ticket on a resumed TLS 1.3 connection"
+    third = s_client(srv.tls_port, "-tls1_3", "-sess_in", sess + "-tls1_3", "-ign_eof", data=req)
+    assert b"Reused, " in third.stdout, third.stdout[-2000:]
     st = srv.status_json()["server"]["tls_handshakes"]
     assert st["resumed"] >= 2 and st["full"] >= 4 and st["failed"] >= 2
 
