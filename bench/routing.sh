@@ -20,6 +20,7 @@ require_tools gcc php-cgi
 
 INFO=$(machine_info)
 TMP=$(mktemp -d /tmp/bench-routing.XXXXXX)
+chmod 755 "$TMP" # the servers run as www-data: their directories below must be reachable
 PLAIN_PID=; ROUTED_PID=
 cleanup() {
     FCGIHOST_PID=$PLAIN_PID; fcgihost_stop

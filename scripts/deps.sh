@@ -3,8 +3,8 @@
 #   scripts/deps.sh build|test|sanitize|fuzz|bench
 set -euo pipefail
 goal=${1:-build}
-build=(gcc make meson ninja-build pkg-config libuv1-dev libinih-dev libsystemd-dev libpcre2-dev zlib1g-dev libbrotli-dev media-types scdoc)
-test=(libcmocka-dev python3 python3-pytest python3-requests python3-brotli php-cgi libfcgi-dev curl wrk)
+build=(gcc make meson ninja-build pkg-config libuv1-dev libinih-dev libsystemd-dev libpcre2-dev zlib1g-dev libbrotli-dev libssl-dev media-types scdoc)
+test=(libcmocka-dev python3 python3-pytest python3-requests python3-brotli php-cgi libfcgi-dev curl wrk haproxy)
 case "$goal" in
   build)    want=("${build[@]}" php-cgi) ;;
   test)     want=("${build[@]}" "${test[@]}") ;;

@@ -5,6 +5,7 @@
 
 #include "config/config.h"
 #include "ctl/client.h"
+#include "http/tls.h"
 #include "pool/pool.h"
 #include "pool/privsep.h"
 #include "server.h"
@@ -59,6 +60,18 @@ static int check_config(const char *path) {
         return 1;
     }
     int bad = server_user_check_as_root(cfg); /* users the server could not honour when started */
+    for (size_t i = 0; i < cfg->n_sites; i++) { /* certificates and keys load, and match */
+        const cfg_site_t *site = &cfg->sites[i];
+        if (site->tls_certificate == NULL) continue;
+        char err[512];
+        http_tls_ctx_t *ctx = http_tls_ctx_new(site->tls_certificate, site->tls_key,
+                                               cfg->server.tls_ciphers, err, sizeof(err));
+        if (ctx == NULL) {
+            fprintf(stderr, "%s:%d: site %s: %s\n", site->file, site->line, site->name, err);
+            bad = 1;
+        }
+        http_tls_ctx_unref(ctx);
+    }
     cfg_free(cfg);
     if (bad) {
         fprintf(stderr, "fcgihost: configuration %s has errors\n", path);

@@ -20,6 +20,7 @@
 #include "http/conn.h"
 #include "http/mime.h"
 #include "http/site.h"
+#include "http/tls.h"
 #include "http/static.h"
 #include "ctl/listener.h"
 #include "pool/pool.h"
@@ -49,6 +50,8 @@ struct listener {
     char *unix_path;  /* unlinked when the listener closes */
     bool is_unix;
     unsigned id;      /* http_listen_id of text: the sites it serves */
+    bool proxy;       /* connections start with a PROXY protocol header (may change on reload) */
+    bool tls;         /* connections speak TLS (may change on reload) */
     bool polling;
     bool keep;        /* reload bookkeeping */
     listener_t *next;
@@ -67,7 +70,7 @@ static void gen_release(gen_t *g, void *arg) {
 /* A generation for cfg with its sites opened (roots, alias directories, access logs); NULL (cfg
  * freed) when a directory cannot be opened. Its pools come from attach_pools. */
 static gen_t *new_gen(server_t *s, cfg_t *cfg) {
-    http_sites_t *sites = http_sites_open(&s->http, cfg);
+    http_sites_t *sites = http_sites_open(&s->http, cfg, s->http.gen ? s->http.gen->sites : NULL);
     if (sites == NULL) {
         cfg_free(cfg);
         return NULL;
@@ -269,7 +272,7 @@ static void on_accept_ready(uv_poll_t *p, int status, int events) {
             }
         }
         s->fds_near = (unsigned)fd + fd_reserve(s) + 64 >= s->fd_limit;
-        conn_accept(&s->http, fd, l->is_unix, l->id);
+        conn_accept(&s->http, fd, l->is_unix, l->id, l->proxy, l->tls);
         if (s->fds_warned) {
             log_info("file descriptors available again: accepting");
             s->fds_warned = false;
@@ -371,11 +374,15 @@ static int want_listener(server_t *s, const cfg_listen_t *cl) {
     for (listener_t *l = s->listeners; l; l = l->next) {
         if (strcmp(l->text, cl->text) != 0) continue;
         l->keep = true;
+        l->proxy = cl->proxy;
+        l->tls = cl->tls;
         return 0;
     }
     listener_t *l;
     if (listener_open(s, cl, &l) != 0) return -1;
     l->id = http_listen_id(&s->http, l->text);
+    l->proxy = cl->proxy;
+    l->tls = cl->tls;
     l->keep = true;
     l->next = s->listeners;
     s->listeners = l;
@@ -557,6 +564,7 @@ static void on_maint(uv_timer_t *t) {
     server_t *s = t->data;
     uint64_t now = uv_now(s->loop);
     http_date(&s->http);
+    http_tls_tick((uint64_t)time(NULL));
     conn_sweep(&s->http, now);
     file_cache_sweep(s->http.files, now);
     refresh_fd_limit(s);

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include "ctl/render.h"
+#include "http/forwarded.h"
+#include "http/tls.h"
 #include "http/request.h"
 #include "http/request_int.h"
 #include "pool/pool.h"
@@ -145,6 +147,9 @@ bool server_render_status(server_t *s, ctl_format_t fmt, const char *app, buf_t 
             .compressed = s->http.compressed,
             .compress_in_bytes = s->http.compress_in,
             .compress_out_bytes = s->http.compress_out,
+            .tls_full = http_tls_stats.full,
+            .tls_resumed = http_tls_stats.resumed,
+            .tls_failed = http_tls_stats.failed,
         },
         .pools = pools,
         .n_pools = k,
@@ -166,31 +171,9 @@ bool server_render_status(server_t *s, ctl_format_t fmt, const char *app, buf_t 
 
 /* ---- The status page ---- */
 
-static bool cidr_match(const cfg_cidr_t *c, int family, const uint8_t *addr) {
-    if (c->family != family) return false;
-    int bits = c->prefix;
-    for (int i = 0; bits > 0; i++, bits -= 8) {
-        uint8_t mask = bits >= 8 ? 0xff : (uint8_t)(0xff << (8 - bits));
-        if ((addr[i] & mask) != (c->addr[i] & mask)) return false;
-    }
-    return true;
-}
-
 static bool status_allowed(const req_peer_t *c, const cfg_server_t *srv) {
     if (c->family == AF_UNIX) return true;
-    int family = c->family == AF_INET6 ? AF_INET6 : AF_INET;
-    uint8_t v4[4];
-    const uint8_t *addr = c->addr;
-    /* an IPv4 client on a dual-stack socket arrives as ::ffff:a.b.c.d */
-    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    if (family == AF_INET6 && memcmp(addr, mapped, 12) == 0) {
-        memcpy(v4, addr + 12, 4);
-        addr = v4;
-        family = AF_INET;
-    }
-    for (size_t i = 0; i < srv->n_status_allow; i++)
-        if (cidr_match(&srv->status_allow[i], family, addr)) return true;
-    return false;
+    return http_cidrs_contain(srv->status_allow, srv->n_status_allow, c->family, c->addr);
 }
 
 static bool query_has(str_t q, const char *kv) {

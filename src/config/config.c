@@ -765,6 +765,55 @@ static void attach_rule(loader_t *ld, cfg_sect_kind_t kind, size_t index, const 
     }
 }
 
+/* One listening socket serves every site that names its address: its options must agree. */
+static void check_listen_options(loader_t *ld) {
+    cfg_t *cfg = ld->cfg;
+    size_t n = cfg->server.n_listen;
+    for (size_t k = 0; k < cfg->n_sites; k++) n += cfg->sites[k].n_listen;
+    const cfg_listen_t **all = xcalloc(n ? n : 1, sizeof(*all));
+    size_t m = 0;
+    for (size_t i = 0; i < cfg->server.n_listen; i++) all[m++] = &cfg->server.listen[i];
+    for (size_t k = 0; k < cfg->n_sites; k++)
+        for (size_t i = 0; i < cfg->sites[k].n_listen; i++) all[m++] = &cfg->sites[k].listen[i];
+    for (size_t i = 0; i < m; i++) {
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(all[i]->text, all[j]->text) != 0) continue;
+            const char *opt = all[i]->proxy != all[j]->proxy ? "proxy"
+                              : all[i]->tls != all[j]->tls   ? "tls"
+                                                             : NULL;
+            if (opt == NULL) continue;
+            bool with = strcmp(opt, "proxy") == 0 ? all[j]->proxy : all[j]->tls;
+            char *first = loader_where(ld, all[j]->line);
+            error_at(ld, all[i]->line,
+                     "listen: %s is also given %s the %s option at %s: one address is one "
+                     "socket, give it the same options everywhere",
+                     all[i]->text, with ? "with" : "without", opt, first);
+            free(first);
+            break;
+        }
+    }
+    free(all);
+    /* A TLS listener needs a certificate for every site it serves (SPEC §7). */
+    for (size_t k = 0; k < cfg->n_sites; k++) {
+        const cfg_site_t *site = &cfg->sites[k];
+        if (site->tls_certificate) continue;
+        const cfg_listen_t *tls = NULL;
+        for (size_t i = 0; i < cfg->server.n_listen && !tls; i++)
+            if (cfg->server.listen[i].tls) tls = &cfg->server.listen[i];
+        for (size_t i = 0; i < site->n_listen && !tls; i++)
+            if (site->listen[i].tls) tls = &site->listen[i];
+        if (tls == NULL) continue;
+        if (cfg->explicit_sites)
+            error_at(ld, tls->line,
+                     "listen: %s is a tls listener and [site:%s] has no tlsCertificate (give one "
+                     "in the site, or in [server] for every site)",
+                     tls->text, site->name);
+        else
+            error_at(ld, tls->line, "listen: %s is a tls listener and there is no tlsCertificate",
+                     tls->text);
+    }
+}
+
 static void finish_sites(loader_t *ld) {
     cfg_t *cfg = ld->cfg;
     const section_t *srv = ld->server >= 0 ? &ld->sects[ld->server] : NULL;
@@ -792,6 +841,10 @@ static void finish_sites(loader_t *ld) {
         base->compress = one->compress;
         base->compress_min_bytes = one->compress_min_bytes;
         base->access_log = one->access_log ? xstrdup(one->access_log) : NULL;
+        base->tls_certificate = one->tls_certificate ? xstrdup(one->tls_certificate) : NULL;
+        base->tls_key = one->tls_key ? xstrdup(one->tls_key) : NULL;
+        base->redirect_to_https = one->redirect_to_https;
+        base->hsts = one->hsts;
     } else {
         static const char *const one_site_keys[] = {"alias", "fallback", "errorPage", "deny"};
         for (size_t i = 0; srv && i < sizeof(one_site_keys) / sizeof(one_site_keys[0]); i++) {
@@ -814,6 +867,13 @@ static void finish_sites(loader_t *ld) {
                 site->compress_min_bytes = base->compress_min_bytes;
             if (!seen_at(sec, "accessLog"))
                 site->access_log = base->access_log ? xstrdup(base->access_log) : NULL;
+            if (!seen_at(sec, "tlsCertificate")) {
+                site->tls_certificate = base->tls_certificate ? xstrdup(base->tls_certificate) : NULL;
+                if (!seen_at(sec, "tlsKey"))
+                    site->tls_key = base->tls_key ? xstrdup(base->tls_key) : NULL;
+            }
+            if (!seen_at(sec, "redirectToHttps")) site->redirect_to_https = base->redirect_to_https;
+            if (!seen_at(sec, "hsts")) site->hsts = base->hsts;
             /* A host name belongs to one site; one site at most is the default. */
             for (size_t h = 0; h < site->hosts.n; h++) {
                 for (size_t j = 0; j < k; j++) {
@@ -831,6 +891,7 @@ static void finish_sites(loader_t *ld) {
             }
         }
     }
+    check_listen_options(ld);
     for (size_t i = 0; i < cfg->n_handlers; i++)
         attach_rule(ld, CFG_SECT_HANDLER, i, &cfg->handlers[i].sites);
     for (size_t i = 0; i < cfg->n_rewrites; i++) {
@@ -957,6 +1018,8 @@ cfg_t *cfg_load_string(const char *text, const char *name, const char *dir, cfg_
 
 void cfg_site_dispose(cfg_site_t *s) {
     free(s->name);
+    free(s->tls_certificate);
+    free(s->tls_key);
     cfg_strv_free(s->hosts.v, s->hosts.n);
     for (size_t i = 0; i < s->n_listen; i++) cfg_listen_dispose(&s->listen[i]);
     free(s->listen);
@@ -989,6 +1052,8 @@ static void free_server(cfg_server_t *s) {
     free(s->user);
     free(s->status_path);
     free(s->status_allow);
+    free(s->trusted_proxies);
+    free(s->tls_ciphers);
 }
 
 static void free_rewrite(cfg_rewrite_t *rw) {

@@ -18,12 +18,14 @@ typedef enum cfg_listen_kind {
 } cfg_listen_kind_t;
 
 typedef struct cfg_listen {
-    char *text;              /* as written: "127.0.0.1:8080", "[::1]:8080", "unix:/path" */
+    char *text;              /* the address as written: "127.0.0.1:8080", "[::1]:8080", "unix:/path" */
     cfg_listen_kind_t kind;
     char *host;              /* TCP: numeric address without brackets ("127.0.0.1", "::1", "0.0.0.0") */
     int port;                /* TCP: 1..65535 */
     char *path;              /* unix: the socket path (absolute after load) */
     int line;                /* its line; the [server] header's line for the default */
+    bool proxy;              /* `proxy`: every connection starts with a PROXY protocol header */
+    bool tls;                /* `tls`: TLS 1.2/1.3 (SPEC §7) */
 } cfg_listen_t;
 
 typedef enum cfg_symlinks {
@@ -32,7 +34,7 @@ typedef enum cfg_symlinks {
     CFG_SYMLINKS_FOLLOW,
 } cfg_symlinks_t;
 
-/* An address range of statusAllow: family AF_INET or AF_INET6, network bytes, prefix length. */
+/* An address range of statusAllow or trustedProxies: family AF_INET or AF_INET6, network bytes, prefix length. */
 typedef struct cfg_cidr {
     int family;
     unsigned char addr[16];
@@ -110,6 +112,10 @@ typedef struct cfg_site {
     cfg_denies_t deny;
     unsigned compress;       /* codings offered (bit 1 gzip, bit 2 br: HTTP_ENC_MASK); 0 = off */
     uint64_t compress_min_bytes;
+    char *tls_certificate;   /* PEM, full chain; NULL: none (SPEC §7) */
+    char *tls_key;           /* PEM private key; NULL: the certificate file holds it */
+    bool redirect_to_https;  /* plain-HTTP requests get 301 to https:// */
+    unsigned hsts;           /* Strict-Transport-Security max-age on TLS answers; 0: none */
     /* Filled after loading: the rules that apply to this site, as indexes in file order. */
     size_t *handlers, n_handlers;
     size_t *rewrites, n_rewrites;
@@ -134,6 +140,9 @@ typedef struct cfg_server {
     char *status_path;       /* "" disables ("statusPath = off" or empty) */
     cfg_cidr_t *status_allow;
     size_t n_status_allow;
+    char *tls_ciphers;       /* OpenSSL cipher list for TLS 1.2 (TLS 1.3 suites: the defaults) */
+    cfg_cidr_t *trusted_proxies;  /* whose X-Forwarded-For / -Proto count (SPEC §6) */
+    size_t n_trusted_proxies;
     uint64_t max_url_bytes;
     uint64_t max_header_bytes;
     unsigned header_timeout;     /* seconds */

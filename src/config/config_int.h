@@ -92,6 +92,7 @@ int cfg_set_executable(const cfg_key_t *key, void *obj, const char *value, cfg_s
 int cfg_set_listen(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx);
 int cfg_set_index(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx);
 int cfg_set_status_allow(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx);
+int cfg_set_trusted_proxies(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx);
 int cfg_set_arguments(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx);
 int cfg_set_env(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx);
 int cfg_set_utf8_vars(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx);

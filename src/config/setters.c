@@ -397,38 +397,69 @@ void cfg_listen_dispose(cfg_listen_t *l) {
     listen_dispose(l);
 }
 
-/* listen (repeatable): appends one address to cfg_server_t.listen. */
-int cfg_set_listen(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx) {
-    cfg_server_t *srv = obj;
-    cfg_listen_t l = {.line = ctx->line};
+/* Append the address `value` (owned from here on) with the options in *lp. */
+static int listen_address(cfg_server_t *srv, char *value, const cfg_listen_t *lp, cfg_setctx_t *ctx) {
+    cfg_listen_t l = *lp;
+    l.text = value; /* the address alone: it names the listener across sites and reloads */
     if (strncmp(value, "unix:", 5) == 0) {
         l.kind = CFG_LISTEN_UNIX;
-        if (check_path_text(value + 5, ctx) < 0) return -1;
+        if (check_path_text(value + 5, ctx) < 0) {
+            listen_dispose(&l);
+            return -1;
+        }
         l.path = cfg_path_resolve(ctx->dir, value + 5);
         if (strlen(l.path) > SUN_PATH_MAX) {
+            fail(ctx, "'%s' is too long for a unix socket path (at most %zu bytes)", value + 5,
+                 (size_t)SUN_PATH_MAX);
             listen_dispose(&l);
-            return fail(ctx, "'%s' is too long for a unix socket path (at most %zu bytes)",
-                        value + 5, (size_t)SUN_PATH_MAX);
+            return -1;
         }
     } else if (parse_tcp_listen(value, &l) < 0) {
+        fail(ctx,
+             "'%s' is not an address: use a.b.c.d:PORT, [IPv6]:PORT, *:PORT or unix:/path "
+             "(PORT from 1 to 65535)",
+             value);
         listen_dispose(&l);
-        return fail(ctx,
-                    "'%s' is not an address: use a.b.c.d:PORT, [IPv6]:PORT, *:PORT or unix:/path "
-                    "(PORT from 1 to 65535)",
-                    value);
+        return -1;
     }
     for (size_t i = 0; i < srv->n_listen; i++) {
         if (!same_listen(&srv->listen[i], &l)) continue;
         char *first = cfg_where(ctx, srv->listen[i].line);
-        listen_dispose(&l);
         fail(ctx, "'%s' is already given at %s", value, first);
         free(first);
+        listen_dispose(&l);
         return -1;
     }
-    l.text = xstrdup(value);
     srv->listen = xrealloc(srv->listen, (srv->n_listen + 1) * sizeof(*srv->listen));
     srv->listen[srv->n_listen++] = l;
     return 0;
+}
+
+/* listen (repeatable): appends one address to cfg_server_t.listen. */
+int cfg_set_listen(const cfg_key_t *key, void *obj, const char *whole, cfg_setctx_t *ctx) {
+    cfg_server_t *srv = obj;
+    cfg_listen_t l = {.line = ctx->line};
+    /* The address, then options: `tls` (SPEC §7), `proxy` (the PROXY protocol starts every
+     * connection). */
+    size_t alen = strcspn(whole, " \t");
+    char *value = xstrndup(whole, alen);
+    for (const char *p = whole + alen; *p;) {
+        p += strspn(p, " \t");
+        size_t n = strcspn(p, " \t");
+        if (n == 0) break;
+        if (n == 5 && memcmp(p, "proxy", 5) == 0) {
+            l.proxy = true;
+        } else if (n == 3 && memcmp(p, "tls", 3) == 0) {
+            l.tls = true;
+        } else {
+            fail(ctx, "'%.*s' after the address of listen is not an option: use tls or proxy",
+                 (int)n, p);
+            free(value);
+            return -1;
+        }
+        p += n;
+    }
+    return listen_address(srv, value, &l, ctx);
 }
 
 /* One statusAllow entry: "addr" or "addr/prefix", IPv4 or IPv6; host bits are cleared. */
@@ -454,9 +485,8 @@ static int parse_cidr(const char *s, size_t n, cfg_cidr_t *c) {
     return 0;
 }
 
-/* statusAllow: CIDRs or single addresses separated by spaces or commas; empty: nobody. */
-int cfg_set_status_allow(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx) {
-    cfg_server_t *srv = obj;
+/* CIDRs or single addresses separated by spaces or commas into *out (replacing it); empty: none. */
+static int set_cidrs(const char *value, cfg_setctx_t *ctx, cfg_cidr_t **out, size_t *n_out) {
     cfg_cidr_t *v = NULL;
     size_t n = 0, len;
     for (const char *p = value; (len = next_token(&p, ",")) > 0; p += len) {
@@ -468,10 +498,22 @@ int cfg_set_status_allow(const cfg_key_t *key, void *obj, const char *value, cfg
         v = xrealloc(v, (n + 1) * sizeof(*v));
         v[n++] = c;
     }
-    free(srv->status_allow);
-    srv->status_allow = v;
-    srv->n_status_allow = n;
+    free(*out);
+    *out = v;
+    *n_out = n;
     return 0;
+}
+
+/* statusAllow: who may read the status page; empty: nobody. */
+int cfg_set_status_allow(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx) {
+    cfg_server_t *srv = obj;
+    return set_cidrs(value, ctx, &srv->status_allow, &srv->n_status_allow);
+}
+
+/* trustedProxies: peers whose X-Forwarded-For and X-Forwarded-Proto are believed; empty: none. */
+int cfg_set_trusted_proxies(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx) {
+    cfg_server_t *srv = obj;
+    return set_cidrs(value, ctx, &srv->trusted_proxies, &srv->n_trusted_proxies);
 }
 
 /* ------------------------------------------------------------------------------------------ */

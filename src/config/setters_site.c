@@ -231,9 +231,10 @@ int cfg_set_deny(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_
             if ((unsigned char)pat[i] < 0x20 || pat[i] == 0x7f) bad = true;
         if (pat[0] == '/') {
             kind = strpbrk(pat, "*?[") ? CFG_DENY_PATH_GLOB : CFG_DENY_PREFIX;
+            size_t n = len; /* len still steps over the whole token */
             if (kind == CFG_DENY_PREFIX)
-                while (len > 1 && pat[len - 1] == '/') pat[--len] = '\0';
-            if (len == 1) bad = true; /* "/" would deny the whole site */
+                while (n > 1 && pat[n - 1] == '/') pat[--n] = '\0';
+            if (n == 1) bad = true; /* "/" would deny the whole site */
         } else if (strchr(pat, '/')) {
             bad = true;
         }

@@ -161,8 +161,10 @@ static void json_server(buf_t *out, const ctl_server_status_t *s) {
     json_hist(out, &s->duration);
     buf_printf(out,
                ",\"compression\":{\"responses\":%" PRIu64 ",\"bytes_in\":%" PRIu64
-               ",\"bytes_out\":%" PRIu64 "}}",
-               s->compressed, s->compress_in_bytes, s->compress_out_bytes);
+               ",\"bytes_out\":%" PRIu64 "},\"tls_handshakes\":{\"full\":%" PRIu64
+               ",\"resumed\":%" PRIu64 ",\"failed\":%" PRIu64 "}}",
+               s->compressed, s->compress_in_bytes, s->compress_out_bytes, s->tls_full,
+               s->tls_resumed, s->tls_failed);
 }
 
 static void json_proc(buf_t *out, const ctl_proc_status_t *pr) {
@@ -488,6 +490,13 @@ static void prom_server(buf_t *out, const ctl_server_status_t *s) {
                s->compress_in_bytes);
     buf_printf(out, "fcgihost_compression_bytes_total{direction=\"out\"} %" PRIu64 "\n",
                s->compress_out_bytes);
+    prom_family(out, "fcgihost_tls_handshakes_total", "counter",
+                "TLS handshakes: full, resumed (session tickets) and failed.");
+    buf_printf(out, "fcgihost_tls_handshakes_total{result=\"full\"} %" PRIu64 "\n", s->tls_full);
+    buf_printf(out, "fcgihost_tls_handshakes_total{result=\"resumed\"} %" PRIu64 "\n",
+               s->tls_resumed);
+    buf_printf(out, "fcgihost_tls_handshakes_total{result=\"failed\"} %" PRIu64 "\n",
+               s->tls_failed);
 }
 
 /* The per-application families that hold one number per pool, in output order. */

@@ -230,6 +230,8 @@ typedef struct ctl_server_status {
     ctl_hist_t duration;
     /* Content codings (SPEC §7): responses coded, body bytes before and after coding. */
     uint64_t compressed, compress_in_bytes, compress_out_bytes;
+    /* TLS handshakes (SPEC §7): full, resumed (session tickets), failed. */
+    uint64_t tls_full, tls_resumed, tls_failed;
 } ctl_server_status_t;
 
 typedef struct ctl_status {

@@ -346,6 +346,43 @@ static void worker_writev(fcgi_req_t *fr, const uv_buf_t *bufs, unsigned n, char
     }
 }
 
+/* The request's first write (params and the first block, owned by fr): tried at once. When the
+ * socket takes it all, as it does for nearly every request, no write request exists: libuv would
+ * otherwise re-register the socket with epoll after completing one (an epoll_ctl per request).
+ * What on_worker_write does for a completed write that matters here is done in place. */
+static void worker_write_head(fcgi_req_t *fr, const uv_buf_t *bufs, unsigned n, blk_t *blk) {
+    uv_stream_t *st = worker_stream(fr->wk);
+    if (fr->writes == 0 && st->write_queue_size == 0) {
+        size_t total = 0;
+        for (unsigned i = 0; i < n; i++) total += bufs[i].len;
+        int w = uv_try_write(st, bufs, n);
+        if (w >= 0 && (size_t)w == total) {
+            if (blk) blk->done = true;
+            fr->activity = now_ms(fr);
+            if (fr->r && fr->r->body_paused && body_backlog(fr) < BODY_WINDOW / 4)
+                req_resume_body(fr->r); /* runs from the deferred pass */
+            return;
+        }
+        if (w > 0) { /* queue the rest */
+            uv_buf_t rest[2];
+            unsigned k = 0;
+            size_t skip = (size_t)w;
+            for (unsigned i = 0; i < n && k < 2; i++) {
+                if (skip >= bufs[i].len) {
+                    skip -= bufs[i].len;
+                    continue;
+                }
+                rest[k++] = uv_buf_init(bufs[i].base + skip, (unsigned)(bufs[i].len - skip));
+                skip = 0;
+            }
+            worker_writev(fr, rest, k, NULL, blk);
+            return;
+        }
+        /* EAGAIN, or an error the read side reports: the ordinary write path */
+    }
+    worker_writev(fr, bufs, n, NULL, blk);
+}
+
 static void worker_write(fcgi_req_t *fr, const char *data, size_t len, char *owned, blk_t *blk) {
     uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
     worker_writev(fr, &b, 1, owned, blk);
@@ -446,7 +483,7 @@ static void on_chunk_written(request_t *r, void *ctx, int status) {
     fcgi_req_t *fr = r->hctx;
     if (fr == NULL || fr->state == FR_DONE || fr->reading || fr->wk == NULL || status < 0) return;
     if (!req_client_gone(r) && resp_queued_bytes(r) < CLIENT_LOW &&
-        uv_read_start(worker_stream(fr->wk), on_alloc, on_worker_read) == 0)
+        worker_read_start(fr->wk, on_alloc, on_worker_read) == 0)
         fr->reading = true;
 }
 
@@ -466,10 +503,7 @@ static void build_head(fcgi_req_t *fr) {
     for (size_t i = 0; i < fr->res.num_headers; i++) {
         const cgi_header_t *h = &fr->res.headers[i];
         if (hop_by_hop(h)) continue;
-        buf_append(&r->resp_head, h->name.p, h->name.len);
-        buf_append(&r->resp_head, ": ", 2);
-        buf_append(&r->resp_head, h->value.p, h->value.len);
-        buf_append(&r->resp_head, "\r\n", 2);
+        resp_header_n(r, h->name.p, h->name.len, h->value.p, h->value.len);
     }
     if (!(fr->res.flags & CGI_F_CONTENT_TYPE) && !(fr->res.flags & CGI_F_LOCATION))
         resp_header_str(r, "Content-Type", "text/html; charset=UTF-8");
@@ -529,7 +563,7 @@ static void write_body(fcgi_req_t *fr, const char *data, size_t len) {
     if (fr->r && !req_client_gone(r) && resp_queued_bytes(r) > CLIENT_HIGH && fr->reading) {
         /* Back-pressure: stop reading the application until the client catches up; the write
          * callbacks start it again. */
-        uv_read_stop(worker_stream(fr->wk));
+        worker_read_stop(fr->wk);
         fr->reading = false;
     }
 }
@@ -700,7 +734,7 @@ static void on_gone_exit(void *data, bool clean) {
  * known only once the process is reaped, it exited on its own with status 0 (php-cgi after
  * PHP_FCGI_MAX_REQUESTS). At most MAX_ATTEMPTS processes per request. */
 static void on_worker_lost(fcgi_req_t *fr, const char *why) {
-    uv_read_stop(worker_stream(fr->wk));
+    worker_read_stop(fr->wk);
     fr->reading = false;
     if (fr->r && fr->attempt_rx == 0 && worker_requests(fr->wk) > 0 && fr->replayable &&
         fr->attempts < MAX_ATTEMPTS) {
@@ -814,7 +848,7 @@ static void start_attempt(fcgi_req_t *fr) {
     fcgi_decoder_init(&fr->dec, fr->reqid);
     fr->started = fr->activity = now_ms(fr);
     uv_timer_start(&fr->timer, on_timer, 1000, 0);
-    if (uv_read_start(st, on_alloc, on_worker_read) == 0) fr->reading = true;
+    if (worker_read_start(fr->wk, on_alloc, on_worker_read) == 0) fr->reading = true;
     /* A replay sends every kept block again (only a replayable request is ever retried, and its
      * blocks are all still kept). */
     fr->body_unwritten = 0;
@@ -837,7 +871,7 @@ static void start_attempt(fcgi_req_t *fr) {
         first->written = true;
         fr->body_unwritten -= first->len;
     }
-    worker_writev(fr, bufs, n, NULL, first);
+    worker_write_head(fr, bufs, n, first);
     fr->spill_sent = 0;
     fr->spill_reading = false;
     if (fr->spill_fd >= 0) fr->end_queued = false;
@@ -873,7 +907,7 @@ static void fr_finish(fcgi_req_t *fr, pool_release_t how) {
     }
     if (fr->waiter.queued) pool_cancel(fr->pool, &fr->waiter);
     if (fr->wk) {
-        uv_read_stop(worker_stream(fr->wk));
+        worker_read_detach(fr->wk); /* pool_release keeps it reading when it goes back idle */
         if (how == POOL_RELEASE_OK && fr->writes) how = POOL_RELEASE_CLOSE;
         pool_release(fr->wk, how);
         fr->wk = NULL;
@@ -899,7 +933,7 @@ static void on_abort(request_t *r) {
         pump(fr);
     }
     if (!fr->reading) {
-        if (uv_read_start(worker_stream(fr->wk), on_alloc, on_worker_read) == 0) fr->reading = true;
+        if (worker_read_start(fr->wk, on_alloc, on_worker_read) == 0) fr->reading = true;
     }
 }
 
@@ -968,6 +1002,8 @@ static void build_params(fcgi_req_t *fr) {
         .server_name = r->http.host.len ? host_name(r->http.host) : str_make(local, strlen(local)),
         .remote_addr = str_make(remote, strlen(remote)),
         .remote_port = str_make(rport, strlen(rport)),
+        .https = r->https,
+        .ssl_protocol = r->tls_version,
         .minor_version = r->http.minor_version,
         .content_length = r->error_page ? -1
                           : r->body_chunked ? (int64_t)r->body_total

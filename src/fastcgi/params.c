@@ -126,6 +126,7 @@ int cgi_params_build(const cgi_vars_t *v, buf_t *out, char *err, size_t errlen) 
     ADD(&b, "REMOTE_PORT", v->remote_port);
     ADDZ(&b, "REQUEST_SCHEME", v->https ? "https" : "http");
     if (v->https) ADDZ(&b, "HTTPS", "on");
+    if (v->ssl_protocol) ADDZ(&b, "SSL_PROTOCOL", v->ssl_protocol);
     ADDZ(&b, "REDIRECT_STATUS", "200");
     if (v->content_length >= 0) {
         snprintf(num, sizeof(num), "%lld", (long long)v->content_length);

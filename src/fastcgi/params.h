@@ -27,6 +27,7 @@ typedef struct cgi_vars {
     const http_header_t *headers;
     size_t n_headers;
     bool https;
+    const char *ssl_protocol; /* "TLSv1.3"... over TLS (SSL_PROTOCOL); NULL: none */
     /* utf8ServerVariables (§4.7): listed variables carry UTF-8 (invalid: the request is refused),
      * the others ASCII with bytes >= 0x80 written as %XX. */
     bool utf8_all;

@@ -22,11 +22,14 @@
 
 #include "http/dispatch.h"
 #include "http/encoding.h"
+#include "http/forwarded.h"
 #include "http/parser.h"
+#include "http/proxy_proto.h"
 #include "http/request.h"
 #include "http/request_int.h"
 #include "http/http_server.h"
 #include "http/site.h"
+#include "http/tls.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -40,6 +43,7 @@
 static http_header_t header_scratch[MAX_HEADERS]; /* the loop is single-threaded */
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+static void tls_flush(conn_t *c);
 static void conn_process(conn_t *c);
 static void access_log_line(conn_t *c, request_t *r);
 static void access_log_refused(conn_t *c, int status, uint64_t bytes);
@@ -65,13 +69,25 @@ static void set_deadline(conn_t *c, unsigned seconds) {
     c->deadline = uv_now(c->srv->loop) + (uint64_t)seconds * 1000u;
 }
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-    conn_t *c = h->data;
+static void ensure_rbuf(conn_t *c) {
     if (c->rbuf == NULL) {
         c->rcap = RBUF_INITIAL;
         c->rbuf = xmalloc(c->rcap);
         c->rlen = 0;
     }
+}
+
+/* TLS: ciphertext is read here and handed to the session at once (the loop is single-threaded:
+ * libuv calls on_read before the next on_alloc). */
+static char tls_in[65536];
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+    conn_t *c = h->data;
+    if (c->tls && !c->proxy_wait) {
+        *buf = uv_buf_init(tls_in, sizeof(tls_in));
+        return;
+    }
+    ensure_rbuf(c);
     *buf = uv_buf_init(c->rbuf + c->rlen, c->rcap - c->rlen);
 }
 
@@ -131,7 +147,8 @@ static void on_close(uv_handle_t *h) {
     else s->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     s->n_conns--;
-    if (c->peer_counted) peers_remove(s, c->peer_family, c->peer_addr);
+    if (c->peer_counted) peers_remove(s, c->counted_family, c->counted_addr);
+    http_tls_free(c->tls);
     free(c->rbuf);
     free(c);
     s->on_conn_closed(s->owner);
@@ -164,6 +181,11 @@ static void conn_linger(conn_t *c) {
         return;
     }
     read_start(c);
+    if (c->tls && !c->tls_notified) { /* close_notify, then the FIN once it is written */
+        c->tls_notified = true;
+        http_tls_close_notify(c->tls);
+        tls_flush(c);
+    }
     if (c->pending_writes == 0 && !c->shutting) {
         c->deadline = uv_now(c->srv->loop) + LINGER_MS;
         uv_shutdown_t *sr = xmalloc(sizeof(*sr));
@@ -371,6 +393,7 @@ static void request_free(request_t *r) {
     buf_dispose(&r->resp_head);
     free(r->path);
     free(r->query_buf);
+    free(r->allow);
     gen_unref(r->gen);
     free(r);
 }
@@ -480,23 +503,28 @@ void req_local_addr(const request_t *r, char *addr, size_t alen, unsigned *port)
     *port = 0;
     conn_t *c = r->conn;
     if (c == NULL || c->is_unix) return;
-    struct sockaddr_storage ss;
-    int len = sizeof(ss);
-    if (uv_tcp_getsockname(&c->h.tcp, (struct sockaddr *)&ss, &len) != 0) return;
-    if (ss.ss_family == AF_INET6) {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-        inet_ntop(AF_INET6, &a->sin6_addr, addr, (socklen_t)alen);
-        *port = ntohs(a->sin6_port);
-    } else {
-        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-        inet_ntop(AF_INET, &a->sin_addr, addr, (socklen_t)alen);
-        *port = ntohs(a->sin_port);
+    if (c->local_family == 0) { /* once per connection, not once per request */
+        struct sockaddr_storage ss;
+        int len = sizeof(ss);
+        if (uv_tcp_getsockname(&c->h.tcp, (struct sockaddr *)&ss, &len) != 0) return;
+        if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            memcpy(c->local_addr, &a->sin6_addr, 16);
+            c->local_port = ntohs(a->sin6_port);
+        } else {
+            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+            memcpy(c->local_addr, &a->sin_addr, 4);
+            c->local_port = ntohs(a->sin_port);
+        }
+        c->local_family = (uint8_t)ss.ss_family;
     }
+    inet_ntop(c->local_family, c->local_addr, addr, (socklen_t)alen);
+    *port = c->local_port;
 }
 
 int req_socket_dup(const request_t *r) {
     uv_os_fd_t fd = -1;
-    if (r->conn == NULL || r->conn->state == CONN_STATE_CLOSING) return -1;
+    if (r->conn == NULL || r->conn->state == CONN_STATE_CLOSING || r->conn->tls) return -1;
     return uv_fileno(&r->conn->h.handle, &fd) == 0 ? dup(fd) : -1;
 }
 
@@ -504,10 +532,21 @@ static void start_request(conn_t *c, const http_request_t *h, int head_len) {
     const http_site_t *site = http_site_for(c->srv->gen->sites, h->host, c->listen_id);
     uint64_t max = site ? site->cfg->max_body_bytes : conn_cfg(c)->site.max_body_bytes;
     if (!h->chunked && max && h->content_length > 0 && (uint64_t)h->content_length > max) {
+        c->refused_site = site; /* logged in its site's access log */
         conn_fail(c, 413);
+        c->refused_site = NULL;
         return;
     }
     request_t *r = request_new(c, h, head_len);
+    if (c->tls) {
+        r->https = true;
+        r->tls_version = http_tls_version(c->tls);
+    }
+    const cfg_server_t *sc = conn_cfg(c);
+    if (sc->n_trusted_proxies &&
+        http_forwarded_client(h, sc->trusted_proxies, sc->n_trusted_proxies, &r->peer.family,
+                              r->peer.addr, &r->https))
+        r->peer.port = 0; /* X-Forwarded-For gives no port */
     r->site = site; /* of r->gen, the generation just used */
     r->listen_id = c->listen_id;
     consume(c, (size_t)head_len);
@@ -519,6 +558,87 @@ static void start_request(conn_t *c, const http_request_t *h, int head_len) {
     dispatch_request(r);
 }
 
+static bool count_peer(conn_t *c, uint8_t family, const uint8_t *addr);
+
+/* Send what the TLS session has produced (handshake messages, tickets, alerts). */
+static void tls_flush(conn_t *c) {
+    buf_t out = http_tls_take_output(c->tls);
+    if (out.len == 0) {
+        buf_dispose(&out);
+        return;
+    }
+    uv_buf_t b = uv_buf_init(out.data, (unsigned)out.len);
+    conn_write_raw(c, NULL, &b, 1, out.data, NULL, NULL);
+}
+
+/* TLS: decrypt what the session holds into rbuf, as far as it has room. True when bytes came.
+ * A failed handshake or a protocol error closes the connection (its alert sent if the socket
+ * takes it); the client's close_notify sets tls_eof. */
+static bool tls_fill(conn_t *c) {
+    if (c->tls == NULL || c->tls_eof || c->proxy_wait || c->state == CONN_STATE_CLOSING ||
+        !http_tls_pending(c->tls))
+        return false;
+    ensure_rbuf(c);
+    bool got_any = false;
+    while (c->rlen < c->rcap) {
+        size_t got = 0;
+        http_tls_rc_t rc = http_tls_read(c->tls, c->rbuf + c->rlen, c->rcap - c->rlen, &got);
+        if (rc == HTTP_TLS_OK) {
+            c->rlen += (uint32_t)got;
+            got_any = true;
+            continue;
+        }
+        if (rc == HTTP_TLS_EOF) c->tls_eof = true;
+        if (rc == HTTP_TLS_ERR) {
+            buf_t alert = http_tls_take_output(c->tls);
+            if (alert.len) {
+                uv_buf_t b = uv_buf_init(alert.data, (unsigned)alert.len);
+                (void)uv_try_write(&c->h.stream, &b, 1);
+            }
+            buf_dispose(&alert);
+            char peer[64];
+            conn_peer_str(c, peer, sizeof(peer));
+            log_info("%s: TLS %s: %s (connection closed)", peer,
+                     http_tls_handshaken(c->tls) ? "error" : "handshake failed", http_tls_error(c->tls));
+            conn_close(c);
+            return false;
+        }
+        break;
+    }
+    tls_flush(c);
+    return got_any;
+}
+
+/* A `proxy` listener's connection: the PROXY header at the start of rbuf. True when it was taken
+ * (the client it names is now the peer); false while more bytes are needed, or when the
+ * connection was closed (no valid header: nothing is answered, as there is no HTTP yet). */
+static bool proxy_header(conn_t *c) {
+    proxy_hdr_t ph;
+    int rc = proxy_parse(c->rbuf, c->rlen, &ph);
+    if (rc == PROXY_AGAIN) return false; /* within headerTimeout, set at accept */
+    if (rc == PROXY_INVALID) {
+        char peer[64];
+        conn_peer_str(c, peer, sizeof(peer));
+        log_info("%s: no valid PROXY protocol header on a proxy listener: connection closed", peer);
+        conn_close(c);
+        return false;
+    }
+    consume(c, (size_t)rc);
+    c->proxy_wait = false;
+    if (c->tls) { /* what follows the header is the TLS stream */
+        http_tls_feed(c->tls, c->rbuf, c->rlen);
+        c->rlen = 0;
+    }
+    if (!ph.local) {
+        c->peer_family = ph.family;
+        c->peer_port = ph.src_port;
+        memcpy(c->peer_addr, ph.src, 16);
+    }
+    /* maxConnectionsPerIp counts the client the proxy names (its own address for LOCAL). */
+    if (c->peer_family != AF_UNIX && !count_peer(c, c->peer_family, c->peer_addr)) return false;
+    return true;
+}
+
 /* The next head in rbuf (if any): parse, then start it. Returns false when waiting for input. */
 static bool next_head(conn_t *c) {
     if (c->discard) {
@@ -527,6 +647,8 @@ static bool next_head(conn_t *c) {
         c->discard -= n;
         if (c->discard) return false;
     }
+    if (c->rlen == 0) return false;
+    if (c->proxy_wait && !proxy_header(c)) return false;
     if (c->rlen == 0) return false;
     const cfg_server_t *sc = conn_cfg(c);
     if (c->state == CONN_STATE_IDLE) {
@@ -578,6 +700,7 @@ static void arm_body_deadline(conn_t *c, request_t *r) {
 static void conn_process(conn_t *c) {
     if (c->in_process) return;
     c->in_process = true;
+    tls_fill(c);
     while (c->state != CONN_STATE_CLOSING && c->state != CONN_STATE_LINGER) {
         request_t *r = c->req;
         if (r) {
@@ -589,6 +712,9 @@ static void conn_process(conn_t *c) {
                 bool gone = c->req != r;
                 request_unref(r);
                 if (gone) continue; /* finished (or failed) while taking the body */
+                if (!r->body_complete && !r->body_paused && !r->finished && c->rlen < c->rcap &&
+                    tls_fill(c))
+                    continue; /* more of the body was waiting in the TLS session */
             }
             if (c->rlen == c->rcap || (r->body_complete && c->rlen)) read_stop(c);
             else read_start(c);
@@ -604,6 +730,9 @@ static void conn_process(conn_t *c) {
             break;
         }
         if (!next_head(c)) {
+            if (c->state != CONN_STATE_CLOSING && c->state != CONN_STATE_LINGER && c->rlen < c->rcap &&
+                tls_fill(c))
+                continue; /* more bytes were waiting in the TLS session */
             if (c->state == CONN_STATE_CLOSING || c->state == CONN_STATE_LINGER) break;
             if (c->rlen == 0 && c->discard == 0) {
                 release_rbuf_if_empty(c);
@@ -658,6 +787,8 @@ void conn_request_done(conn_t *c) {
     if (!c->in_process) defer_process(c);
 }
 
+static void conn_eof(conn_t *c, ssize_t nread);
+
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     conn_t *c = st->data;
     if (nread > 0) {
@@ -665,13 +796,23 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
             c->rlen = 0; /* discard */
             return;
         }
-        c->rlen += (uint32_t)nread;
         if (c->state == CONN_STATE_ACTIVE) c->deadline = 0; /* body progress: bodyTimeout anew */
+        if (c->tls && buf->base == tls_in) { /* ciphertext: conn_process decrypts (tls_fill) */
+            http_tls_feed(c->tls, buf->base, (size_t)nread);
+            conn_process(c);
+            if (c->tls_eof && !c->peer_eof && c->state != CONN_STATE_CLOSING) conn_eof(c, UV_EOF);
+            return;
+        }
+        c->rlen += (uint32_t)nread;
         conn_process(c);
         return;
     }
     if (nread == 0) return;
-    /* EOF or error. */
+    conn_eof(c, nread);
+}
+
+/* The client shut down its side (UV_EOF) or the connection failed. */
+static void conn_eof(conn_t *c, ssize_t nread) {
     read_stop(c);
     c->peer_eof = true;
     if (c->state == CONN_STATE_LINGER || nread != UV_EOF) {
@@ -796,9 +937,8 @@ static bool peer_of(int fd, uint8_t *family, uint8_t *addr, uint16_t *port) {
 }
 
 /* A client over maxConnectionsPerIp: closed at once, logged at most every 10 s. */
-static void refuse_over_limit(http_server_t *s, int fd, uint8_t family, const uint8_t *addr, unsigned max) {
+static void refuse_over_limit(http_server_t *s, uint8_t family, const uint8_t *addr, unsigned max) {
     static uint64_t logged, refused;
-    close(fd);
     refused++;
     uint64_t now = uv_now(s->loop);
     if (logged && now - logged < 10000) return;
@@ -809,14 +949,31 @@ static void refuse_over_limit(http_server_t *s, int fd, uint8_t family, const ui
              " such connection(s) so far)", peer, max, refused);
 }
 
-void conn_accept(http_server_t *s, int fd, bool is_unix, unsigned listen_id) {
+/* Count the connection under the client's address; false (closed) when it is one too many. */
+static bool count_peer(conn_t *c, uint8_t family, const uint8_t *addr) {
+    http_server_t *s = c->srv;
+    unsigned max = s->gen->cfg->server.max_connections_per_ip;
+    if (max && peers_count(s, family, addr) >= max) {
+        refuse_over_limit(s, family, addr, max);
+        conn_close(c);
+        return false;
+    }
+    peers_add(s, family, addr);
+    c->counted_family = family;
+    memcpy(c->counted_addr, addr, 16);
+    c->peer_counted = true;
+    return true;
+}
+
+void conn_accept(http_server_t *s, int fd, bool is_unix, unsigned listen_id, bool proxy, bool tls) {
     uint8_t family = AF_UNIX, addr[16] = {0};
     uint16_t port = 0;
     bool counted = false;
-    if (!is_unix && peer_of(fd, &family, addr, &port)) {
+    if (!is_unix && peer_of(fd, &family, addr, &port) && !proxy) {
         unsigned max = s->gen->cfg->server.max_connections_per_ip;
         if (max && peers_count(s, family, addr) >= max) {
-            refuse_over_limit(s, fd, family, addr, max);
+            close(fd);
+            refuse_over_limit(s, family, addr, max);
             return;
         }
         counted = true;
@@ -847,7 +1004,19 @@ void conn_accept(http_server_t *s, int fd, bool is_unix, unsigned listen_id) {
     memcpy(c->peer_addr, addr, 16);
     if (counted) {
         peers_add(s, family, addr);
+        c->counted_family = family;
+        memcpy(c->counted_addr, addr, 16);
         c->peer_counted = true;
+    }
+    c->proxy_wait = proxy;
+    if (tls) {
+        struct ssl_ctx_st *ctx = http_sites_tls_ctx(s->gen->sites, listen_id);
+        if (ctx == NULL) { /* -t refuses a tls listener without certificates */
+            log_error("a TLS connection came in on a listener whose sites have no certificate");
+            conn_close(c);
+            return;
+        }
+        c->tls = http_tls_new(ctx, s, listen_id);
     }
     if (!is_unix) uv_tcp_nodelay(&c->h.tcp, 1);
     c->state = CONN_STATE_IDLE;
@@ -965,8 +1134,9 @@ static void log_escaped(buf_t *b, str_t s) {
 }
 
 /* One access-log line; `reqline` is written escaped between the quotes. */
-static void access_log_write(conn_t *c, http_log_t *log, str_t reqline, int status, uint64_t bytes,
-                             str_t ref, str_t ua, double secs, const char *app) {
+static void access_log_write(conn_t *c, const request_t *r, http_log_t *log, str_t reqline,
+                             int status, uint64_t bytes, str_t ref, str_t ua, double secs,
+                             const char *app) {
     static char when[40];
     static time_t when_sec = -1;
     time_t now = time(NULL);
@@ -977,7 +1147,8 @@ static void access_log_write(conn_t *c, http_log_t *log, str_t reqline, int stat
         when_sec = now;
     }
     char peer[64];
-    conn_peer_str(c, peer, sizeof(peer));
+    if (r) req_peer_str(r, peer, sizeof(peer)); /* the client trustedProxies made of it */
+    else conn_peer_str(c, peer, sizeof(peer));
     buf_t *b = &log->buf;
     buf_printf(b, "%s - - [%s] \"", peer, when);
     log_escaped(b, reqline);
@@ -999,17 +1170,17 @@ static void access_log_line(conn_t *c, request_t *r) {
     const http_header_t *ua = HTTP_FIND_HEADER(&r->http, "user-agent");
     /* method SP target SP version are contiguous in the head copy */
     str_t line = str_make(r->http.method.p, (size_t)(r->http.target.p + r->http.target.len - r->http.method.p) + 9);
-    access_log_write(c, log, line, r->status, r->resp_body_bytes, ref ? ref->value : STR_NULL,
+    access_log_write(c, r, log, line, r->status, r->resp_body_bytes, ref ? ref->value : STR_NULL,
                      ua ? ua->value : STR_NULL, secs, r->app);
 }
 
 /* A request that was refused before it became a request_t: its first line as received. */
 static void access_log_refused(conn_t *c, int status, uint64_t bytes) {
     c->srv->on_response(c->srv->owner, NULL, status, 0.0);
-    http_log_t *log = http_sites_fallback_log(c->srv->gen->sites);
+    http_log_t *log = c->refused_site ? c->refused_site->log : http_sites_fallback_log(c->srv->gen->sites);
     if (log == NULL) return;
     size_t n = 0;
     while (n < c->rlen && n < 512 && c->rbuf[n] != '\r' && c->rbuf[n] != '\n') n++;
     str_t line = n ? str_make(c->rbuf, n) : STR_LIT("-");
-    access_log_write(c, log, line, status, bytes, STR_NULL, STR_NULL, 0.0, "-");
+    access_log_write(c, NULL, log, line, status, bytes, STR_NULL, STR_NULL, 0.0, "-");
 }

@@ -50,10 +50,21 @@ typedef struct conn {
     bool shutting;          /* uv_shutdown in progress */
     bool in_process;        /* inside conn_process: finishing a request must not recurse */
     bool peer_eof;          /* the client shut down its side */
-    bool peer_counted;      /* counted in the server's per-address table */
-    uint8_t peer_family;    /* AF_INET / AF_INET6 / AF_UNIX */
+    bool peer_counted;      /* counted in the server's per-address table (as counted_*) */
+    bool proxy_wait;        /* a `proxy` listener's connection: its PROXY header has not come yet */
+    struct http_tls *tls;   /* a `tls` listener's session (owned); NULL: clear text */
+    bool tls_eof;           /* the client's close_notify came: end of input once rbuf is used */
+    bool tls_notified;      /* our close_notify is queued */
+    const struct http_site *refused_site; /* while a head is refused (conn_fail): its site */
+    uint8_t peer_family;    /* AF_INET / AF_INET6 / AF_UNIX: the client (after a PROXY header, the
+                               address it gave) */
     uint16_t peer_port;     /* host order */
     uint8_t peer_addr[16];
+    uint8_t local_family;   /* the socket's own address, once asked for (0: not yet) */
+    uint16_t local_port;
+    uint8_t local_addr[16];
+    uint8_t counted_family; /* the address counted for maxConnectionsPerIp */
+    uint8_t counted_addr[16];
     unsigned pending_writes;
     bool deferred;          /* on the server's deferred list: conn_process runs from the pass */
     struct conn *defer_next;
@@ -66,8 +77,10 @@ void conn_defer_close(http_server_t *s);
 void conn_defer_run(http_server_t *s);
 
 /* Serve a connection accept() returned (fd: non-blocking; owned from here on, closed at once
- * when the client is over maxConnectionsPerIp); listen_id: its listener (http_listen_id). */
-void conn_accept(http_server_t *s, int fd, bool is_unix, unsigned listen_id);
+ * when the client is over maxConnectionsPerIp); listen_id: its listener (http_listen_id); proxy:
+ * the listener expects a PROXY protocol header first (the client it names is the one counted);
+ * tls: TLS (after the PROXY header, when both). */
+void conn_accept(http_server_t *s, int fd, bool is_unix, unsigned listen_id, bool proxy, bool tls);
 
 /* Maintenance tick: fire expired deadlines, close connections whose client has taken nothing of a
  * response for sendTimeout. */

@@ -30,14 +30,12 @@
 static void route(request_t *r);
 
 /* 405 with the verbs the handlers mapping this path accept. */
+/* A path a handler maps, with a verb none of its handlers accepts: 405 with their verbs in
+ * Allow (resp_start writes it, also when the site's errorPage for 405 answers). */
 static void method_not_allowed(request_t *r, const buf_t *allow) {
-    static const char body[] = "405 Method Not Allowed\n";
-    resp_start(r, 405);
-    resp_header(r, "Allow", allow->data, allow->len);
-    resp_header_str(r, "Content-Type", "text/plain; charset=utf-8");
-    uv_buf_t b = uv_buf_init((char *)body, sizeof(body) - 1);
-    resp_send(r, (int64_t)b.len, &b, 1, NULL, NULL);
-    resp_finish(r);
+    free(r->allow);
+    r->allow = xstrndup(allow->data, allow->len);
+    resp_error(r, 405, NULL);
 }
 
 /* ---- deny ---- */
@@ -129,6 +127,16 @@ static void not_found(request_t *r) {
 
 /* ---- steps 4 to 9 ---- */
 
+static void redirect(request_t *r, int status, const char *location, size_t len) {
+    static const char body[] = "redirected\n";
+    resp_start(r, status);
+    resp_header(r, "Location", location, len);
+    resp_header_str(r, "Content-Type", "text/plain; charset=utf-8");
+    uv_buf_t b = uv_buf_init((char *)body, sizeof(body) - 1);
+    resp_send(r, (int64_t)b.len, &b, 1, NULL, NULL);
+    resp_finish(r);
+}
+
 /* Rewrite rules; returns false when the request was answered. */
 static bool run_rewrites(request_t *r) {
     const cfg_site_t *site = r->site->cfg;
@@ -146,17 +154,10 @@ static bool run_rewrites(request_t *r) {
         set_path(r, io.path.data, io.path.len);
         set_query(r, io.query.data, io.query.len, io.has_query);
         break;
-    case REWRITE_REDIRECT: {
-        static const char body[] = "redirected\n";
-        resp_start(r, io.status);
-        resp_header(r, "Location", io.location.data, io.location.len);
-        resp_header_str(r, "Content-Type", "text/plain; charset=utf-8");
-        uv_buf_t b = uv_buf_init((char *)body, sizeof(body) - 1);
-        resp_send(r, (int64_t)b.len, &b, 1, NULL, NULL);
-        resp_finish(r);
+    case REWRITE_REDIRECT:
+        redirect(r, io.status, io.location.data, io.location.len);
         go_on = false;
         break;
-    }
     case REWRITE_LOOP:
         log_warn("%s: more than %d rewrites: 500", r->path, REWRITE_MAX);
         resp_error(r, 500, "too many rewrites");
@@ -246,6 +247,31 @@ static void route(request_t *r) {
     serve(r);
 }
 
+/* redirectToHttps (SPEC §7): a clear-text request goes to the same host and target over TLS, on
+ * the port of a tls listener of the site (written out unless 443). */
+static bool redirect_to_https(request_t *r) {
+    const http_site_t *site = r->site;
+    if (r->https || !site->cfg->redirect_to_https || site->tls_port == 0) return false;
+    str_t host = r->http.host;
+    size_t hlen = host.len;
+    if (hlen && host.p[0] == '[') {
+        const char *rb = memchr(host.p, ']', hlen);
+        hlen = rb ? (size_t)(rb - host.p) + 1 : hlen;
+    } else if (hlen) {
+        const char *colon = memchr(host.p, ':', hlen);
+        if (colon) hlen = (size_t)(colon - host.p);
+    }
+    if (hlen == 0) return false; /* HTTP/1.0 without Host: nothing to name */
+    buf_t loc;
+    buf_init(&loc);
+    buf_printf(&loc, "https://%.*s", (int)hlen, host.p);
+    if (site->tls_port != 443) buf_printf(&loc, ":%d", site->tls_port);
+    buf_append(&loc, r->http.target.p, r->http.target.len);
+    redirect(r, 301, loc.data, loc.len);
+    buf_dispose(&loc);
+    return true;
+}
+
 void dispatch_request(request_t *r) {
     str_t p = r->http.path;
     if (p.len == 1 && p.p[0] == '*') {
@@ -269,6 +295,7 @@ void dispatch_request(request_t *r) {
         resp_error(r, 404, "no site for this host");
         return;
     }
+    if (redirect_to_https(r)) return;
     if (denied(r)) {
         resp_error(r, 404, NULL);
         return;

@@ -56,7 +56,10 @@ struct request {
     bool aborted;            /* the client went away: on_abort is due or has run */
     request_t *defer_next;   /* on the server's deferred-abort list */
     request_t *route_next;   /* on the server's deferred re-routing list (errorPage) */
-    req_peer_t peer;
+    req_peer_t peer;         /* the client: the TCP peer, or what a PROXY header or a trusted
+                                proxy's X-Forwarded-For said */
+    bool https;              /* came over TLS, or a trusted proxy's X-Forwarded-Proto said https */
+    const char *tls_version; /* "TLSv1.3"... when it came over TLS (static string); else NULL */
     gen_t *gen;              /* the configuration generation this request runs under (a reference) */
     http_request_t http;     /* slices point into `head` */
     char *head;              /* owned copy of the request head */
@@ -95,6 +98,7 @@ struct request {
     char *query_buf;         /* owned storage of a rewritten query */
     unsigned reroutes;       /* rewrites and internal re-routings so far (at most 10) */
     int error_page;          /* the original status while an errorPage answers; else 0 */
+    char *allow;             /* a 405's Allow value (owned), kept for its errorPage answer */
     uint64_t header_rules;   /* bit i: the site's header rule i applies (set at resp_start) */
     bool no_compress;        /* the handler sends the body past resp_write (sendfile) */
     struct http_compressor *comp; /* the body's content coding while it streams (owned) */
@@ -133,6 +137,9 @@ void resp_start(request_t *r, int status);
 void resp_start_reason(request_t *r, int status, const char *reason, size_t rlen);
 /* Add a header (name without colon; value is written as given, the caller guarantees no CR/LF). */
 void resp_header(request_t *r, const char *name, const char *value, size_t vlen);
+/* The same with a counted name. A header that one of the site's [headers:NAME] rules sets for
+ * this request is dropped here: the rule's value replaces it (SPEC §6). */
+void resp_header_n(request_t *r, const char *name, size_t nlen, const char *value, size_t vlen);
 void resp_header_str(request_t *r, const char *name, const char *value);
 /* Finish the header block and queue it. content_length >= 0: length-delimited; -1: chunked for
  * HTTP/1.1 clients, close-delimited for HTTP/1.0. For HEAD the length is announced, no body sent. */

@@ -13,9 +13,14 @@ typedef struct wreq {
     char *owned;     /* freed when the write completes */
 } wreq_t;
 
-/* Queue bufs on the connection; `owned` (may be NULL) is freed after the write. */
+/* Queue bufs on the connection; `owned` (may be NULL) is freed after the write. Over TLS the
+ * bytes are encrypted at once (and `owned` freed then); cb still runs when the records are
+ * written. */
 void conn_queue_write(conn_t *c, request_t *r, const uv_buf_t *bufs, unsigned n, char *owned,
                       resp_write_cb cb, void *ctx);
+/* The same for bytes that go to the socket as they are (TLS records). */
+void conn_write_raw(conn_t *c, request_t *r, const uv_buf_t *bufs, unsigned n, char *owned,
+                    resp_write_cb cb, void *ctx);
 /* A write finished: continue pipelined work or finish a close. */
 void conn_write_done(conn_t *c, int status);
 /* Will the connection have to close after answering r (a body we will not read to its end)? */

@@ -12,7 +12,9 @@
 #include "http/site.h"
 #include "http/request.h"
 #include "http/request_int.h"
+#include "http/tls.h"
 #include "http/http_server.h"
+#include "util/log.h"
 #include "util/xalloc.h"
 
 const char *http_status_reason(int status) {
@@ -72,6 +74,27 @@ static void on_write(uv_write_t *w, int status) {
 
 void conn_queue_write(conn_t *c, request_t *r, const uv_buf_t *bufs, unsigned n, char *owned,
                       resp_write_cb cb, void *ctx) {
+    if (c == NULL || c->tls == NULL || c->state == CONN_STATE_CLOSING) {
+        conn_write_raw(c, r, bufs, n, owned, cb, ctx);
+        return;
+    }
+    /* TLS: the records (with whatever the session had queued before them) replace the bytes. */
+    bool ok = http_tls_write(c->tls, bufs, n);
+    free(owned);
+    buf_t out = http_tls_take_output(c->tls);
+    if (!ok) {
+        log_info("TLS write failed: %s", http_tls_error(c->tls));
+        buf_dispose(&out);
+        if (cb) cb(r, ctx, UV_EPROTO);
+        conn_close(c);
+        return;
+    }
+    uv_buf_t b = uv_buf_init(out.data, (unsigned)out.len);
+    conn_write_raw(c, r, &b, 1, out.data, cb, ctx);
+}
+
+void conn_write_raw(conn_t *c, request_t *r, const uv_buf_t *bufs, unsigned n, char *owned,
+                    resp_write_cb cb, void *ctx) {
     if (c == NULL || c->state == CONN_STATE_CLOSING) {
         free(owned);
         if (cb) cb(r, ctx, UV_ECANCELED);
@@ -215,6 +238,7 @@ void resp_start(request_t *r, int status) {
     buf_append_str(b, "\r\nServer: fcgihost\r\nDate: ");
     if (s) buf_append(b, http_date(s), 29);
     buf_append(b, "\r\n", 2);
+    if (status == 405 && r->allow) resp_header_str(r, "Allow", r->allow); /* also on an errorPage */
 }
 
 void resp_start_reason(request_t *r, int status, const char *reason, size_t rlen) {
@@ -228,11 +252,16 @@ void resp_start_reason(request_t *r, int status, const char *reason, size_t rlen
     r->resp_head.len = 0;
     buf_printf(&r->resp_head, "HTTP/1.1 %d %.*s\r\nServer: fcgihost\r\nDate: %s\r\n", status, (int)rlen,
                reason, s ? http_date(s) : "");
+    if (status == 405 && r->allow) resp_header_str(r, "Allow", r->allow); /* also on an errorPage */
 }
 
 void resp_header(request_t *r, const char *name, const char *value, size_t vlen) {
-    if (r->header_rules && rule_sets(r, name, strlen(name), 0)) return;
-    buf_append_str(&r->resp_head, name);
+    resp_header_n(r, name, strlen(name), value, vlen);
+}
+
+void resp_header_n(request_t *r, const char *name, size_t nlen, const char *value, size_t vlen) {
+    if (r->header_rules && rule_sets(r, name, nlen, 0)) return;
+    buf_append(&r->resp_head, name, nlen);
     buf_append(&r->resp_head, ": ", 2);
     buf_append(&r->resp_head, value, vlen);
     buf_append(&r->resp_head, "\r\n", 2);
@@ -338,6 +367,11 @@ static bool finish_head(request_t *r, int64_t content_length) {
         if (c) c->close_after = true;
     }
     if (bodyless) r->head_only = true;
+    if (r->https && r->site && r->site->cfg->hsts) {
+        buf_append_str(&r->resp_head, "Strict-Transport-Security: max-age=");
+        append_u64(&r->resp_head, r->site->cfg->hsts);
+        buf_append(&r->resp_head, "\r\n", 2);
+    }
     if (r->header_rules) append_rule_headers(r);
     if (c && conn_must_close_after(c, r)) c->close_after = true;
     if (c && (c->close_after || c->srv->stopping))
@@ -508,6 +542,7 @@ void resp_finish(request_t *r) {
 }
 
 void resp_error(request_t *r, int status, const char *detail) {
+    if (status == 405 && r->allow == NULL) r->allow = xstrdup("GET, HEAD"); /* static files */
     if (!r->headers_sent && dispatch_error_page(r, status)) return;
     char body[256];
     int n;
@@ -519,7 +554,6 @@ void resp_error(request_t *r, int status, const char *detail) {
     if ((size_t)n >= sizeof(body)) n = sizeof(body) - 1;
     resp_start(r, status);
     resp_header_str(r, "Content-Type", "text/plain; charset=utf-8");
-    if (status == 405) resp_header_str(r, "Allow", "GET, HEAD");
     char *copy = xstrndup(body, (size_t)n);
     uv_buf_t b = uv_buf_init(copy, (unsigned)n);
     resp_send(r, n, &b, 1, resp_free_ctx, copy);

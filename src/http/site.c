@@ -1,5 +1,6 @@
 /* Sites at run time. See site.h. */
 #include "http/site.h"
+#include "http/tls.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -200,6 +201,7 @@ static void site_close(http_server_t *hs, http_site_t *s) {
         if (s->aliases[i].fd >= 0) close(s->aliases[i].fd);
     free(s->aliases);
     log_put(hs, s->log);
+    if (s->tls_ctx) http_tls_ctx_unref(s->tls_ctx);
 }
 
 void http_sites_free(http_sites_t *ss) {
@@ -213,7 +215,49 @@ void http_sites_free(http_sites_t *ss) {
     free(ss);
 }
 
-http_sites_t *http_sites_open(http_server_t *hs, const cfg_t *cfg) {
+/* The certificate of site i: loaded, shared with an earlier site of the same files, or kept from
+ * the previous generation when the files fail. False when the site has none it needs. */
+static bool site_tls(http_sites_t *ss, size_t i, const cfg_t *cfg, const http_sites_t *prev) {
+    http_site_t *s = &ss->v[i];
+    const cfg_site_t *c = s->cfg;
+    for (size_t l = 0; l < cfg->server.n_listen && !s->tls_port; l++)
+        if (cfg->server.listen[l].tls) s->tls_port = cfg->server.listen[l].port;
+    for (size_t l = 0; l < c->n_listen && !s->tls_port; l++)
+        if (c->listen[l].tls) s->tls_port = c->listen[l].port;
+    if (c->tls_certificate == NULL) return true;
+    for (size_t j = 0; j < i; j++) {
+        const cfg_site_t *o = ss->v[j].cfg;
+        if (ss->v[j].tls_ctx && o->tls_certificate && strcmp(o->tls_certificate, c->tls_certificate) == 0 &&
+            ((o->tls_key == NULL && c->tls_key == NULL) ||
+             (o->tls_key && c->tls_key && strcmp(o->tls_key, c->tls_key) == 0))) {
+            s->tls_ctx = ss->v[j].tls_ctx;
+            http_tls_ctx_ref(s->tls_ctx);
+            return true;
+        }
+    }
+    char err[512];
+    s->tls_ctx = http_tls_ctx_new(c->tls_certificate, c->tls_key, cfg->server.tls_ciphers, err, sizeof(err));
+    if (s->tls_ctx) return true;
+    for (size_t j = 0; prev && j < prev->n; j++) {
+        if (prev->v[j].tls_ctx == NULL || strcmp(prev->v[j].cfg->name, c->name) != 0) continue;
+        s->tls_ctx = prev->v[j].tls_ctx;
+        http_tls_ctx_ref(s->tls_ctx);
+        log_error("site %s: %s; keeping the certificate loaded before", c->name, err);
+        return true;
+    }
+    log_error("site %s: %s", c->name, err);
+    return false;
+}
+
+struct ssl_ctx_st *http_sites_tls_ctx(const http_sites_t *ss, unsigned listen_id) {
+    const http_site_t *d = http_site_for(ss, STR_NULL, listen_id);
+    if (d && d->tls_ctx) return d->tls_ctx;
+    for (size_t i = 0; i < ss->n; i++)
+        if (ss->v[i].tls_ctx) return ss->v[i].tls_ctx;
+    return NULL;
+}
+
+http_sites_t *http_sites_open(http_server_t *hs, const cfg_t *cfg, const http_sites_t *prev) {
     http_sites_t *ss = xcalloc(1, sizeof(*ss));
     ss->hs = hs;
     ss->n = cfg->n_sites;
@@ -233,6 +277,7 @@ http_sites_t *http_sites_open(http_server_t *hs, const cfg_t *cfg) {
         for (size_t a = 0; a < c->aliases.n; a++)
             if (root_open(&s->aliases[a], c->aliases.v[a].dir, c->symlinks) < 0) ok = false;
         s->log = log_get(hs, c->access_log);
+        if (!site_tls(ss, i, cfg, prev)) ok = false;
         for (size_t h = 0; h < c->hosts.n; h++) {
             const char *name = c->hosts.v[h];
             if (strcmp(name, "*") == 0) {

@@ -42,13 +42,21 @@ typedef struct http_site {
     http_root_t root;
     http_root_t *aliases;    /* one per cfg->aliases entry */
     http_log_t *log;         /* NULL: accessLog = off */
+    struct ssl_ctx_st *tls_ctx; /* its certificate's TLS context (a reference); NULL: none */
+    int tls_port;            /* the port of a tls listener serving it (redirectToHttps); 0: none */
 } http_site_t;
 
 typedef struct http_sites http_sites_t;
 
-/* Open the roots, alias directories and logs of cfg's sites. NULL on failure, logged (a root
- * that cannot be opened keeps a reload from applying). */
-http_sites_t *http_sites_open(http_server_t *hs, const cfg_t *cfg);
+/* Open the roots, alias directories and logs of cfg's sites and load their certificates. NULL on
+ * failure, logged (a root that cannot be opened keeps a reload from applying). A certificate or
+ * key that cannot be loaded while `prev` (the generation in use; NULL at start) has one for the
+ * site of the same name keeps that one, logged with the file's name (SPEC §7). */
+http_sites_t *http_sites_open(http_server_t *hs, const cfg_t *cfg, const http_sites_t *prev);
+
+/* The TLS context a connection on listener listen_id starts with, before SNI: the default site's
+ * of that listener, else the first site's with a certificate; NULL: none. */
+struct ssl_ctx_st *http_sites_tls_ctx(const http_sites_t *ss, unsigned listen_id);
 void http_sites_free(http_sites_t *ss);
 
 /* The site for a request: by its Host (authority) among the sites reachable on the listener it

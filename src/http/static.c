@@ -44,6 +44,7 @@
 #define CACHE_MAX_INLINE (64u * 1024u)           /* files up to this are kept in memory */
 #define CACHE_MAX_DATA (64u * 1024u * 1024u)     /* total bytes kept in memory */
 #define SENDFILE_CHUNK (4u * 1024u * 1024u)
+#define COPY_CHUNK (256u * 1024u)   /* over TLS: read on the threadpool, encrypted on the loop */
 
 typedef struct file_entry {
     struct file_entry *hnext;
@@ -395,7 +396,8 @@ static int parse_range(const request_t *r, const file_entry_t *e, int64_t *from,
 typedef struct sendfile_job {
     request_t *r;       /* NULL once the request was abandoned */
     file_entry_t *e;    /* a reference */
-    int sock;           /* dup of the client socket */
+    int sock;           /* dup of the client socket; -1 when copying (TLS) */
+    char *copy;         /* TLS: the chunk read on the threadpool, encrypted by resp_write */
     int64_t off, end;
     uv_work_t work;
     ssize_t res;        /* result of the last sendfile: bytes, or a negative UV_E* code */
@@ -406,11 +408,15 @@ typedef struct sendfile_job {
 
 static void job_step(sendfile_job_t *j);
 
-static void on_poll_closed(uv_handle_t *h) {
-    sendfile_job_t *j = h->data;
-    close(j->sock);
+static void job_release(sendfile_job_t *j) {
+    if (j->sock >= 0) close(j->sock);
     entry_unref(j->e);
+    free(j->copy);
     free(j);
+}
+
+static void on_poll_closed(uv_handle_t *h) {
+    job_release(h->data);
 }
 
 static void job_free(sendfile_job_t *j) {
@@ -418,9 +424,7 @@ static void job_free(sendfile_job_t *j) {
         uv_close((uv_handle_t *)&j->poll, on_poll_closed);
         return;
     }
-    close(j->sock);
-    entry_unref(j->e);
-    free(j);
+    job_release(j);
 }
 
 static void job_fail(sendfile_job_t *j, int err) {
@@ -450,10 +454,18 @@ static void do_sendfile(uv_work_t *w) {
     sendfile_job_t *j = w->data;
     off_t off = (off_t)j->off;
     int64_t left = j->end - j->off;
+    if (j->copy) { /* TLS: the loop encrypts what the thread reads */
+        size_t n = left > COPY_CHUNK ? COPY_CHUNK : (size_t)left;
+        ssize_t r = pread(j->e->fd, j->copy, n, off);
+        j->res = r > 0 ? r : r == 0 ? UV_EIO /* the file shrank under us */ : -errno;
+        return;
+    }
     size_t n = left > SENDFILE_CHUNK ? SENDFILE_CHUNK : (size_t)left;
     ssize_t r = sendfile(j->sock, j->e->fd, &off, n);
     j->res = r < 0 ? (errno == EAGAIN ? UV_EAGAIN : -errno) : r;
 }
+
+static void on_written(request_t *r, void *ctx, int status);
 
 static void on_sendfile(uv_work_t *w, int status) {
     sendfile_job_t *j = w->data;
@@ -461,6 +473,12 @@ static void on_sendfile(uv_work_t *w, int status) {
     j->busy = false;
     if (j->r == NULL) {
         job_free(j);
+        return;
+    }
+    if (j->copy && res > 0) { /* one chunk in flight: the next read waits for its write */
+        j->off += res;
+        uv_buf_t b = uv_buf_init(j->copy, (unsigned)res);
+        resp_write(j->r, &b, 1, on_written, j);
         return;
     }
     if (res > 0) {
@@ -490,15 +508,8 @@ static void on_sendfile(uv_work_t *w, int status) {
     job_fail(j, (int)res);
 }
 
-static void job_step(sendfile_job_t *j) {
-    j->busy = true;
-    if (uv_queue_work(j->r->loop, &j->work, do_sendfile, on_sendfile) != 0) {
-        j->busy = false;
-        job_fail(j, UV_EIO);
-    }
-}
-
-static void on_headers_written(request_t *r, void *ctx, int status) {
+/* The headers, or over TLS a chunk, are written: the next chunk, or the end. */
+static void on_written(request_t *r, void *ctx, int status) {
     sendfile_job_t *j = ctx;
     if (j->r == NULL) {
         job_free(j);
@@ -508,8 +519,23 @@ static void on_headers_written(request_t *r, void *ctx, int status) {
         job_fail(j, status);
         return;
     }
+    if (j->off >= j->end) {
+        r->hctx = NULL;
+        job_free(j);
+        resp_finish(r);
+        return;
+    }
     job_step(j);
 }
+
+static void job_step(sendfile_job_t *j) {
+    j->busy = true;
+    if (uv_queue_work(j->r->loop, &j->work, do_sendfile, on_sendfile) != 0) {
+        j->busy = false;
+        job_fail(j, UV_EIO);
+    }
+}
+
 
 static void static_abort(request_t *r) {
     sendfile_job_t *j = r->hctx;
@@ -545,12 +571,13 @@ static void send_body(request_t *r, file_entry_t *e, int64_t from, int64_t len) 
         resp_finish(r);
         return;
     }
-    int sock = req_socket_dup(r);
-    if (sock < 0) {
+    int sock = -1;
+    if (r->tls_version == NULL && (sock = req_socket_dup(r)) < 0) {
         resp_error(r, 500, NULL);
         return;
     }
     sendfile_job_t *j = xcalloc(1, sizeof(*j));
+    if (sock < 0) j->copy = xmalloc(COPY_CHUNK);
     j->r = r;
     j->e = e;
     e->refs++;
@@ -560,7 +587,7 @@ static void send_body(request_t *r, file_entry_t *e, int64_t from, int64_t len) 
     j->work.data = j;
     r->hctx = j;
     r->handler = &static_handler;
-    resp_send_headers_cb(r, len, on_headers_written, j);
+    resp_send_headers_cb(r, len, on_written, j);
 }
 
 /* A precompressed sibling (SPEC §7): FILE.br or FILE.gz, a regular file not older than FILE,

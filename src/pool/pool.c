@@ -524,6 +524,7 @@ static bool retire_if_due(pool_t *p, worker_t *wk) {
     } else {
         return false;
     }
+    worker_read_stop(wk);
     worker_end(wk, why);
     return true;
 }
@@ -537,6 +538,9 @@ void pool_release(worker_t *wk, pool_release_t how) {
     if (completed) wk->completed++;
     if (how == POOL_RELEASE_DEAD) wk->in_request_death = true;
     if (how == POOL_RELEASE_GONE) wk->gone_before_answer = true;
+    worker_read_detach(wk);
+    /* Only a connection going back to idle stays registered for reading. */
+    if (how != POOL_RELEASE_OK || wk->state == WORKER_STATE_EXITED) worker_read_stop(wk);
     if (wk->state == WORKER_STATE_EXITED) {
         if (how == POOL_RELEASE_KILL) wk->in_request_death = true; /* it died, then misbehaved */
         settle_exit(p, wk);

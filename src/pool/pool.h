@@ -141,6 +141,16 @@ void pool_release_gone(worker_t *wk, void (*cb)(void *data, bool clean), void *d
 /* The connected stream of a leased worker (a uv_pipe_t or uv_tcp_t). The lessee may read and
  * write it, set handle->data, start/stop reading; it must stop reading before pool_release(). */
 uv_stream_t *worker_stream(worker_t *wk);
+
+/* The lessee's reading of worker_stream. The connection stays registered with the loop from one
+ * request to the next (a uv_read_stop and uv_read_start cost two epoll_ctl calls per request):
+ * worker_read_start points its reads at the lessee's callbacks (and starts reading if stopped,
+ * for instance after worker_read_stop for back-pressure); worker_read_detach gives them back to
+ * the pool before pool_release. Returns 0 or a libuv error. A lessee never calls uv_read_start
+ * or uv_read_stop on worker_stream itself: the pool's record of the reading would be wrong. */
+int worker_read_start(worker_t *wk, uv_alloc_cb alloc, uv_read_cb read);
+void worker_read_stop(worker_t *wk);
+void worker_read_detach(worker_t *wk);
 pid_t worker_pid(const worker_t *wk);
 /* Requests this process has completed before the current one (releases with OK or CLOSE). */
 uint64_t worker_requests(const worker_t *wk);

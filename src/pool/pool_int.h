@@ -65,6 +65,9 @@ struct worker {
     uv_timer_t timer;
     worker_timer_kind_t timer_kind;
     worker_conn_state_t conn_state;
+    bool conn_reading;               /* the connection is registered for reading with the loop */
+    uv_alloc_cb lessee_alloc;        /* the lessee's read callbacks (worker_read_start); NULL: */
+    uv_read_cb lessee_read;          /*   the pool's own (idle) reading */
 
     cfg_protocol_t protocol;         /* as spawned */
     char *sock_path;                 /* unix: the socket file (unlinked when freed); NULL for tcp */

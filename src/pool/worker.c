@@ -183,6 +183,8 @@ static void on_conn_closed(uv_handle_t *h) {
 void worker_close_conn(worker_t *wk) {
     if (wk->conn_state != WORKER_CONN_OPEN) return;
     wk->conn_state = WORKER_CONN_CLOSING;
+    wk->conn_reading = false;
+    worker_read_detach(wk);
     close_handle(wk, &wk->conn.handle, on_conn_closed);
 }
 
@@ -246,16 +248,55 @@ static void on_idle_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     worker_expect_exit(wk, "closed its connection");
 }
 
+/* The connection's read callbacks, for the whole of its life: the lessee's while it has set
+ * them, the pool's idle watch otherwise. */
+static void on_conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+    worker_t *wk = container_of(h, worker_t, conn.handle);
+    if (wk->lessee_read) wk->lessee_alloc(h, suggested, buf);
+    else on_alloc(h, suggested, buf);
+}
+
+static void on_conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+    worker_t *wk = container_of(s, worker_t, conn.stream);
+    if (wk->lessee_read) wk->lessee_read(s, nread, buf);
+    else on_idle_read(s, nread, buf);
+}
+
+static int conn_read_on(worker_t *wk) {
+    if (wk->conn_state != WORKER_CONN_OPEN) return UV_EINVAL;
+    if (wk->conn_reading) return 0;
+    int r = uv_read_start(&wk->conn.stream, on_conn_alloc, on_conn_read);
+    if (r == 0) wk->conn_reading = true;
+    return r;
+}
+
+int worker_read_start(worker_t *wk, uv_alloc_cb alloc, uv_read_cb read) {
+    wk->lessee_alloc = alloc;
+    wk->lessee_read = read;
+    return conn_read_on(wk);
+}
+
+void worker_read_stop(worker_t *wk) {
+    if (wk->conn_state == WORKER_CONN_OPEN && wk->conn_reading) uv_read_stop(&wk->conn.stream);
+    wk->conn_reading = false;
+}
+
+void worker_read_detach(worker_t *wk) {
+    wk->lessee_alloc = NULL;
+    wk->lessee_read = NULL;
+}
+
 void worker_watch(worker_t *wk) {
     if (wk->conn_state != WORKER_CONN_OPEN) return;
     wk->conn.handle.data = wk;
-    uv_read_stop(&wk->conn.stream); /* in case the lessee left it reading */
-    int r = uv_read_start(&wk->conn.stream, on_alloc, on_idle_read);
+    worker_read_detach(wk);
+    int r = conn_read_on(wk);
     if (r < 0) worker_expect_exit(wk, "connection unusable");
 }
 
 void worker_unwatch(worker_t *wk) {
-    if (wk->conn_state == WORKER_CONN_OPEN) uv_read_stop(&wk->conn.stream);
+    /* Reading goes on: the lessee points it at its callbacks at once (worker_read_start). */
+    worker_read_detach(wk);
 }
 
 /* ---- Ending ---- */

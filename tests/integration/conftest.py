@@ -148,6 +148,7 @@ class Server:
         self.tcp = []    # (host, port)
         self.unix = []   # paths
         for l in listen:
+            l = l.split()[0]  # the address; options such as tls or proxy follow it
             if l.startswith("unix:"):
                 self.unix.append(l[5:])
             else:

@@ -997,6 +997,42 @@ static void test_listen_forms(void **state) {
     expect_error(BASE "listen = [fe80::1%eth0]:80\n",
                  "t.conf:3: listen: '[fe80::1%eth0]:80' is not an address: use a.b.c.d:PORT, "
                  "[IPv6]:PORT, *:PORT or unix:/path (PORT from 1 to 65535)");
+    /* Options after the address: proxy. */
+    cfg = load_ok(BASE "listen = 127.0.0.1:8080   proxy\nlisten = unix:/run/p.sock proxy\n"
+                       "trustedProxies = 10.0.0.0/8, ::1\n");
+    assert_string_equal(cfg->server.listen[0].text, "127.0.0.1:8080");
+    assert_true(cfg->server.listen[0].proxy);
+    assert_true(cfg->server.listen[1].proxy);
+    assert_int_equal(cfg->server.n_trusted_proxies, 2);
+    assert_int_equal(cfg->server.trusted_proxies[1].family, AF_INET6);
+    cfg_free(cfg);
+    expect_error(BASE "listen = 127.0.0.1:8080 proxy tsl\n",
+                 "t.conf:3: listen: 'tsl' after the address of listen is not an option: use tls "
+                 "or proxy");
+    expect_error(BASE "trustedProxies = 10.0.0.0/33\n",
+                 "t.conf:3: trustedProxies: '10.0.0.0/33' is not an IPv4 or IPv6 address or CIDR "
+                 "range");
+    /* One address, one socket: its options agree wherever it is named. */
+    expect_error("[server]\nlisten = 127.0.0.1:8080 proxy\n[site:a]\nhosts = *\nroot = /tmp\n"
+                 "listen = 127.0.0.1:8080\n",
+                 "t.conf:6: listen: 127.0.0.1:8080 is also given with the proxy option at line 2: "
+                 "one address is one socket, give it the same options everywhere");
+}
+
+static void test_deny_forms(void **state) {
+    cfg_t *cfg = load_ok(BASE "deny = /.git/ /wp-config.php  *.bak /up/*.php\ndeny = /cache//\n");
+    const cfg_denies_t *d = &cfg->sites[0].deny;
+    assert_int_equal(d->n, 5);
+    assert_string_equal(d->v[0].pattern, "/.git");
+    assert_int_equal(d->v[0].kind, CFG_DENY_PREFIX);
+    assert_string_equal(d->v[1].pattern, "/wp-config.php");
+    assert_int_equal(d->v[2].kind, CFG_DENY_NAME);
+    assert_int_equal(d->v[3].kind, CFG_DENY_PATH_GLOB);
+    assert_string_equal(d->v[4].pattern, "/cache");
+    cfg_free(cfg);
+    expect_error(BASE "deny = /.git/ /\n",
+                 "t.conf:3: deny: '/' is neither a URL prefix (\"/.git/\"), a path pattern "
+                 "(\"/uploads/*.php\") nor a file-name pattern (\"*.bak\")");
 }
 
 static void test_status_allow(void **state) {
@@ -1195,10 +1231,11 @@ static void test_find_app_and_free_null(void **state) {
 static void test_key_table(void **state) {
     static const char *const server[] = {
         "listen", "root", "index", "accessLog", "errorLog", "logLevel", "controlSocket",
-        "runtimeDir", "user", "symlinks", "statusPath", "statusAllow", "maxUrlBytes",
+        "runtimeDir", "user", "symlinks", "statusPath", "statusAllow", "trustedProxies", "maxUrlBytes",
         "maxHeaderBytes", "maxBodyBytes", "headerTimeout", "bodyTimeout", "sendTimeout",
         "keepAliveTimeout", "shutdownTimeout", "tempDir", "maxConnections", "maxConnectionsPerIp",
-        "compress", "compressMinBytes", "alias", "fallback", "errorPage", "deny"};
+        "compress", "compressMinBytes", "tlsCertificate", "tlsKey", "tlsCiphers",
+        "redirectToHttps", "hsts", "alias", "fallback", "errorPage", "deny"};
     static const char *const fastcgi[] = {
         "fullPath", "arguments", "env", "maxInstances", "instanceMaxRequests", "idleTimeout",
         "activityTimeout", "requestTimeout", "queueLength", "rapidFailsPerMinute", "protocol",
@@ -1208,15 +1245,17 @@ static void test_key_table(void **state) {
                                           "responseBufferLimit", "site"};
     static const char *const site[] = {"hosts", "listen", "root", "index", "symlinks",
                                        "maxBodyBytes", "accessLog", "compress",
-                                       "compressMinBytes", "alias", "fallback", "errorPage",
-                                       "deny"};
+                                       "compressMinBytes", "tlsCertificate", "tlsKey",
+                                       "redirectToHttps", "hsts", "alias", "fallback",
+                                       "errorPage", "deny"};
     static const char *const rewrite[] = {"match", "unless", "to", "redirect", "last", "site"};
     static const char *const headers[] = {"path", "set", "site"};
     /* No default on purpose: [server] root (required without sites), the site keys [server]
      * gives, and `site` (every site when absent). */
     static const char *const no_default[] = {"root",   "index",    "symlinks",
                                              "maxBodyBytes", "accessLog", "compress",
-                                             "compressMinBytes", "site"};
+                                             "compressMinBytes", "site", "tlsCertificate",
+                                             "tlsKey", "redirectToHttps", "hsts"};
     const struct {
         cfg_sect_kind_t kind;
         const char *const *names;
@@ -1303,7 +1342,7 @@ int main(void) {
         cmocka_unit_test(test_script_processor_forms),
         cmocka_unit_test(test_relative_paths),
         cmocka_unit_test(test_listen_forms),
-        cmocka_unit_test(test_status_allow),
+        cmocka_unit_test(test_deny_forms), cmocka_unit_test(test_status_allow),
         cmocka_unit_test(test_arguments_split),
         cmocka_unit_test(test_sizes_and_booleans),
         cmocka_unit_test(test_utf8_vars_and_user),

@@ -404,7 +404,7 @@ static void client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     if (nread < 0) {
         c->lost = true;
         c->lost_err = (int)nread;
-        uv_read_stop(s);
+        worker_read_stop(c->wk);
         return;
     }
     const char *p = buf->base;
@@ -417,7 +417,7 @@ static void client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
         left -= used;
         if (kind < 0) {
             c->proto_err = kind;
-            uv_read_stop(s);
+            worker_read_stop(c->wk);
             return;
         }
         if (kind == FCGI_EV_NEED_MORE) break;
@@ -430,7 +430,7 @@ static void client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
             c->got_output = true;
         } else if (kind == FCGI_EV_END_REQUEST) {
             c->ended = true;
-            uv_read_stop(s);
+            worker_read_stop(c->wk);
             return;
         }
     }
@@ -454,7 +454,7 @@ static void client_send(client_t *c, const char *body) {
     if (blen) n = fake_record(c->wbuf, n, FCGI_STDIN, 1, body, blen);
     fcgi_stdin_end_write(c->wbuf + n, 1);
     n += FCGI_HEADER_LEN;
-    assert_int_equal(uv_read_start(st, client_alloc, client_read), 0);
+    assert_int_equal(worker_read_start(c->wk, client_alloc, client_read), 0);
     uv_buf_t b = uv_buf_init(c->wbuf, (unsigned)n);
     c->wreq.data = c;
     c->writing = true;
@@ -486,7 +486,7 @@ static void client_acquire(env_t *e, client_t *c, const char *body) {
 
 static void client_release(client_t *c, pool_release_t how) {
     assert_non_null(c->wk);
-    uv_read_stop(worker_stream(c->wk));
+    worker_read_detach(c->wk);
     pool_release(c->wk, how);
     c->wk = NULL;
 }
