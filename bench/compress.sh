@@ -209,8 +209,8 @@ def med(k, f):
 
 
 names = [s[0] for s in servers]
-print("| page | server | Content-Encoding | body bytes | head bytes | ratio | req/s | server CPU ns per page byte | compression's cost ns/byte (gzip − identity) |")
-print("|---|---|---|---:|---:|---:|---:|---:|---:|")
+print("| page | server | Accept-Encoding | Content-Encoding | body bytes | head bytes | ratio | req/s | server CPU ns per page byte | compression's cost ns/byte (gzip − identity) |")
+print("|---|---|---|---|---:|---:|---:|---:|---:|---:|")
 for path in PATHS:
     for name in names:
         g, i = (name, path, "gzip"), (name, path, "identity")
@@ -218,7 +218,7 @@ for path in PATHS:
             k = (name, path, coding)
             h, b, ce = wire[k]
             cost = med(g, "ns_per_byte") - med(i, "ns_per_byte")
-            print(f"| {path} | {name} | {ce or 'identity'}{'' if coding == 'gzip' else ' (no Accept-Encoding)'} "
+            print(f"| {path} | {name} | {'gzip' if coding == 'gzip' else '-'} | {ce or '-'} "
                   f"| {b} | {h} | {b / len(page):.3f} | {med(k, 'rps'):.0f} | {med(k, 'ns_per_byte'):.2f} "
                   f"| {f'{cost:.2f}' if coding == 'gzip' else ''} |")
 print()
