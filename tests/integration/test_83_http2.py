@@ -1,0 +1,1088 @@
+"""HTTP/2 (SPEC §7 "HTTP/2", issue 12): h2 by ALPN on `tls` listeners (h2 before http/1.1;
+`http2 = off` offers only http/1.1), HTTP/2 with prior knowledge on `h2c` listeners next to
+HTTP/1.1 on the same port (an `Upgrade: h2c` request is answered in HTTP/1.1), with real clients
+(curl --http2 / --http2-prior-knowledge, nghttp) and with the HTTP/2 client of h2_hostile.py,
+which also checks every frame the server sends (flow-control windows, connection-specific fields).
+
+Every request feature of §3–§4 over HTTP/2: static files (Range, conditionals: 206, 304, 416),
+HEAD, redirects, error pages, the status page, FastCGI buffered and streamed (php-cgi and
+fcgi_app), request bodies with and without content-length streamed to the application (sha256
+compared), expect: 100-continue, request trailers, compression, the access log ("HTTP/2.0"),
+SERVER_PROTOCOL and the cookie crumbs joined (RFC 9113 §8.2.3); 421 for an unknown host over TLS.
+
+Then what HTTP/2 adds: 100 concurrent streams on one connection, one of them a 64 MiB streamed
+FastCGI answer read slowly (the application is held back by the stream's window, the server's
+VmRSS stays bounded); http2MaxStreams (streams past it refused, the connection usable); a client
+resetting a stream at every phase (the FastCGI request cleaned up as for a client that left, the
+other streams of the connection going on); the floods that close the connection (rapid reset,
+CONTINUATION, PING, SETTINGS, empty DATA; an HPACK bomb: an error for the stream or the
+connection closed, never memory growth) while other clients are served; GOAWAY on a graceful
+stop (streams in flight finish) and a reload with streams in flight (none fails); the HTTP/2
+counters of the JSON status and the Prometheus page.
+
+Waits are conditions with deadlines (streams ending, log lines, /proc values settling); a flood
+must end the connection (GOAWAY or close) within FLOOD_DEADLINE. VmRSS bounds are asserted on
+release builds only (under ASan the quarantine keeps freed memory mapped: LeakSanitizer checks
+at teardown instead).
+"""
+import gzip
+import hashlib
+import itertools
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import threading
+import time
+
+import brotli
+import pytest
+
+import h2_hostile as h2
+import helpers
+import hostile
+from conftest import free_ports
+from helpers import make_cert
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+APPS = os.environ.get("FCGIHOST_APPS", os.path.join(ROOT, "build", "tests", "apps"))
+FCGI_APP = os.path.join(APPS, "fcgi_app")
+PHP_CGI = "/usr/bin/php-cgi"
+
+T = 10.0                              # a response, a log line
+FLOOD_DEADLINE = 5.0                  # a flood's connection ends within this (from its start)
+CLOSE_DEADLINE = 5.0                  # ... and after a GOAWAY, the connection closes within this
+RSS_GROWTH_KB = 32 << 10              # the server's VmRSS peak over its baseline (release builds)
+APP_AHEAD = 16 << 20                  # what a held-back application may have written past the client
+PATTERN = b"0123456789abcdef"         # fcgi_app's big= bytes
+BIG = 64 << 20                        # the slow streamed answer
+
+
+def prose(n, seed):
+    rnd = random.Random(seed)
+    words = "stream frame window header table flow control server client request answer".split()
+    out = []
+    size = 0
+    while size < n:
+        w = rnd.choice(words) + (" " if rnd.random() > 0.1 else "\n")
+        out.append(w)
+        size += len(w)
+    return "".join(out).encode()[:n]
+
+
+SMALL = prose(20000, 1)                                       # text: compressed on request
+A_TXT = b"hello over h2\n"
+MID = bytes(random.Random(2).getrandbits(8) for _ in range(1 << 20))   # 1 MiB, not compressible
+ERROR_PAGE = b"<h1>custom not found page</h1>\n"
+
+PHP_HELLO = b"<?php echo \"hello from php\\n\";\n"
+PHP_SHA = b"""<?php
+header('Content-Type: application/json');
+$in = file_get_contents('php://input');
+echo json_encode(['len' => strlen($in), 'sha256' => hash('sha256', $in),
+  'cl' => $_SERVER['CONTENT_LENGTH'] ?? null, 'method' => $_SERVER['REQUEST_METHOD'],
+  'proto' => $_SERVER['SERVER_PROTOCOL'], 'https' => $_SERVER['HTTPS'] ?? null]);
+"""
+PHP_HOP = b"""<?php
+header('Connection: close');
+header('Keep-Alive: timeout=5');
+header('Upgrade: h2c');
+header('Proxy-Connection: keep-alive');
+header('X-Kept: yes');
+echo "hop\\n";
+"""
+# Streamed (responseBufferLimit = 0): "first PID" flushed, then it waits for go/NAME (created by
+# the test; 20 s at most), then n lines.
+PHP_WAIT = b"""<?php
+while (ob_get_level()) ob_end_flush();
+echo "first ", getmypid(), "\\n";
+flush();
+$go = __DIR__ . '/go/' . basename($_GET['go'] ?? 'none');
+$deadline = microtime(true) + 20;
+while (!file_exists($go)) {
+    if (microtime(true) > $deadline) { echo "no go file\\n"; exit; }
+    usleep(2000);
+}
+echo str_repeat("the rest of the answer\\n", (int)($_GET['n'] ?? 100));
+"""
+
+FILES = {
+    "a.txt": A_TXT,
+    "small.txt": SMALL,
+    "mid.bin": MID,
+    "dir/index.html": b"<p>dir</p>\n",
+    "errors/404.html": ERROR_PAGE,
+    ".hidden": b"secret\n",
+    "hello.php": PHP_HELLO,
+    "sha.php": PHP_SHA,
+    "hop.php": PHP_HOP,
+    "wait.sphp": PHP_WAIT,
+    "go/.keep": b"",
+    "t.fcgi": b"", "s.sfcgi": b"", "b.bfcgi": b"",
+}
+
+APP_INI = f"""[fastcgi:php]
+fullPath = {PHP_CGI}
+maxInstances = 2
+
+[fastcgi:app]
+fullPath = {FCGI_APP}
+maxInstances = 2
+
+[fastcgi:big]
+fullPath = {FCGI_APP}
+maxInstances = 1
+
+[handler:sphp]
+path = *.sphp
+scriptProcessor = php
+responseBufferLimit = 0
+
+[handler:php]
+path = *.php
+scriptProcessor = php
+
+[handler:sfcgi]
+path = *.sfcgi
+scriptProcessor = app
+responseBufferLimit = 0
+
+[handler:fcgi]
+path = *.fcgi
+scriptProcessor = app
+
+[handler:bfcgi]
+path = *.bfcgi
+scriptProcessor = big
+responseBufferLimit = 0
+"""
+
+
+# ---- servers and clients -----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    d = str(tmp_path_factory.mktemp("h2certs"))
+    os.chmod(d, 0o755)
+    return make_cert(d, "a", "localhost", ["localhost", "a.test"], key_type="ec")
+
+
+def h2_server(factory, certs, server_opts=None, extra="", files=None, **kw):
+    """A server with a TLS listener (h2 by ALPN), an h2c listener and a plain HTTP/1.1 one;
+    srv.port is the plain one (srv.get() and the status page speak HTTP/1.1 there)."""
+    tls_port, h2c_port, plain_port = free_ports(3)
+    opts = {"tlsCertificate": certs[0], "tlsKey": certs[1], "errorPage": "404 /errors/404.html"}
+    opts.update(server_opts or {})
+    fs = dict(FILES)
+    fs.update(files or {})
+    srv = factory(listen=["127.0.0.1:%d tls" % tls_port, "127.0.0.1:%d h2c" % h2c_port,
+                          "127.0.0.1:%d" % plain_port],
+                  server_opts=opts, files=fs, extra=APP_INI + extra, **kw)
+    srv.tls_port, srv.h2c_port, srv.plain_port = tls_port, h2c_port, plain_port
+    srv.port = plain_port
+    return srv
+
+
+@pytest.fixture(scope="module")
+def srv(module_server_factory, certs):
+    return h2_server(module_server_factory, certs)
+
+
+def open_h2(srv, transport="tls", **kw):
+    if transport == "tls":
+        return h2.H2Conn.open(srv.tls_port, tls=True, **kw)
+    return h2.H2Conn.open(srv.h2c_port, tls=False, **kw)
+
+
+def clean(c):
+    """No frame the server sent broke the protocol (windows, fields, header blocks)."""
+    v = c.all_violations()
+    assert v == [], "the server broke HTTP/2: %s" % v[:10]
+
+
+def ok(st, status=200):
+    assert st.reset is None and not st.refused_by_goaway, st.describe()
+    assert st.ended, st.describe()
+    assert st.status == status, "%s %r" % (st.describe(), st.body[:300])
+    return st
+
+
+def is_pattern_at(data, offset):
+    """Are `data` fcgi_app's big= bytes at `offset`?"""
+    start = offset % 16
+    need = start + len(data)
+    return data == (PATTERN * (need // 16 + 1))[start:need]
+
+
+class PatternSink:
+    """Checks a streamed big= answer piece by piece without keeping it."""
+
+    def __init__(self):
+        self.n = 0
+        self.bad_at = None
+
+    def feed(self, data):
+        if self.bad_at is None and not is_pattern_at(data, self.n):
+            self.bad_at = self.n
+        self.n += len(data)
+
+
+def go_name(_c=itertools.count()):
+    return "go%d-%d" % (os.getpid(), next(_c))
+
+
+def release(srv, name):
+    with open(os.path.join(srv.root, "go", name), "wb"):
+        pass
+
+
+def status(srv):
+    r = srv.get("/fcgihost-status")
+    assert r.status == 200, r
+    return json.loads(r.body)
+
+
+def pool(st, name):
+    return next(p for p in st["pools"] if p["name"] == name)
+
+
+def check_quiet(srv, what, max_conns=1):
+    """Within a deadline: no connection but the status page's own (and `max_conns - 1` more),
+    no FastCGI process busy or queued for, at most maxInstances fcgi_app/php-cgi children."""
+    last = {}
+
+    def quiet():
+        st = status(srv)
+        last["server"] = st["server"]["connections"]
+        good = st["server"]["connections"] <= max_conns
+        for p in st["pools"]:
+            procs = p["processes"]
+            last[p["name"]] = (procs.get("busy"), p["queue"]["queued"], p["failed"], procs.get("total"))
+            good = good and procs.get("busy", 0) == 0 and p["queue"]["queued"] == 0 and not p["failed"]
+        kids = hostile.children(srv.pid, "fcgi_app")
+        last["fcgi_app children"] = len(kids)
+        return good and len(kids) <= 3          # app: 2, big: 1
+    try:
+        helpers.wait_until(quiet, 15, interval=0.05, what="a quiet server")
+    except helpers.Timeout:
+        assert srv.running(), "the server died after %s" % what
+        raise AssertionError("15s after %s the server is not quiet: %s" % (what, last))
+
+
+def wchar(pid):
+    """Bytes a process has written (/proc/PID/io)."""
+    with open("/proc/%d/io" % pid) as f:
+        for line in f:
+            if line.startswith("wchar:"):
+                return int(line.split()[1])
+    raise KeyError("wchar")
+
+
+def settle(read, c=None, quiet=0.5, timeout=T, what="a value to settle"):
+    """Wait until read() has not changed for `quiet` seconds (pumping connection c meanwhile);
+    returns the value."""
+    deadline = time.monotonic() + timeout
+    last, since = read(), time.monotonic()
+    while True:
+        if c is not None:
+            c.pump(0.05)
+        else:
+            time.sleep(0.05)
+        v, now = read(), time.monotonic()
+        if v != last:
+            last, since = v, now
+        elif now - since >= quiet:
+            return v
+        if now > deadline:
+            raise helpers.Timeout("%s: still changing after %.0fs (last %r)" % (what, timeout, v))
+
+
+class RssWatch:
+    """Samples a process's VmRSS every 20 ms from a thread; .peak is the largest seen."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.base = hostile.status_kb(pid)
+        self.peak = self.base
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                self.peak = max(self.peak, hostile.status_kb(self.pid))
+            except (OSError, KeyError):
+                return
+            self._stop.wait(0.02)
+
+    def stop(self):
+        self._stop.set()
+        self._t.join(2)
+        return self.peak - self.base
+
+
+def sanitized(srv):
+    return hostile.sanitized(srv.pid, srv.proc.args[0])
+
+
+def curl(*args, timeout=30):
+    return subprocess.run(["curl", "-s", "--max-time", "20"] + list(args), capture_output=True,
+                          timeout=timeout)
+
+
+def wait_mark(srv, mark):
+    """fcgi_app's "mark" line: the request is inside its process; returns the process id."""
+    m = srv.wait_for_log(r"fcgi_app (\d+) mark %s$" % re.escape(mark), timeout=T)
+    return int(m.group(1))
+
+
+# ==== negotiation and real clients ===========================================================
+
+def test_alpn_offers_h2_then_http11(srv):
+    for alpn, want in ((("h2", "http/1.1"), "h2"), (("h2",), "h2"), (("http/1.1",), "http/1.1"),
+                       (("http/1.1", "h2"), None)):
+        sock, got = h2.connect(srv.tls_port, alpn=alpn)
+        sock.close()
+        if want is None:
+            assert got in ("h2", "http/1.1"), (alpn, got)
+        else:
+            assert got == want, (alpn, got)
+    # HTTP/1.1 on the TLS listener: chosen by ALPN, and without ALPN at all.
+    for alpn in (("http/1.1",), None):
+        sock, _ = h2.connect(srv.tls_port, alpn=alpn)
+        with helpers.RawConn(sock, T) as rc:
+            res = helpers.exchange(rc, helpers.request("GET", "/a.txt", [("Connection", "close")],
+                                                       host="localhost"))
+        assert res.status == 200 and res.first.body == A_TXT and res.first.version == "HTTP/1.1", res
+
+
+def test_http2_off_offers_only_http11(start_server, certs):
+    srv = h2_server(start_server, certs, server_opts={"http2": "off"})
+    sock, got = h2.connect(srv.tls_port, alpn=("h2", "http/1.1"))
+    sock.close()
+    assert got == "http/1.1"
+    sock, got = h2.connect(srv.tls_port, alpn=("h2",))
+    sock.close()
+    assert got is None, "ALPN chose %r with http2 = off" % got
+    out = curl("-k", "--http2", "-w", "\n%{http_version}", "--resolve",
+               "localhost:%d:127.0.0.1" % srv.tls_port, "https://localhost:%d/a.txt" % srv.tls_port)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == A_TXT + b"\n1.1"
+
+
+def test_curl_over_tls_by_alpn(srv, tmp_path):
+    base = "https://localhost:%d" % srv.tls_port
+    res = ["--resolve", "localhost:%d:127.0.0.1" % srv.tls_port]
+    out = curl("-k", "--http2", "-o", str(tmp_path / "mid"), "-w", "%{http_version} %{http_code}",
+               *res, base + "/mid.bin")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == b"2 200" and (tmp_path / "mid").read_bytes() == MID
+    out = curl("-k", "--http2", "-w", "%{http_version} %{http_code}", *res, base + "/hello.php")
+    assert out.stdout == b"hello from php\n2 200", out
+    # HEAD: the fields, no body
+    out = curl("-k", "--http2", "-I", *res, base + "/mid.bin")
+    head = out.stdout.decode().lower()
+    assert head.startswith("http/2 200") and "content-length: %d" % len(MID) in head, head
+    # an upload to PHP, sha256 compared
+    up = os.urandom(3 << 20)
+    (tmp_path / "up").write_bytes(up)
+    out = curl("-k", "--http2", "--data-binary", "@" + str(tmp_path / "up"), "-H",
+               "Content-Type: application/octet-stream", *res, base + "/sha.php")
+    v = json.loads(out.stdout)
+    assert v["sha256"] == hashlib.sha256(up).hexdigest() and v["proto"] == "HTTP/2.0", v
+    assert v["https"] == "on"
+    # curl's verbose output: ALPN chose h2
+    out = curl("-k", "-v", "--http2", "-o", "/dev/null", *res, base + "/a.txt")
+    assert b"ALPN: server accepted h2" in out.stderr or b"ALPN, server accepted to use h2" in out.stderr, \
+        out.stderr[-2000:]
+
+
+def test_curl_on_h2c_prior_knowledge_http11_and_upgrade(srv):
+    url = "http://127.0.0.1:%d" % srv.h2c_port
+    out = curl("--http2-prior-knowledge", "-w", "\n%{http_version} %{http_code}", url + "/a.txt")
+    assert out.returncode == 0 and out.stdout == A_TXT + b"\n2 200", out
+    out = curl("--http2-prior-knowledge", "-w", "\n%{http_version}", url + "/hello.php")
+    assert out.stdout == b"hello from php\n\n2", out
+    # HTTP/1.1 on the same port
+    out = curl("--http1.1", "-w", "\n%{http_version}", url + "/a.txt")
+    assert out.stdout == A_TXT + b"\n1.1", out
+    # curl --http2 on http:// asks for Upgrade: h2c; the answer is HTTP/1.1, no 101
+    out = curl("--http2", "-v", "-w", "\n%{http_version} %{http_code}", url + "/a.txt")
+    assert out.returncode == 0 and out.stdout == A_TXT + b"\n1.1 200", out
+    assert b"Upgrade: h2c" in out.stderr and b"101" not in out.stderr, out.stderr[-2000:]
+    # the same with exact bytes
+    with srv.connect(addr=("127.0.0.1", srv.h2c_port), timeout=T) as rc:
+        res = helpers.exchange(rc, helpers.request(
+            "GET", "/a.txt", [("Connection", "Upgrade, HTTP2-Settings, close"), ("Upgrade", "h2c"),
+                              ("HTTP2-Settings", "AAMAAABkAAQAoAAAAAIAAAAA")], host="localhost"))
+    assert res.status == 200 and res.first.version == "HTTP/1.1" and res.first.body == A_TXT, res
+
+
+def nghttp(*args, timeout=30):
+    return subprocess.run(["nghttp", "-t", "20"] + list(args), capture_output=True, timeout=timeout)
+
+
+def test_nghttp(srv, tmp_path):
+    for base in ("https://127.0.0.1:%d" % srv.tls_port, "http://127.0.0.1:%d" % srv.h2c_port):
+        out = nghttp(base + "/mid.bin")
+        assert out.returncode == 0 and out.stdout == MID, (base, out.stderr[-1000:])
+        out = nghttp("-nv", base + "/hello.php")
+        text = out.stdout.decode("latin-1")
+        assert out.returncode == 0 and re.search(r"recv \(stream_id=\d+\) :status: 200", text), text[-2000:]
+        assert "recv GOAWAY" not in text.split("send GOAWAY")[0], text[-2000:]
+        up = os.urandom(2 << 20)
+        (tmp_path / "up").write_bytes(up)
+        out = nghttp("-d", str(tmp_path / "up"), base + "/sha.php")
+        v = json.loads(out.stdout)
+        assert v["len"] == len(up) and v["sha256"] == hashlib.sha256(up).hexdigest(), v
+        # 40 concurrent streams on one connection
+        out = nghttp("-n", "-s", "-m", "40", base + "/small.txt")
+        codes = re.findall(r"^\s*\d+\s+\+\S+\s+\+\S+\s+\S+\s+(\d{3})\s", out.stdout.decode(), re.M)
+        assert out.returncode == 0 and codes == ["200"] * 40, out.stdout.decode()[-3000:]
+
+
+# ==== every request feature over HTTP/2 ========================================================
+
+TRANSPORTS = ("tls", "h2c")
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_static_files(srv, transport):
+    with open_h2(srv, transport) as c:
+        st = ok(c.get("/a.txt"))
+        assert st.body == A_TXT and st.header("content-length") == str(len(A_TXT))
+        assert st.header("content-type", "").startswith("text/plain")
+        assert st.header("server") and st.header("date")
+        helpers.parse_http_date(st.header("date"))
+        etag, lm = st.header("etag"), st.header("last-modified")
+        assert etag and lm
+        assert ok(c.get("/mid.bin")).body == MID
+        # HEAD: GET's fields, no body
+        st = ok(c.get("/mid.bin", method="HEAD"))
+        assert st.received == 0 and st.header("content-length") == str(len(MID))
+        # conditionals: 304 without a body
+        for hs in ([("if-none-match", etag)], [("if-modified-since", lm)]):
+            st = ok(c.get("/a.txt", headers=hs), 304)
+            assert st.received == 0 and st.header("etag") == etag
+        # Range: 206, 416
+        st = ok(c.get("/mid.bin", headers=[("range", "bytes=1000-2999")]), 206)
+        assert st.body == MID[1000:3000] and st.header("content-range") == "bytes 1000-2999/%d" % len(MID)
+        st = ok(c.get("/mid.bin", headers=[("range", "bytes=-100")]), 206)
+        assert st.body == MID[-100:]
+        st = ok(c.get("/mid.bin", headers=[("range", "bytes=%d-" % (len(MID) + 10))]), 416)
+        assert st.header("content-range") == "bytes */%d" % len(MID)
+        st = ok(c.get("/mid.bin", headers=[("range", "bytes=0-9"), ("if-range", etag)]), 200)
+        # redirect, refusals, the error page
+        st = ok(c.get("/dir"), 301)
+        assert st.header("location", "").endswith("/dir/"), st.headers
+        assert ok(c.get("/dir/")).body == b"<p>dir</p>\n"
+        ok(c.get("/.hidden"), 403)
+        st = ok(c.get("/nope.txt"), 404)
+        assert st.body == ERROR_PAGE
+        st = ok(c.get("/a.txt", method="DELETE"), 405)
+        assert "GET" in st.header("allow", ""), st.headers
+        # the status page
+        st = ok(c.get("/fcgihost-status"))
+        assert "server" in json.loads(st.body)
+        st = ok(c.get("/fcgihost-status?format=prometheus"))
+        assert b"fcgihost_http2_streams_total" in st.body
+        assert c.goaway is None
+        clean(c)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_fastcgi(srv, transport):
+    with open_h2(srv, transport) as c:
+        st = ok(c.get("/hello.php"))
+        assert st.body == b"hello from php\n"
+        st = ok(c.get("/hello.php", method="HEAD"))
+        assert st.received == 0
+        # the variables: SERVER_PROTOCOL, HTTPS, the host from :authority, cookie crumbs joined
+        st = ok(c.get("/t.fcgi?echo=env", headers=[("cookie", "a=1"), ("cookie", "b=2"),
+                                                   ("x-test", "abc")], authority="localhost:8443"))
+        env = dict(l.split("=", 1) for l in st.body.decode().splitlines() if "=" in l)
+        assert env["SERVER_PROTOCOL"] == "HTTP/2.0" and env["REQUEST_METHOD"] == "GET", env
+        assert env["HTTP_HOST"] == "localhost:8443" and env["SERVER_NAME"] == "localhost", env
+        assert env["HTTP_COOKIE"] == "a=1; b=2" and env["HTTP_X_TEST"] == "abc", env
+        assert env.get("HTTPS") == ("on" if transport == "tls" else None), env
+        assert env["REQUEST_SCHEME"] == ("https" if transport == "tls" else "http"), env
+        # buffered and streamed answers, php and fcgi_app
+        st = ok(c.get("/t.fcgi?big=1m"))
+        assert st.received == 1 << 20 and is_pattern_at(st.body, 0)
+        st = ok(c.get("/s.sfcgi?big=3m"))
+        assert st.received == 3 << 20 and is_pattern_at(st.body, 0)
+        assert st.header("content-length") is None and st.header("transfer-encoding") is None
+        go = go_name()
+        release(srv, go)
+        st = ok(c.get("/wait.sphp?n=5&go=" + go))
+        assert st.body.split(b"\n", 1)[1] == b"the rest of the answer\n" * 5, st.body[:200]
+        # the application's status, and its connection-specific fields dropped
+        ok(c.get("/t.fcgi?status=404"), 404)
+        st = ok(c.get("/hop.php"))
+        assert st.body == b"hop\n" and st.header("x-kept") == "yes"
+        clean(c)       # no connection, keep-alive, upgrade, proxy-connection, transfer-encoding
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_uploads_reach_php_intact(srv, transport):
+    up = os.urandom(3 << 20)
+    sha = hashlib.sha256(up).hexdigest()
+    with open_h2(srv, transport) as c:
+        for hs in ([("content-length", str(len(up)))], []):
+            st = ok(c.get("/sha.php", method="POST", body=up, headers=hs))
+            v = json.loads(st.body)
+            assert v["len"] == len(up) and v["sha256"] == sha and v["method"] == "POST", (hs, v)
+            assert v["cl"] == str(len(up)), "php-cgi needs CONTENT_LENGTH: %r" % v
+        # three uploads at once on one connection, their DATA frames interleaved
+        ups = [os.urandom((1 << 20) + i * 1000) for i in range(3)]
+        sids = [c.request("POST", "/sha.php", [("content-length", str(len(u)))], end_stream=False)
+                for u in ups]
+        pos = [0, 0, 0]
+        while any(p < len(u) for p, u in zip(pos, ups)):
+            for i, (sid, u) in enumerate(zip(sids, ups)):
+                if pos[i] < len(u):
+                    piece = u[pos[i]:pos[i] + 100000]
+                    pos[i] += len(piece)
+                    assert c.send_data(sid, piece, end_stream=pos[i] == len(u))
+        for sid, u in zip(sids, ups):
+            v = json.loads(ok(c.response(sid)).body)
+            assert v["len"] == len(u) and v["sha256"] == hashlib.sha256(u).hexdigest(), v
+        clean(c)
+
+
+def test_request_body_streams_to_the_application(srv):
+    """With a content-length the body goes to the application as it comes: fcgi_app's request
+    has started (its mark is logged) while most of the body is still to be sent."""
+    mark = "stream-" + go_name()
+    body = os.urandom(4 << 20)
+    with open_h2(srv) as c:
+        sid = c.request("POST", "/t.fcgi?mark=" + mark, [("content-length", str(len(body)))],
+                        end_stream=False)
+        assert c.send_data(sid, body[:512 << 10])
+        wait_mark(srv, mark)
+        assert c.send_data(sid, body[512 << 10:], end_stream=True)
+        st = ok(c.response(sid))
+        env = dict(l.split("=", 1) for l in st.body.decode().splitlines() if "=" in l)
+        assert env["stdin_bytes"] == str(len(body)), env
+        clean(c)
+
+
+def test_expect_100_continue_and_trailers(srv):
+    up = os.urandom(300000)
+    sha = hashlib.sha256(up).hexdigest()
+    with open_h2(srv) as c:
+        sid = c.request("POST", "/sha.php", [("content-length", str(len(up))),
+                                             ("expect", "100-continue")], end_stream=False)
+        st = c.streams[sid]
+        c.wait(lambda: st.informational or st.done, T, "100 Continue")
+        assert [f for f in st.informational[0] if f[0] == ":status"] == [(":status", "100")], st.informational
+        assert st.status is None, "a final answer before the body: %s" % st.describe()
+        assert c.send_data(sid, up, end_stream=True)
+        v = json.loads(ok(c.response(sid)).body)
+        assert v["sha256"] == sha
+        # trailers after the body (with and without content-length): ignored, the body intact
+        for hs in ([("content-length", str(len(up)))], [("te", "trailers")]):
+            sid = c.request("POST", "/sha.php", hs, end_stream=False)
+            assert c.send_data(sid, up, end_stream=False)
+            c.send_trailers(sid, [("x-checksum", sha), ("x-more", "1")])
+            v = json.loads(ok(c.response(sid)).body)
+            assert v["sha256"] == sha and v["len"] == len(up), v
+        # a trailer on a request without a body
+        sid = c.request("GET", "/a.txt", end_stream=False)
+        c.send_trailers(sid, [("x-after", "nothing")])
+        assert ok(c.response(sid)).body == A_TXT
+        assert c.goaway is None
+        clean(c)
+
+
+@pytest.mark.parametrize("coding", ("gzip", "br"))
+def test_compression(srv, coding):
+    dec = (lambda b: gzip.decompress(b)) if coding == "gzip" else brotli.decompress
+    with open_h2(srv) as c:
+        st = ok(c.get("/small.txt", headers=[("accept-encoding", coding)]))
+        assert st.header("content-encoding") == coding and dec(st.body) == SMALL
+        assert "accept-encoding" in st.header("vary", "").lower()
+        assert len(st.body) < len(SMALL)
+        head = ok(c.get("/small.txt", method="HEAD", headers=[("accept-encoding", coding)]))
+        assert head.received == 0 and head.header("content-encoding") == coding
+        # a streamed PHP answer, coded as it streams
+        go = go_name()
+        sid = c.request("GET", "/wait.sphp?n=2000&go=" + go, [("accept-encoding", coding)])
+        st = c.wait_head(sid)
+        assert st.header("content-encoding") == coding, st.headers
+        release(srv, go)
+        body = dec(ok(c.response(sid)).body)
+        assert body.split(b"\n", 1)[1] == b"the rest of the answer\n" * 2000
+        # never for a Range
+        st = ok(c.get("/small.txt", headers=[("accept-encoding", coding), ("range", "bytes=0-99")]), 206)
+        assert st.header("content-encoding") is None and st.body == SMALL[:100]
+        clean(c)
+
+
+def test_access_log_says_http2(srv):
+    tag = go_name()
+    with open_h2(srv) as c:
+        ok(c.get("/a.txt?tls=" + tag))
+    with open_h2(srv, "h2c") as c:
+        ok(c.get("/hello.php?h2c=" + tag))
+    srv.wait_for_log(r'"GET /a\.txt\?tls=%s HTTP/2\.0" 200 ' % tag, which="access")
+    srv.wait_for_log(r'"GET /hello\.php\?h2c=%s HTTP/2\.0" 200 ' % tag, which="access")
+
+
+def test_unknown_host_gets_421_over_tls(start_server, certs):
+    """With sites but no default site (SPEC §6): 421 over HTTP/2 on TLS (the connection may have
+    been set up for another name), 404 otherwise."""
+    tls_port, h2c_port = free_ports(2)
+    srv = start_server(listen=["127.0.0.1:%d tls" % tls_port, "127.0.0.1:%d h2c" % h2c_port],
+                       server_opts={"tlsCertificate": certs[0], "tlsKey": certs[1]},
+                       files={"a.txt": A_TXT}, start=False)
+    srv.config_text = srv.config_text.replace("root = %s\n" % srv.root, "")
+    srv.config_text += "\n[site:a]\nhosts = a.test localhost\nroot = %s\n" % srv.root
+    with open(srv.conf, "w") as f:
+        f.write(srv.config_text)
+    srv.start()
+    with h2.H2Conn.open(tls_port) as c:
+        assert ok(c.get("/a.txt")).body == A_TXT
+        ok(c.get("/a.txt", authority="other.test"), 421)
+        assert ok(c.get("/a.txt", authority="a.test")).body == A_TXT
+        clean(c)
+    with h2.H2Conn.open(h2c_port, tls=False) as c:
+        ok(c.get("/a.txt", authority="other.test"), 404)
+
+
+def test_counters(start_server, certs):
+    srv = h2_server(start_server, certs)
+
+    def counters():
+        return srv.status_json()["server"]["http2"]
+
+    def prom():
+        text = srv.get("/fcgihost-status?format=prometheus").text
+        assert "# TYPE fcgihost_http2_connections_total counter" in text
+        assert "# TYPE fcgihost_http2_streams_total counter" in text
+        return {m.group(1): int(m.group(2)) for m in
+                re.finditer(r"^(fcgihost_http2_\w+_total) (\d+)$", text, re.M)}
+
+    assert counters() == {"connections": 0, "streams": 0}
+    with open_h2(srv) as c:
+        for p in ("/a.txt", "/hello.php", "/t.fcgi"):
+            ok(c.get(p))
+    with open_h2(srv, "h2c") as c:
+        for p in ("/a.txt", "/nope.txt"):
+            c.get(p)
+    # HTTP/1.1, on TLS and on the h2c port, counts nothing
+    sock, _ = h2.connect(srv.tls_port, alpn=("http/1.1",))
+    with helpers.RawConn(sock, T) as rc:
+        assert helpers.exchange(rc, helpers.request("GET", "/a.txt", [("Connection", "close")])).status == 200
+    assert curl("--http1.1", "http://127.0.0.1:%d/a.txt" % srv.h2c_port).stdout == A_TXT
+    helpers.wait_until(lambda: counters() == {"connections": 2, "streams": 5}, T,
+                       what="http2 counters of 2 connections and 5 streams: %r" % counters())
+    assert prom() == {"fcgihost_http2_connections_total": 2, "fcgihost_http2_streams_total": 5}
+
+
+# ==== limits, flow control, resets ===============================================================
+
+def test_max_streams_refused_connection_usable(start_server, certs):
+    srv = h2_server(start_server, certs, server_opts={"http2MaxStreams": 4})
+    # A client that sends its requests with its preface, before it has seen the server's
+    # SETTINGS (as browsers do): 8 requests whose bodies are still to come hold their streams.
+    c = open_h2(srv, ack_settings=False)
+    sids = [c.request("POST", "/t.fcgi?echo=body", [("content-length", "1")], end_stream=False,
+                      flush=False) for _ in range(8)]
+    c.flush()
+    c.wait(lambda: all(c.streams[s].done for s in sids[4:]), T, "the streams past 4 refused")
+    assert c.server_settings.get(h2.MAX_CONCURRENT_STREAMS) == 4, c.server_settings
+    for s in sids[4:]:
+        st = c.streams[s]
+        assert st.reset == h2.REFUSED_STREAM and st.reset_by == "server", st.describe()
+    c.queue(h2.frame(h2.SETTINGS, h2.F_ACK, 0))
+    c.auto_ack_settings = True
+    for s in sids[:4]:
+        assert c.streams[s].reset is None, c.streams[s].describe()
+        c.send_data(s, b"x", end_stream=True)
+    for s in sids[:4]:
+        assert ok(c.response(s)).body == b"x"
+    assert ok(c.get("/a.txt")).body == A_TXT
+    # The same after the client acknowledged the limit: a stream error, not a connection error
+    # (RFC 9113 §5.1.2: PROTOCOL_ERROR or REFUSED_STREAM on that stream).
+    sids = [c.request("POST", "/t.fcgi?echo=body", [("content-length", "1")], end_stream=False,
+                      flush=False) for _ in range(5)]
+    c.flush()
+    c.wait(lambda: c.streams[sids[4]].done or c.goaway, T, "the fifth stream refused", allow_eof=True)
+    assert c.goaway is None and not c.eof, "a fifth stream closed the connection: %s" % c.describe()
+    assert c.streams[sids[4]].reset in (h2.REFUSED_STREAM, h2.PROTOCOL_ERROR), c.streams[sids[4]].describe()
+    for s in sids[:4]:
+        c.send_data(s, b"y", end_stream=True)
+        assert ok(c.response(s)).body == b"y"
+    assert ok(c.get("/a.txt")).body == A_TXT
+    clean(c)
+    c.close()
+
+
+def test_100_streams_and_a_slow_64m_answer(start_server, certs):
+    """100 streams on one connection: static files, hello.php, fcgi_app, and one 64 MiB answer
+    streamed by fcgi_app whose window the client keeps closed, then reads slowly, then reads
+    whole. The application is held back (it has written little more than the client took), the
+    server's VmRSS stays bounded, every other stream completes meanwhile."""
+    srv = h2_server(start_server, certs)
+    mix = ["/small.txt", "/a.txt", "/hello.php", "/mid.bin", "/t.fcgi?big=64k"]
+    want = {"/small.txt": SMALL, "/a.txt": A_TXT, "/hello.php": b"hello from php\n", "/mid.bin": MID}
+    with open_h2(srv) as c:        # warm-up: every kind once, the allocator at its working size
+        for p in mix * 2:
+            ok(c.get(p))
+        ok(c.get("/b.bfcgi?big=4m"))
+    check_quiet(srv, "the warm-up")
+    watch = RssWatch(srv.pid)
+    c = open_h2(srv)
+    sink = PatternSink()
+    mark = "big-" + go_name()
+    big = c.request("GET", "/b.bfcgi?big=64m&mark=" + mark, keep=False, slow=True,
+                    on_data=sink.feed, flush=False)
+    others = [(c.request("GET", mix[i % len(mix)], flush=False), mix[i % len(mix)]) for i in range(99)]
+    c.flush()
+    c.wait(lambda: all(c.streams[s].done for s, _ in others), 60, "the 99 other streams")
+    for s, p in others:
+        st = ok(c.streams[s])
+        if p in want:
+            assert st.body == want[p], "%s: %d byte(s)" % (p, len(st.body))
+        else:
+            assert st.received == 64 << 10 and is_pattern_at(st.body, 0)
+    pid = wait_mark(srv, mark)
+    bst = c.streams[big]
+    # The window closed: the application stops writing soon after the client stopped taking.
+    written = settle(lambda: wchar(pid), c, what="the held-back application's written bytes")
+    assert bst.received <= h2.DEFAULT_WINDOW and not bst.done, bst.describe()
+    assert written < APP_AHEAD, ("fcgi_app wrote %d byte(s) while the client took %d: the server "
+                                 "buffered the answer instead of holding the application back"
+                                 % (written, bst.received))
+    # Slowly: 4 MiB in 64 KiB steps, each one a WINDOW_UPDATE once the previous step arrived.
+    while bst.received < 4 << 20:
+        c.ack(big)
+        c.wait(lambda: bst.unacked > 0 or bst.done, T, "the next 64 KiB of the slow stream")
+    assert wchar(pid) < bst.received + APP_AHEAD
+    # Then whole.
+    bst.slow = False
+    c.ack(big)
+    ok(c.response(big, timeout=120))
+    peak = watch.stop()
+    assert sink.n == BIG and sink.bad_at is None, (sink.n, sink.bad_at)
+    assert ok(c.get("/a.txt")).body == A_TXT
+    clean(c)
+    c.close()
+    if not sanitized(srv):
+        assert peak < RSS_GROWTH_KB, "the server's VmRSS grew by %d kB" % peak
+    check_quiet(srv, "the 100 streams")
+
+
+# A client resetting a stream (RST_STREAM CANCEL) at each phase of a request; each one on a
+# connection that also has a streamed FastCGI answer in flight (held by its closed window), which
+# must go on whole after the reset, as must new streams on the same connection.
+PHASES = ("app_wait", "queued", "upload", "after_continue", "streamed_body", "static_body", "headers_only")
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("phase", PHASES)
+def test_reset_at_every_phase(start_server, certs, phase, transport):
+    srv = h2_server(start_server, certs)
+    c = open_h2(srv, transport)
+    mark = "%s-%s" % (phase, go_name())
+    # the bystander: 2 MiB streamed by fcgi_app, window closed until the end
+    by = c.request("GET", "/s.sfcgi?big=8m", slow=True)
+    c.wait(lambda: c.streams[by].received >= h2.DEFAULT_WINDOW, T, "the bystander's first window")
+    if phase == "app_wait":
+        sid = c.request("GET", "/t.fcgi?sleep=1000&mark=" + mark)
+        wait_mark(srv, mark)
+    elif phase == "queued":
+        # the app pool's other process busy too: this request waits in the queue
+        hold = c.request("GET", "/s.sfcgi?big=8m", slow=True)
+        c.wait(lambda: c.streams[hold].received > 0, T, "the second process's answer")
+        sid = c.request("GET", "/t.fcgi?mark=" + mark)
+        helpers.wait_until(lambda: pool(status(srv), "app")["queue"]["queued"] == 1, T,
+                           what="the request in the queue")
+    elif phase == "upload":
+        sid = c.request("POST", "/t.fcgi?mark=" + mark, [("content-length", str(4 << 20))],
+                        end_stream=False)
+        assert c.send_data(sid, os.urandom(1 << 20))
+        wait_mark(srv, mark)
+    elif phase == "after_continue":
+        sid = c.request("POST", "/t.fcgi?mark=" + mark, [("content-length", "100000"),
+                                                        ("expect", "100-continue")], end_stream=False)
+        c.wait(lambda: c.streams[sid].informational or c.streams[sid].done, T, "100 Continue")
+        assert c.streams[sid].informational, c.streams[sid].describe()
+    elif phase == "streamed_body":
+        sid = c.request("GET", "/s.sfcgi?big=8m&mark=" + mark, slow=True)
+        c.wait(lambda: c.streams[sid].received >= h2.DEFAULT_WINDOW, T, "a window of the answer")
+    elif phase == "static_body":
+        sid = c.request("GET", "/mid.bin", slow=True)
+        c.wait(lambda: c.streams[sid].received >= h2.DEFAULT_WINDOW, T, "a window of the file")
+    elif phase == "headers_only":
+        # HEADERS without END_STREAM, then the reset before any body
+        sid = c.request("POST", "/hello.php", [("content-length", "10")], end_stream=False)
+    st = c.streams[sid]
+    assert not st.done, "the stream ended before the client could reset it: %s" % st.describe()
+    c.reset(sid)
+    # The same connection goes on: a new static and FastCGI stream, then the bystander whole.
+    assert ok(c.get("/a.txt")).body == A_TXT
+    if phase == "queued":
+        c.streams[hold].slow = False
+        c.ack(hold)
+        assert ok(c.response(hold)).received == 8 << 20
+    env = ok(c.get("/t.fcgi?echo=env", timeout=T + 2)).body
+    assert b"REQUEST_METHOD=GET" in env
+    bst = c.streams[by]
+    bst.slow = False
+    c.ack(by)
+    ok(c.response(by))
+    assert bst.received == 8 << 20 and is_pattern_at(bst.body, 0), bst.describe()
+    assert c.goaway is None, c.describe()
+    clean(c)
+    c.close()
+    assert srv.running()
+    check_quiet(srv, "a reset in phase " + phase)
+    # The pool serves on fresh connections, within its limit.
+    with open_h2(srv, transport) as c2:
+        assert b"REQUEST_METHOD=GET" in ok(c2.get("/t.fcgi")).body
+    assert len(hostile.children(srv.pid, "fcgi_app")) <= 3
+
+
+# ==== floods ==================================================================================
+
+class Prober:
+    """Another client, served while the flood goes on: HTTP/1.1 on the plain port and HTTP/2 on
+    its own h2c connection, one request each per round until stop()."""
+
+    def __init__(self, srv):
+        self.srv = srv
+        self.rounds = 0
+        self.errors = []
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self):
+        c = None
+        try:
+            c = open_h2(self.srv, "h2c")
+            while not self._stop.is_set() and len(self.errors) < 5:
+                try:
+                    r = self.srv.get("/a.txt")
+                    if r.status != 200 or r.body != A_TXT:
+                        self.errors.append("HTTP/1.1: %r" % r)
+                    st = c.get("/a.txt", timeout=T)
+                    if st.status != 200 or st.body != A_TXT:
+                        self.errors.append("HTTP/2: %s" % st.describe())
+                except Exception as e:  # noqa: BLE001 - any failure counts
+                    self.errors.append(repr(e))
+                self.rounds += 1
+                self._stop.wait(0.02)
+        except Exception as e:  # noqa: BLE001
+            self.errors.append("prober: %r" % e)
+        finally:
+            if c is not None:
+                c.close()
+
+    def stop(self):
+        self._stop.set()
+        self._t.join(T + 5)
+        return self.errors
+
+
+def flood_and_check(srv, c, frames, limit, what):
+    """Send the flood; the connection must end (GOAWAY or closed) within FLOOD_DEADLINE, then close
+    within CLOSE_DEADLINE; other clients are served meanwhile and after; the server's memory
+    stays bounded (release builds)."""
+    watch = RssWatch(srv.pid)
+    prober = Prober(srv)
+    start = time.monotonic()
+    try:
+        res = c.flood(frames, limit, FLOOD_DEADLINE)
+        ended = c.goaway is not None or c.eof
+        assert ended, ("%s: after %d frame(s) in %.1fs the connection is still open and no GOAWAY "
+                       "came (%s)" % (what, res["sent"], res["seconds"], c.describe()))
+        try:
+            c.wait_closed(CLOSE_DEADLINE)
+        except helpers.Timeout:
+            raise AssertionError("%s: GOAWAY (%s) but the connection still open %.0fs later"
+                                 % (what, c.describe_goaway(), CLOSE_DEADLINE))
+        assert c.eof_at - start < FLOOD_DEADLINE + CLOSE_DEADLINE
+    finally:
+        errors = prober.stop()
+        peak = watch.stop()
+        c.close()
+    assert errors == [], "other clients failed during the %s: %s" % (what, errors)
+    assert srv.running(), "the server died in the %s" % what
+    assert srv.get("/a.txt").body == A_TXT
+    with open_h2(srv) as c2:
+        assert ok(c2.get("/hello.php")).body == b"hello from php\n"
+        assert b"REQUEST_METHOD=GET" in ok(c2.get("/t.fcgi")).body
+    if not sanitized(srv):
+        assert peak < RSS_GROWTH_KB, "the server's VmRSS grew by %d kB in the %s" % (peak, what)
+    check_quiet(srv, "the " + what)
+    return res
+
+
+FLOODS = ("rapid_reset", "continuation", "continuation_empty", "ping", "settings", "empty_data")
+
+
+@pytest.mark.parametrize("kind", FLOODS)
+def test_flood_closes_the_connection(start_server, certs, kind):
+    srv = h2_server(start_server, certs)
+    c = open_h2(srv, "tls" if kind in ("rapid_reset", "ping", "continuation") else "h2c")
+    ok(c.get("/a.txt"))                  # a working connection first
+    if kind == "rapid_reset":
+        # streams for static files and for the application, reset as soon as opened
+        frames, limit = h2.rapid_reset_frames(c, ["/a.txt", "/t.fcgi?rr=1", "/hello.php"]), 50000
+    elif kind == "continuation":
+        frames, limit = h2.continuation_frames(c, "/a.txt"), 200000
+    elif kind == "continuation_empty":
+        frames, limit = h2.continuation_frames(c, "/a.txt", filled=False), 1000000
+    elif kind == "ping":
+        frames, limit = h2.ping_frames(), 1000000
+    elif kind == "settings":
+        frames, limit = h2.settings_frames(), 1000000
+    else:
+        frames, limit = h2.empty_data_frames(c, "/t.fcgi?echo=body"), 1000000
+    logged = srv.error_log().count("HTTP/2")
+    flood_and_check(srv, c, frames, limit, kind + " flood")
+    helpers.wait_until(lambda: srv.error_log().count("HTTP/2") > logged, T,
+                       what="a line about the flood in the error log")
+
+
+def test_hpack_bomb(start_server, certs):
+    """A 20 KB header block decoding to 80 MB: the stream gets an error status or is reset, or
+    the connection closes; never memory growth or a crash."""
+    srv = h2_server(start_server, certs)
+    c = open_h2(srv)
+    ok(c.get("/a.txt"))
+    watch = RssWatch(srv.pid)
+    prober = Prober(srv)
+    try:
+        sid = h2.hpack_bomb(c, "/t.fcgi", refs=20000, size=4000)
+        st = c.streams[sid]
+        c.wait(lambda: st.done or c.goaway, T, "an answer to the bomb", allow_eof=True)
+        if c.goaway is not None or c.eof:
+            c.wait_closed(CLOSE_DEADLINE)
+        else:
+            assert st.reset is not None or st.status in (400, 431), st.describe()
+            assert ok(c.get("/a.txt")).body == A_TXT     # the connection still usable
+    finally:
+        errors = prober.stop()
+        peak = watch.stop()
+        c.close()
+    assert errors == [], errors
+    assert srv.running()
+    with open_h2(srv) as c2:
+        assert b"REQUEST_METHOD=GET" in ok(c2.get("/t.fcgi")).body
+    if not sanitized(srv):
+        assert peak < RSS_GROWTH_KB, "the server's VmRSS grew by %d kB" % peak
+    check_quiet(srv, "the HPACK bomb")
+
+
+def test_not_http2_after_alpn_h2(srv):
+    """ALPN chose h2 and the client speaks HTTP/1.1: no HTTP/1.1 answer, the connection closed."""
+    sock, alpn = h2.connect(srv.tls_port)
+    assert alpn == "h2"
+    with helpers.RawConn(sock, T) as rc:
+        rc.send(helpers.request("GET", "/a.txt", host="localhost"))
+        closed = rc.wait_closed(T)
+    assert closed and b"HTTP/1.1 200" not in rc.buf, rc.buf[:200]
+    assert srv.get("/a.txt").body == A_TXT
+
+
+# ==== stop and reload ============================================================================
+
+def test_graceful_stop_sends_goaway_and_finishes_streams(start_server, certs):
+    srv = h2_server(start_server, certs)
+    c = open_h2(srv)
+    go = go_name()
+    a = c.request("GET", "/wait.sphp?n=3000&go=" + go)
+    c.wait(lambda: b"first" in c.streams[a].data, T, "the first part of the PHP answer")
+    b = c.request("GET", "/mid.bin", slow=True)
+    c.wait(lambda: c.streams[b].received >= h2.DEFAULT_WINDOW, T, "a window of the file")
+    srv.signal(signal.SIGTERM)
+    c.wait(lambda: c.goaway, T, "GOAWAY after SIGTERM")
+    code, last, _ = c.goaway
+    assert code == h2.NO_ERROR and last >= b, c.describe()
+    # the streams in flight finish whole
+    release(srv, go)
+    bst = c.streams[b]
+    bst.slow = False
+    c.ack(b)
+    assert ok(c.response(b)).body == MID
+    assert ok(c.response(a)).body.split(b"\n", 1)[1] == b"the rest of the answer\n" * 3000
+    clean(c)
+    c.wait_closed(T)
+    assert srv.wait_exit(T) == 0
+
+
+def test_reload_with_streams_in_flight(start_server, certs):
+    srv = h2_server(start_server, certs)
+    c = open_h2(srv)
+    go = go_name()
+    php = c.request("GET", "/wait.sphp?n=500&go=" + go)
+    c.wait(lambda: b"first" in c.streams[php].data, T, "the first part of the PHP answer")
+    app = c.request("GET", "/s.sfcgi?big=4m", slow=True)
+    stat = c.request("GET", "/mid.bin", slow=True)
+    c.wait(lambda: all(c.streams[s].received >= h2.DEFAULT_WINDOW for s in (app, stat)), T,
+           "a window of each answer")
+    stop = threading.Event()
+    results = {"ok": 0, "bad": []}
+
+    def load(transport):
+        conn = open_h2(srv, transport)
+        try:
+            for i in itertools.count():
+                if stop.is_set():
+                    break
+                st = conn.get(("/a.txt", "/hello.php", "/t.fcgi")[i % 3], timeout=T)
+                if st.refused_by_goaway:              # never processed: safe to retry elsewhere
+                    conn.close()
+                    conn = open_h2(srv, transport)
+                    continue
+                if st.status == 200 and st.reset is None:
+                    results["ok"] += 1
+                else:
+                    results["bad"].append(st.describe())
+                if conn.goaway is not None:
+                    conn.close()
+                    conn = open_h2(srv, transport)
+        except Exception as e:  # noqa: BLE001
+            results["bad"].append(repr(e))
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=load, args=(t,)) for t in TRANSPORTS]
+    for t in threads:
+        t.start()
+    try:
+        helpers.wait_until(lambda: results["ok"] >= 20 or results["bad"], 20, what="load before the reload")
+        assert srv.ctl("reload").returncode == 0
+        srv.wait_for_log(r"configuration reloaded")
+        before = results["ok"]
+        helpers.wait_until(lambda: results["ok"] >= before + 20 or results["bad"], 20,
+                           what="load after the reload")
+        # the streams in flight before the reload finish whole
+        release(srv, go)
+        for s in (app, stat):
+            c.streams[s].slow = False
+            c.ack(s)
+        assert ok(c.response(php)).body.split(b"\n", 1)[1] == b"the rest of the answer\n" * 500
+        st = ok(c.response(app))
+        assert st.received == 4 << 20 and is_pattern_at(st.body, 0)
+        assert ok(c.response(stat)).body == MID
+        if c.goaway is None:
+            assert ok(c.get("/hello.php")).body == b"hello from php\n"
+        else:
+            assert c.goaway[0] == h2.NO_ERROR and c.goaway[1] >= stat, c.describe()
+        clean(c)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(T + 5)
+        c.close()
+    assert results["bad"] == [], results["bad"][:5]
+    check_quiet(srv, "the reload")
