@@ -1059,6 +1059,7 @@ static void free_server(cfg_server_t *s) {
 static void free_rewrite(cfg_rewrite_t *rw) {
     free(rw->name);
     free(rw->match);
+    free(rw->prefix);
     if (rw->re) pcre2_code_free(rw->re);
     free(rw->to);
     cfg_strv_free(rw->sites.v, rw->sites.n);

@@ -227,6 +227,9 @@ typedef struct cfg_rewrite {
     char *name;
     char *match;                 /* the PCRE2 pattern as written */
     void *re;                    /* pcre2_code *, compiled (with JIT when available) at load */
+    char *prefix;                /* a literal every match starts with ("/wiki/" for ^/wiki/(.*)),
+                                    compared before the pattern runs; NULL when none is known */
+    size_t prefix_len;
     bool unless_file, unless_dir;
     char *to;                    /* with $0..$9 */
     int redirect;                /* 0, 301, 302, 307 or 308 */
