@@ -26,6 +26,7 @@ typedef struct cfg_listen {
     int line;                /* its line; the [server] header's line for the default */
     bool proxy;              /* `proxy`: every connection starts with a PROXY protocol header */
     bool tls;                /* `tls`: TLS 1.2/1.3 (SPEC §7) */
+    bool h2c;                /* `h2c`: HTTP/2 with prior knowledge in clear text (SPEC §7) */
 } cfg_listen_t;
 
 typedef enum cfg_symlinks {
@@ -152,6 +153,8 @@ typedef struct cfg_server {
     unsigned shutdown_timeout;   /* seconds */
     unsigned max_connections;    /* past it accepting pauses (clients wait in the backlog) */
     unsigned max_connections_per_ip; /* past it a client's new connections are closed; 0 = none */
+    bool http2;                  /* ALPN offers h2 on tls listeners (SPEC §7) */
+    unsigned http2_max_streams;  /* SETTINGS_MAX_CONCURRENT_STREAMS */
 } cfg_server_t;
 
 typedef enum cfg_protocol {
