@@ -23,6 +23,17 @@ void conn_write_raw(conn_t *c, request_t *r, const uv_buf_t *bufs, unsigned n, c
                     resp_write_cb cb, void *ctx);
 /* A write finished: continue pipelined work or finish a close. */
 void conn_write_done(conn_t *c, int status);
+/* A request from a parsed head whose bytes start at base (copied), on connection c, for site. The
+ * connection's and the handler's references are taken. */
+request_t *conn_new_request(conn_t *c, const http_request_t *h, const char *base, int head_len,
+                            const struct http_site *site);
+/* The request's access-log line (and the response hook). */
+void conn_access_log(conn_t *c, request_t *r);
+/* Detach a request whose client went away: on_abort follows from the deferred pass if the
+ * handler has not finished; takes the caller's (the connection's) reference. */
+void request_abandon(http_server_t *s, request_t *r);
+/* Run conn_process from the deferred pass. */
+void conn_wake(conn_t *c);
 /* Will the connection have to close after answering r (a body we will not read to its end)? */
 bool conn_must_close_after(const conn_t *c, const request_t *r);
 

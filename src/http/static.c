@@ -561,18 +561,22 @@ static void on_inline_written(request_t *r, void *ctx, int status) {
 }
 
 static void send_body(request_t *r, file_entry_t *e, int64_t from, int64_t len) {
-    /* Coded on the fly: files kept in memory (up to 64 KiB); larger ones go out as they are
-     * (sendfile), or from a precompressed sibling. */
-    if (e->data == NULL) r->no_compress = true;
+    /* Coded on the fly: files kept in memory (up to 64 KiB) at once; larger ones as they are read
+     * on the threadpool, in chunks (not sendfile) — unless a precompressed sibling was chosen
+     * (no_compress is set then) or the client takes no coding. */
+    bool coded = e->data == NULL && len == e->size && !HTTP_FIND_HEADER(&r->http, "range") &&
+                 resp_codable(r, str_make(e->ctype, strlen(e->ctype)), len) &&
+                 resp_client_coding(r) != HTTP_ENC_IDENTITY;
+    if (e->data == NULL && !coded) r->no_compress = true;
     if (e->data || r->head_only || len == 0) {
         e->refs++;
         uv_buf_t b = uv_buf_init(e->data ? e->data + from : NULL, (unsigned)len);
-        resp_send(r, len, &b, 1, on_inline_written, e);
+        resp_send(r, len, &b, e->data ? 1 : 0, on_inline_written, e); /* HEAD of a large file: no bytes */
         resp_finish(r);
         return;
     }
-    int sock = -1;
-    if (r->tls_version == NULL && (sock = req_socket_dup(r)) < 0) {
+    int sock = -1; /* over TLS and HTTP/2, or coded, the file is read on the threadpool */
+    if (r->tls_version == NULL && !r->http2 && !coded && (sock = req_socket_dup(r)) < 0) {
         resp_error(r, 500, NULL);
         return;
     }
@@ -592,13 +596,18 @@ static void send_body(request_t *r, file_entry_t *e, int64_t from, int64_t len) 
 
 /* A precompressed sibling (SPEC §7): FILE.br or FILE.gz, a regular file not older than FILE,
  * sent as is with Content-Encoding for a client that takes its coding. Not for ranges. Returns
- * the sibling's entry (a reference) or NULL; *enc its coding. */
-static file_entry_t *precompressed(request_t *r, const file_entry_t *e, http_encoding_t *enc) {
+ * the sibling's entry (a reference) or NULL; *enc its coding. *varies: the URL's answers depend on
+ * Accept-Encoding (a sibling exists, or the file is coded on the fly), so they carry Vary. */
+static file_entry_t *precompressed(request_t *r, const file_entry_t *e, http_encoding_t *enc, bool *varies) {
     const cfg_site_t *site = r->site->cfg;
+    *enc = HTTP_ENC_IDENTITY;
+    *varies = false;
     if (!site->compress || r->error_page || HTTP_FIND_HEADER(&r->http, "range")) return NULL;
     if (!http_compressible_type(str_make(e->ctype, strlen(e->ctype)))) return NULL;
     const http_header_t *ae = HTTP_FIND_HEADER(&r->http, "accept-encoding");
-    if (ae == NULL) return NULL;
+    /* A file in memory is coded on the fly anyway (its Vary comes with the answer): without
+     * Accept-Encoding there is nothing to look for. */
+    if (ae == NULL && e->data) return NULL;
     static const struct { http_encoding_t enc; const char *ext; } sib[] = {
         {HTTP_ENC_BR, ".br"}, {HTTP_ENC_GZIP, ".gz"}};
     file_entry_t *found[2] = {NULL, NULL};
@@ -615,7 +624,8 @@ static file_entry_t *precompressed(request_t *r, const file_entry_t *e, http_enc
             entry_unref(f);
         }
     }
-    *enc = have ? http_accept_encoding(ae->value, have) : HTTP_ENC_IDENTITY;
+    *varies = have != 0;
+    *enc = have && ae ? http_accept_encoding(ae->value, have) : HTTP_ENC_IDENTITY;
     file_entry_t *pick = NULL;
     for (size_t i = 0; i < 2; i++) {
         if (found[i] && sib[i].enc == *enc) pick = found[i];
@@ -631,8 +641,9 @@ static void serve_file(request_t *r, file_entry_t *e) {
         resp_error(r, 405, NULL);
         return;
     }
-    http_encoding_t enc;
-    file_entry_t *pre = r->site ? precompressed(r, e, &enc) : NULL;
+    http_encoding_t enc = HTTP_ENC_IDENTITY;
+    bool varies = false;
+    file_entry_t *pre = r->site ? precompressed(r, e, &enc, &varies) : NULL;
     if (pre) { /* the sibling's bytes, validators and length; the original's type */
         char etag[56];
         snprintf(etag, sizeof(etag), "W/%s", pre->etag);
@@ -655,10 +666,18 @@ static void serve_file(request_t *r, file_entry_t *e) {
         entry_unref(pre);
         return;
     }
+    /* Coded on the fly: its 304 carries the validator and Vary of the coded 200 (RFC 9110
+     * §15.4.5), so that a cache can freshen what it holds. */
+    bool on_the_fly = !HTTP_FIND_HEADER(&r->http, "range") &&
+                      resp_codable(r, str_make(e->ctype, strlen(e->ctype)), e->size);
     if (not_modified(r, e)) {
+        char etag[56];
+        snprintf(etag, sizeof(etag), "W/%s", e->etag);
+        bool weak = on_the_fly && resp_client_coding(r) != HTTP_ENC_IDENTITY;
         resp_start(r, 304);
-        resp_header_str(r, "ETag", e->etag);
+        resp_header_str(r, "ETag", weak ? etag : e->etag);
         resp_header_str(r, "Last-Modified", e->lastmod);
+        if (varies || on_the_fly) resp_header_str(r, "Vary", "Accept-Encoding");
         resp_send_headers(r, -1);
         resp_finish(r);
         return;
@@ -678,6 +697,11 @@ static void serve_file(request_t *r, file_entry_t *e) {
     }
     resp_start(r, range ? 206 : 200);
     resp_header_str(r, "Content-Type", e->ctype);
+    /* A large file sent as is to this client, though its answers vary (siblings, or coded for
+     * others); a coded answer gets its Vary when coded (response.c). */
+    if (e->data == NULL && !range && (varies || on_the_fly) &&
+        !(on_the_fly && resp_client_coding(r) != HTTP_ENC_IDENTITY))
+        resp_header_str(r, "Vary", "Accept-Encoding");
     resp_header_str(r, "Last-Modified", e->lastmod);
     resp_header_str(r, "ETag", e->etag);
     resp_header_str(r, "Accept-Ranges", "bytes");

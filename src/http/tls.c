@@ -135,13 +135,18 @@ static int servername_cb(SSL *ssl, int *alert, void *arg) {
     return SSL_TLSEXT_ERR_OK;
 }
 
-/* ALPN: HTTP/1.1 (a client offering only other protocols gets no ALPN answer, and HTTP/1.1). */
+/* ALPN: h2 when `http2` is on and the client offers it, else HTTP/1.1 (a client offering only
+ * other protocols gets no ALPN answer, and HTTP/1.1). */
 static int alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
                    unsigned int inlen, void *arg) {
-    (void)ssl, (void)arg;
-    static const unsigned char h1[] = "\x08http/1.1";
+    (void)arg;
+    static const unsigned char both[] = "\x02h2\x08http/1.1";
+    const http_tls_t *t = SSL_get_app_data(ssl);
+    bool h2 = t && t->hs->gen && t->hs->gen->cfg->server.http2;
+    const unsigned char *ours = h2 ? both : both + 3;
+    unsigned ours_len = h2 ? sizeof(both) - 1 : sizeof(both) - 4;
     unsigned char *sel = NULL;
-    if (SSL_select_next_proto(&sel, outlen, h1, sizeof(h1) - 1, in, inlen) != OPENSSL_NPN_NEGOTIATED)
+    if (SSL_select_next_proto(&sel, outlen, ours, ours_len, in, inlen) != OPENSSL_NPN_NEGOTIATED)
         return SSL_TLSEXT_ERR_NOACK;
     *out = sel;
     return SSL_TLSEXT_ERR_OK;
@@ -309,6 +314,14 @@ buf_t http_tls_take_output(http_tls_t *t) {
 
 bool http_tls_handshaken(const http_tls_t *t) {
     return t->handshaken;
+}
+
+bool http_tls_alpn_h2(const http_tls_t *t) {
+    const unsigned char *p = NULL;
+    unsigned n = 0;
+    if (!t->handshaken) return false;
+    SSL_get0_alpn_selected(t->ssl, &p, &n);
+    return n == 2 && memcmp(p, "h2", 2) == 0;
 }
 
 const char *http_tls_version(const http_tls_t *t) {

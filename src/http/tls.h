@@ -58,6 +58,8 @@ void http_tls_close_notify(http_tls_t *t);
 buf_t http_tls_take_output(http_tls_t *t);
 
 bool http_tls_handshaken(const http_tls_t *t);
+/* The handshake is done and ALPN chose h2. */
+bool http_tls_alpn_h2(const http_tls_t *t);
 /* "TLSv1.3"..., for SSL_PROTOCOL. */
 const char *http_tls_version(const http_tls_t *t);
 /* Why the last HTTP_TLS_ERR happened (OpenSSL's reason), for the log. */
