@@ -33,6 +33,7 @@ import os
 import random
 import re
 import signal
+import ssl
 import subprocess
 import threading
 import time
@@ -365,9 +366,12 @@ def test_http2_off_offers_only_http11(start_server, certs):
     sock, got = h2.connect(srv.tls_port, alpn=("h2", "http/1.1"))
     sock.close()
     assert got == "http/1.1"
-    sock, got = h2.connect(srv.tls_port, alpn=("h2",))
-    sock.close()
-    assert got is None, "ALPN chose %r with http2 = off" % got
+    try:     # no protocol in common: no ALPN in the answer, or the no_application_protocol alert
+        sock, got = h2.connect(srv.tls_port, alpn=("h2",))
+        sock.close()
+        assert got is None, "ALPN chose %r with http2 = off" % got
+    except ssl.SSLError as e:
+        assert "NO_APPLICATION_PROTOCOL" in str(e).upper(), e
     out = curl("-k", "--http2", "-w", "\n%{http_version}", "--resolve",
                "localhost:%d:127.0.0.1" % srv.tls_port, "https://localhost:%d/a.txt" % srv.tls_port)
     assert out.returncode == 0, out.stderr
@@ -686,14 +690,20 @@ def test_counters(start_server, certs):
 
 # ==== limits, flow control, resets ===============================================================
 
-def test_max_streams_refused_connection_usable(start_server, certs):
+def held_streams(c, n):
+    """n requests whose bodies are still to come: each holds its stream open."""
+    sids = [c.request("POST", "/t.fcgi?echo=body", [("content-length", "1")], end_stream=False,
+                      flush=False) for _ in range(n)]
+    c.flush()
+    return sids
+
+
+def test_max_streams_before_the_settings_ack(start_server, certs):
     srv = h2_server(start_server, certs, server_opts={"http2MaxStreams": 4})
     # A client that sends its requests with its preface, before it has seen the server's
     # SETTINGS (as browsers do): 8 requests whose bodies are still to come hold their streams.
     c = open_h2(srv, ack_settings=False)
-    sids = [c.request("POST", "/t.fcgi?echo=body", [("content-length", "1")], end_stream=False,
-                      flush=False) for _ in range(8)]
-    c.flush()
+    sids = held_streams(c, 8)
     c.wait(lambda: all(c.streams[s].done for s in sids[4:]), T, "the streams past 4 refused")
     assert c.server_settings.get(h2.MAX_CONCURRENT_STREAMS) == 4, c.server_settings
     for s in sids[4:]:
@@ -707,20 +717,29 @@ def test_max_streams_refused_connection_usable(start_server, certs):
     for s in sids[:4]:
         assert ok(c.response(s)).body == b"x"
     assert ok(c.get("/a.txt")).body == A_TXT
-    # The same after the client acknowledged the limit: a stream error, not a connection error
-    # (RFC 9113 §5.1.2: PROTOCOL_ERROR or REFUSED_STREAM on that stream).
-    sids = [c.request("POST", "/t.fcgi?echo=body", [("content-length", "1")], end_stream=False,
-                      flush=False) for _ in range(5)]
-    c.flush()
-    c.wait(lambda: c.streams[sids[4]].done or c.goaway, T, "the fifth stream refused", allow_eof=True)
-    assert c.goaway is None and not c.eof, "a fifth stream closed the connection: %s" % c.describe()
-    assert c.streams[sids[4]].reset in (h2.REFUSED_STREAM, h2.PROTOCOL_ERROR), c.streams[sids[4]].describe()
-    for s in sids[:4]:
-        c.send_data(s, b"y", end_stream=True)
-        assert ok(c.response(s)).body == b"y"
-    assert ok(c.get("/a.txt")).body == A_TXT
+    assert c.goaway is None
     clean(c)
     c.close()
+
+
+def test_max_streams_after_the_settings_ack(start_server, certs):
+    """A client that acknowledged the limit and opens one stream more: a stream error, not a
+    connection error (RFC 9113 §5.1.2: PROTOCOL_ERROR or REFUSED_STREAM on that stream)."""
+    srv = h2_server(start_server, certs, server_opts={"http2MaxStreams": 4})
+    with open_h2(srv) as c:
+        c.wait(lambda: c.server_settings_frames, T, "the server's SETTINGS")
+        c.ping()                                        # answered after our SETTINGS ACK is read
+        c.wait(lambda: c.pings_acked, T, "the PING's ACK")
+        sids = held_streams(c, 5)
+        fifth = c.streams[sids[4]]
+        c.wait(lambda: fifth.done or c.goaway, T, "the fifth stream refused", allow_eof=True)
+        assert c.goaway is None and not c.eof, "a fifth stream closed the connection: %s" % c.describe()
+        assert fifth.reset in (h2.REFUSED_STREAM, h2.PROTOCOL_ERROR), fifth.describe()
+        for s in sids[:4]:
+            c.send_data(s, b"y", end_stream=True)
+            assert ok(c.response(s)).body == b"y"
+        assert ok(c.get("/a.txt")).body == A_TXT
+        clean(c)
 
 
 def test_100_streams_and_a_slow_64m_answer(start_server, certs):
@@ -900,6 +919,11 @@ def flood_and_check(srv, c, frames, limit, what):
     start = time.monotonic()
     try:
         res = c.flood(frames, limit, FLOOD_DEADLINE)
+        try:       # all sent: the server may still be reading them
+            c.wait(lambda: c.goaway is not None, start + FLOOD_DEADLINE - time.monotonic(),
+                   "GOAWAY", allow_eof=True)
+        except helpers.Timeout:
+            pass
         ended = c.goaway is not None or c.eof
         assert ended, ("%s: after %d frame(s) in %.1fs the connection is still open and no GOAWAY "
                        "came (%s)" % (what, res["sent"], res["seconds"], c.describe()))
