@@ -33,7 +33,9 @@ import os
 import random
 import re
 import signal
+import socket
 import ssl
+import struct
 import subprocess
 import threading
 import time
@@ -866,6 +868,118 @@ def test_reset_at_every_phase(start_server, certs, phase, transport):
     with open_h2(srv, transport) as c2:
         assert b"REQUEST_METHOD=GET" in ok(c2.get("/t.fcgi")).body
     assert len(hostile.children(srv.pid, "fcgi_app")) <= 3
+
+
+@pytest.mark.parametrize("how,transport", [("fin", "tls"), ("rst", "tls"), ("rst", "h2c")])
+def test_connection_lost_with_streams_in_flight(start_server, certs, how, transport):
+    """The client's connection ends (FIN or RST) with streams at every phase: all of them are
+    clients that went away; the server frees them all and goes on."""
+    srv = h2_server(start_server, certs)
+    c = open_h2(srv, transport)
+    go, mark = go_name(), "lost-" + go_name()
+    php = c.request("GET", "/wait.sphp?go=" + go)
+    streamed = c.request("GET", "/s.sfcgi?big=8m", slow=True)
+    upload = c.request("POST", "/t.fcgi?mark=" + mark, [("content-length", str(4 << 20))], end_stream=False)
+    static = c.request("GET", "/mid.bin", slow=True)
+    cont = c.request("POST", "/hello.php", [("content-length", "1000"), ("expect", "100-continue")],
+                     end_stream=False)
+    c.wait(lambda: b"first" in c.streams[php].data and c.streams[streamed].received >= h2.DEFAULT_WINDOW
+           and c.streams[static].received >= h2.DEFAULT_WINDOW, T, "every stream at its moment")
+    assert c.send_data(upload, os.urandom(1 << 20))
+    wait_mark(srv, mark)
+    assert not any(st.done for st in c.streams.values()), [st.describe() for st in c.streams.values()]
+    hostile_close(c, how)
+    release(srv, go)
+    assert srv.running()
+    check_quiet(srv, "a connection lost with its streams (%s)" % how)
+    with open_h2(srv, transport) as c2:
+        assert ok(c2.get("/hello.php")).body == b"hello from php\n"
+        assert b"REQUEST_METHOD=GET" in ok(c2.get("/t.fcgi")).body
+        clean(c2)
+
+
+def hostile_close(c, how):
+    raw = c.sock
+    if how == "rst":
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    else:
+        try:
+            raw.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+    c.close()
+
+
+def test_max_body_bytes(start_server, certs):
+    srv = h2_server(start_server, certs, server_opts={"maxBodyBytes": 100000})
+    small, big = os.urandom(50000), os.urandom(1 << 20)
+    with open_h2(srv) as c:
+        v = json.loads(ok(c.get("/sha.php", method="POST", body=small)).body)
+        assert v["sha256"] == hashlib.sha256(small).hexdigest()
+        # announced too long: 413 before the body; then sent anyway, or without a length: 413
+        for hs in ([("content-length", str(len(big)))], []):
+            sid = c.request("POST", "/sha.php", hs, end_stream=False)
+            c.send_data(sid, big, end_stream=True)       # stops when the stream is answered
+            st = c.response(sid)
+            assert st.status == 413 or st.reset is not None, st.describe()
+        assert ok(c.get("/a.txt")).body == A_TXT
+        assert c.goaway is None
+        clean(c)
+    check_quiet(srv, "bodies past maxBodyBytes")
+
+
+def test_malformed_requests_are_stream_errors(start_server, certs):
+    """Malformed requests (RFC 9113 §8.1.1) are stream errors: the stream is reset or answered
+    4xx, the connection goes on; a FastCGI request already started is cleaned up."""
+    srv = h2_server(start_server, certs)
+    with open_h2(srv) as c:
+        cases = {
+            "content-length shorter than the DATA": ("POST", "/t.fcgi?echo=body", [("content-length", "10")], b"x" * 20),
+            "content-length longer than the DATA": ("POST", "/t.fcgi?echo=body", [("content-length", "30")], b"x" * 20),
+            "no :path": None,
+            "upper-case field name": ("GET", "/a.txt", [("X-Upper", "1")], None),
+            "connection field": ("GET", "/a.txt", [("connection", "keep-alive")], None),
+            "te other than trailers": ("GET", "/a.txt", [("te", "gzip")], None),
+            "header list past maxHeaderBytes": ("GET", "/a.txt", [("x-long", "v" * 20000)], None),
+        }
+        for what, case in cases.items():
+            sid = c.new_stream()
+            if case is None:
+                c.send_headers(sid, [(":method", "GET"), (":scheme", c.scheme), (":authority", "localhost")],
+                               end_stream=True)
+            else:
+                method, path, hs, body = case
+                fields = c.request_fields(method, path)
+                fields += hs          # as given: upper case kept
+                c.send_headers(sid, fields, end_stream=body is None)
+                if body is not None:
+                    c.queue(h2.frame(h2.DATA, h2.F_END_STREAM, sid, body))
+                    c.flush()
+            st = c.response(sid)
+            assert st.reset is not None or 400 <= (st.status or 0) < 500, "%s: %s" % (what, st.describe())
+            assert c.goaway is None and not c.eof, "%s closed the connection: %s" % (what, c.describe())
+            assert ok(c.get("/a.txt")).body == A_TXT, what
+        clean(c)
+    check_quiet(srv, "malformed requests")
+
+
+def test_flow_control_violation_by_the_client(start_server, certs):
+    """DATA past the windows the server offered: FLOW_CONTROL_ERROR (the stream or the
+    connection); the server goes on."""
+    srv = h2_server(start_server, certs)
+    c = open_h2(srv)
+    ok(c.get("/a.txt"))
+    sid = c.request("POST", "/t.fcgi?echo=body", [("content-length", str(4 << 20))], end_stream=False)
+    piece = b"z" * 16384
+    frames = (h2.frame(h2.DATA, 0, sid, piece) for _ in range(256))      # 4 MiB, windows ignored
+    c.flood(frames, 256, T, stop_on_goaway=True)
+    st = c.streams[sid]
+    c.wait(lambda: c.goaway or st.reset is not None, T, "FLOW_CONTROL_ERROR", allow_eof=True)
+    code = c.goaway[0] if c.goaway else st.reset
+    assert code == h2.FLOW_CONTROL_ERROR or c.eof, c.describe()
+    c.close()
+    assert srv.running()
+    check_quiet(srv, "a flow-control violation")
 
 
 # ==== floods ==================================================================================
