@@ -122,6 +122,8 @@ FILES = {
     "hello.php": PHP_HELLO,
     "sha.php": PHP_SHA,
     "hop.php": PHP_HOP,
+    "bighead.php": b"<?php header('X-Big: ' . str_repeat('a', (int)$_GET['n']));\n"
+                   b"header('X-Two: ' . str_repeat('b', (int)$_GET['n'])); echo 'ok';\n",
     "wait.sphp": PHP_WAIT,
     "go/.keep": b"",
     "t.fcgi": b"", "s.sfcgi": b"", "b.bfcgi": b"",
@@ -522,6 +524,11 @@ def test_fastcgi(srv, transport):
         st = ok(c.get("/s.sfcgi?big=3m"))
         assert st.received == 3 << 20 and is_pattern_at(st.body, 0)
         assert st.header("content-length") is None and st.header("transfer-encoding") is None
+        assert ok(c.get("/s.sfcgi?big=3m", method="HEAD")).received == 0
+        # a response head larger than a frame: HEADERS and CONTINUATION frames
+        st = ok(c.get("/bighead.php?n=30000"))
+        assert st.header("x-big") == "a" * 30000 and st.header("x-two") == "b" * 30000
+        assert c.frames_in.get(h2.CONTINUATION), "a 60 KB head in one frame?"
         go = go_name()
         release(srv, go)
         st = ok(c.get("/wait.sphp?n=5&go=" + go))
@@ -1067,7 +1074,7 @@ FLOODS = ("rapid_reset", "continuation", "continuation_empty", "ping", "settings
 
 
 @pytest.mark.parametrize("kind", FLOODS)
-def test_flood_closes_the_connection(start_server, certs, kind):
+def test_flood_ends_the_connection_and_is_logged(start_server, certs, kind):
     srv = h2_server(start_server, certs)
     c = open_h2(srv, "tls" if kind in ("rapid_reset", "ping", "continuation") else "h2c")
     ok(c.get("/a.txt"))                  # a working connection first
@@ -1086,8 +1093,11 @@ def test_flood_closes_the_connection(start_server, certs, kind):
         frames, limit = h2.empty_data_frames(c, "/t.fcgi?echo=body"), 1000000
     logged = srv.error_log().count("HTTP/2")
     flood_and_check(srv, c, frames, limit, kind + " flood")
-    helpers.wait_until(lambda: srv.error_log().count("HTTP/2") > logged, T,
-                       what="a line about the flood in the error log")
+    try:       # bad input gets a log line: an operator under attack needs to see it
+        helpers.wait_until(lambda: srv.error_log().count("HTTP/2") > logged, T)
+    except helpers.Timeout:
+        raise AssertionError("the %s ended the connection, but the error log has no line about it:\n%s"
+                             % (kind, srv.error_log()[-1500:]))
 
 
 def test_hpack_bomb(start_server, certs):
