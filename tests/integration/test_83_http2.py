@@ -989,6 +989,85 @@ def test_flow_control_violation_by_the_client(start_server, certs):
     check_quiet(srv, "a flow-control violation")
 
 
+TIMEOUTS = {"keepAliveTimeout": 1, "bodyTimeout": 2, "sendTimeout": 2}
+TIMEOUT_SLACK = 6.0          # a stalled stream ends within its timeout + this
+
+
+def test_keepalive_timeout(start_server, certs):
+    """keepAliveTimeout ends an idle HTTP/2 connection, never one with a stream in progress."""
+    srv = h2_server(start_server, certs, server_opts=TIMEOUTS)
+    with open_h2(srv) as c:
+        go = go_name()
+        sid = c.request("GET", "/wait.sphp?n=10&go=" + go)
+        c.wait(lambda: b"first" in c.streams[sid].data, T, "the first part")
+        with pytest.raises(helpers.Timeout):     # 3 s: past keepAliveTimeout, the stream still going
+            c.wait(lambda: c.goaway is not None, 3.0, "no GOAWAY while a stream is in progress")
+        assert not c.eof
+        release(srv, go)
+        ok(c.response(sid))
+        c.wait_closed(T)          # idle now: the connection ends
+
+
+def test_body_timeout_ends_the_stalled_stream(start_server, certs):
+    """A request body that stalls past bodyTimeout: that stream gets 408 (or is reset), as over
+    HTTP/1.1; the connection's other streams go on; the application's process is freed."""
+    srv = h2_server(start_server, certs, server_opts=TIMEOUTS)
+    with open_h2(srv, "h2c") as c:
+        sid = c.request("POST", "/t.fcgi?echo=body", [("content-length", "1000")], end_stream=False)
+        assert c.send_data(sid, b"0123456789")
+        st = c.streams[sid]
+        deadline = time.monotonic() + 2 + TIMEOUT_SLACK
+        while not st.done:      # activity on the connection meanwhile: only the body stalls
+            assert time.monotonic() < deadline, "%.0fs after the body stalled (bodyTimeout = 2) the " \
+                "stream is still open: %s" % (2 + TIMEOUT_SLACK, st.describe())
+            ok(c.get("/a.txt"))
+            c.pump(0.3)
+        assert st.status == 408 or st.reset is not None, st.describe()
+        assert ok(c.get("/a.txt")).body == A_TXT
+    check_quiet(srv, "a stalled request body")
+
+
+def test_send_timeout_ends_the_stalled_stream(start_server, certs):
+    """An answer the client takes nothing of (its window closed) past sendTimeout: that stream is
+    reset, or the connection closed; the application's process is freed."""
+    srv = h2_server(start_server, certs, server_opts=TIMEOUTS)
+    with open_h2(srv) as c:
+        sid = c.request("GET", "/s.sfcgi?big=8m", slow=True)
+        st = c.streams[sid]
+        try:
+            c.wait(lambda: st.done or c.goaway, 2 + TIMEOUT_SLACK, "the end of the stalled answer",
+                   allow_eof=True)
+        except helpers.Timeout:
+            raise AssertionError("%.0fs after the client stopped taking the answer (sendTimeout = 2) "
+                                 "the stream is still open: %s" % (2 + TIMEOUT_SLACK, st.describe()))
+        assert st.reset is not None or c.goaway is not None or c.eof, st.describe()
+    check_quiet(srv, "a stalled answer")
+
+
+def test_many_streams_on_one_connection_release_their_memory(start_server, certs):
+    srv = h2_server(start_server, certs)
+    paths = ["/a.txt", "/small.txt", "/nope.txt", "/t.fcgi", "/hello.php"]
+
+    def run(c, n):
+        for i in range(0, n, 50):
+            sids = [c.request("GET", paths[(i + j) % len(paths)], flush=False) for j in range(50)]
+            c.flush()
+            for s in sids:
+                st = c.response(s)
+                assert st.status in (200, 404) and st.ended, st.describe()
+                st.data = bytearray()       # the client keeps no bodies
+    with open_h2(srv) as c:
+        run(c, 500)
+        base = hostile.status_kb(srv.pid)
+        run(c, 5000)
+        grown = hostile.status_kb(srv.pid) - base
+        clean(c)
+        assert c.goaway is None
+    if not sanitized(srv):
+        assert grown < 8 << 10, "VmRSS grew by %d kB over 5000 streams on one connection" % grown
+    check_quiet(srv, "5500 streams")
+
+
 # ==== floods ==================================================================================
 
 class Prober:
