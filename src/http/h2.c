@@ -161,25 +161,27 @@ static void cancel_pieces(h2_stream_t *st) {
     st->out_bytes = 0;
 }
 
-/* The request lets go of the stream (finished, or its client left). */
-static void detach_request(h2_stream_t *st) {
+/* The request and its stream part (its reference passes to the caller). */
+static request_t *unlink_request(h2_stream_t *st) {
     request_t *r = st->r;
-    if (r == NULL) return;
+    if (r == NULL) return NULL;
     st->r = NULL;
     r->h2s = NULL;
     st->h->active--;
-    request_unref(r); /* the stream's */
+    return r;
+}
+
+/* The request lets go of the stream: it finished. */
+static void detach_request(h2_stream_t *st) {
+    request_t *r = unlink_request(st);
+    if (r) request_unref(r); /* the stream's */
 }
 
 /* The client went away from this stream (reset, or the connection ends): the request is
  * abandoned as over HTTP/1.1, its on_abort runs from the deferred pass. */
 static void abandon(h2_stream_t *st) {
-    request_t *r = st->r;
-    if (r == NULL) return;
-    st->r = NULL;
-    r->h2s = NULL;
-    st->h->active--;
-    request_abandon(st->h->c->srv, r); /* takes the stream's reference */
+    request_t *r = unlink_request(st);
+    if (r) request_abandon(st->h->c->srv, r); /* takes the stream's reference */
 }
 
 /* ---- output ---- */

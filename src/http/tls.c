@@ -287,6 +287,23 @@ bool http_tls_pending(const http_tls_t *t) {
 
 bool http_tls_write(http_tls_t *t, const uv_buf_t *bufs, unsigned n) {
     ERR_clear_error();
+    /* Small pieces (a response head and its short body) go out as one record, not one each:
+     * a record costs its header, tag and a cipher call whatever its size. */
+    static char gather[16384];
+    size_t total = 0;
+    for (unsigned i = 0; i < n && total <= sizeof(gather); i++) total += bufs[i].len;
+    if (n > 1 && total <= sizeof(gather)) {
+        size_t at = 0, done;
+        for (unsigned i = 0; i < n; i++) {
+            if (bufs[i].len) memcpy(gather + at, bufs[i].base, bufs[i].len);
+            at += bufs[i].len;
+        }
+        if (at && (SSL_write_ex(t->ssl, gather, at, &done) != 1 || done != at)) {
+            openssl_reason(t->err, sizeof(t->err));
+            return false;
+        }
+        return true;
+    }
     for (unsigned i = 0; i < n; i++) {
         if (bufs[i].len == 0) continue;
         size_t done;
