@@ -83,6 +83,8 @@ struct h2_conn {
     bool blocked;          /* stopped producing frames at OUT_HIGH: resume on write completion */
     bool fatal;            /* the session failed: close once what is queued is written */
     bool stopping;
+    const uint8_t *pending;  /* the rest of nghttp2's last output that did not fit (its buffer) */
+    size_t pending_len;
     uint64_t window_start; /* flood counters: loop ms of the current window */
     unsigned pings, settings, empty, priority, invalid;
 };
@@ -234,25 +236,29 @@ static void send_frames(h2_conn_t *h) {
             h->blocked = true;
             break;
         }
-        buf_t out;
-        buf_init(&out);
-        while (out.len < OUT_CHUNK) {
+        /* Frames are gathered in one scratch buffer (the loop is single-threaded), which the
+         * write copies only if the socket does not take it at once (or encrypts, over TLS). */
+        static uint8_t out[OUT_CHUNK];
+        size_t len = 0;
+        while (len < OUT_CHUNK) {
             const uint8_t *data;
-            ssize_t n = nghttp2_session_mem_send(h->ng, &data);
+            ssize_t n = h->pending_len ? (ssize_t)h->pending_len : nghttp2_session_mem_send(h->ng, &data);
+            if (h->pending_len) data = h->pending;
             if (n < 0) {
                 log_info("HTTP/2: %s (connection closed)", nghttp2_strerror((int)n));
                 h->fatal = true;
                 break;
             }
             if (n == 0) break;
-            buf_append(&out, data, (size_t)n);
+            size_t k = (size_t)n <= OUT_CHUNK - len ? (size_t)n : OUT_CHUNK - len;
+            memcpy(out + len, data, k);
+            len += k;
+            /* What did not fit stays valid until the next mem_send call: taken next round. */
+            h->pending = data + k;
+            h->pending_len = (size_t)n - k;
         }
-        if (out.len == 0) {
-            buf_dispose(&out);
-            break;
-        }
-        uv_buf_t b = uv_buf_init(out.data, (unsigned)out.len);
-        conn_queue_write(c, NULL, &b, 1, out.data, NULL, NULL);
+        if (len == 0) break;
+        conn_write_transient(c, (const char *)out, len);
         if (h->fatal) break;
     }
     h->sending = false;
@@ -798,14 +804,15 @@ void h2_pump(conn_t *c) {
     send_frames(h);
     run_done(h);
     /* Callbacks may have queued more (a static file's next chunk, the end of a response). */
-    if (nghttp2_session_want_write(h->ng) && !h->blocked) send_frames(h);
+    if ((h->pending_len || nghttp2_session_want_write(h->ng)) && !h->blocked) send_frames(h);
     reap(h);
     if (h->active == 0 && c->state == CONN_STATE_ACTIVE) c->state = CONN_STATE_IDLE;
 }
 
 bool h2_done(const conn_t *c) {
     const h2_conn_t *h = c->h2;
-    return h->fatal || (!nghttp2_session_want_read(h->ng) && !nghttp2_session_want_write(h->ng));
+    return h->fatal || (!nghttp2_session_want_read(h->ng) && !nghttp2_session_want_write(h->ng) &&
+                        h->pending_len == 0);
 }
 
 unsigned h2_active(const conn_t *c) {

@@ -323,6 +323,12 @@ void http_tls_close_notify(http_tls_t *t) {
     }
 }
 
+void http_tls_reserve(http_tls_t *t, size_t plaintext) {
+    /* Records add at most 22 bytes (TLS 1.3: header, tag, type) per 16 KiB; TLS 1.2 a little
+     * more: room for 64 per record, so that the output grows once, not by doubling. */
+    buf_reserve(&t->out, plaintext + (plaintext / 16384 + 1) * 64);
+}
+
 buf_t http_tls_take_output(http_tls_t *t) {
     buf_t b = t->out;
     buf_init(&t->out);
