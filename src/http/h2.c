@@ -83,6 +83,7 @@ struct h2_conn {
     bool blocked;          /* stopped producing frames at OUT_HIGH: resume on write completion */
     bool fatal;            /* the session failed: close once what is queued is written */
     bool stopping;
+    bool goaway_logged;      /* the reason of our GOAWAY is in the log */
     const uint8_t *pending;  /* the rest of nghttp2's last output that did not fit (its buffer) */
     size_t pending_len;
     uint64_t window_start; /* flood counters: loop ms of the current window */
@@ -592,7 +593,29 @@ static void flood(h2_conn_t *h, const char *what) {
     char peer[64];
     conn_peer_str(h->c, peer, sizeof(peer));
     log_warn("%s: HTTP/2 %s: connection closed (GOAWAY ENHANCE_YOUR_CALM)", peer, what);
+    h->goaway_logged = true;
     nghttp2_session_terminate_session(h->ng, NGHTTP2_ENHANCE_YOUR_CALM);
+}
+
+/* A GOAWAY with an error that nghttp2 decided on (a client resetting streams too fast, more
+ * CONTINUATION frames than allowed, a protocol error): logged once, floods as warnings. */
+static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *ud) {
+    (void)ng;
+    h2_conn_t *h = ud;
+    if (f->hd.type != NGHTTP2_GOAWAY || f->goaway.error_code == NGHTTP2_NO_ERROR || h->goaway_logged)
+        return 0;
+    h->goaway_logged = true;
+    char peer[64];
+    conn_peer_str(h->c, peer, sizeof(peer));
+    int n = (int)(f->goaway.opaque_data_len < 120 ? f->goaway.opaque_data_len : 120);
+    const char *why = n ? (const char *)f->goaway.opaque_data : "";
+    uint32_t code = f->goaway.error_code;
+    if (code == NGHTTP2_ENHANCE_YOUR_CALM)
+        log_warn("%s: HTTP/2 flood: %.*s: connection closed (GOAWAY ENHANCE_YOUR_CALM)", peer, n, why);
+    else
+        log_info("%s: HTTP/2 protocol error: %.*s: connection closed (GOAWAY %s)", peer, n, why,
+                 nghttp2_http2_strerror(code));
+    return 0;
 }
 
 static bool is_name(const uint8_t *n, size_t nl, const char *lit) {
@@ -746,6 +769,7 @@ static nghttp2_session_callbacks *callbacks(void) {
         nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, on_invalid_frame);
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
         nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+        nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
     }
     return cb;
 }
