@@ -47,6 +47,7 @@ static http_header_t header_scratch[MAX_HEADERS]; /* the loop is single-threaded
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 static void tls_flush(conn_t *c);
 static void conn_process(conn_t *c);
+static int h2_begins(conn_t *c);
 static void access_log_refused(conn_t *c, int status, uint64_t bytes);
 static void abandon_request(conn_t *c, request_t *r);
 static void peers_remove(http_server_t *s, uint8_t family, const uint8_t *addr);
@@ -671,6 +672,7 @@ static bool next_head(conn_t *c) {
     if (c->rlen == 0) return false;
     if (c->proxy_wait && !proxy_header(c)) return false;
     if (c->rlen == 0) return false;
+    if (h2_begins(c) != 0) return true; /* an h2c preface after the PROXY header: the loop starts it */
     const cfg_server_t *sc = conn_cfg(c);
     if (c->state == CONN_STATE_IDLE) {
         c->state = CONN_STATE_HEAD;

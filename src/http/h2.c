@@ -83,6 +83,9 @@ struct h2_conn {
     bool blocked;          /* stopped producing frames at OUT_HIGH: resume on write completion */
     bool fatal;            /* the session failed: close once what is queued is written */
     bool stopping;
+    bool goaway_logged;      /* the reason of our GOAWAY is in the log */
+    const uint8_t *pending;  /* the rest of nghttp2's last output that did not fit (its buffer) */
+    size_t pending_len;
     uint64_t window_start; /* flood counters: loop ms of the current window */
     unsigned pings, settings, empty, priority, invalid;
 };
@@ -161,25 +164,27 @@ static void cancel_pieces(h2_stream_t *st) {
     st->out_bytes = 0;
 }
 
-/* The request lets go of the stream (finished, or its client left). */
-static void detach_request(h2_stream_t *st) {
+/* The request and its stream part (its reference passes to the caller). */
+static request_t *unlink_request(h2_stream_t *st) {
     request_t *r = st->r;
-    if (r == NULL) return;
+    if (r == NULL) return NULL;
     st->r = NULL;
     r->h2s = NULL;
     st->h->active--;
-    request_unref(r); /* the stream's */
+    return r;
+}
+
+/* The request lets go of the stream: it finished. */
+static void detach_request(h2_stream_t *st) {
+    request_t *r = unlink_request(st);
+    if (r) request_unref(r); /* the stream's */
 }
 
 /* The client went away from this stream (reset, or the connection ends): the request is
  * abandoned as over HTTP/1.1, its on_abort runs from the deferred pass. */
 static void abandon(h2_stream_t *st) {
-    request_t *r = st->r;
-    if (r == NULL) return;
-    st->r = NULL;
-    r->h2s = NULL;
-    st->h->active--;
-    request_abandon(st->h->c->srv, r); /* takes the stream's reference */
+    request_t *r = unlink_request(st);
+    if (r) request_abandon(st->h->c->srv, r); /* takes the stream's reference */
 }
 
 /* ---- output ---- */
@@ -232,25 +237,29 @@ static void send_frames(h2_conn_t *h) {
             h->blocked = true;
             break;
         }
-        buf_t out;
-        buf_init(&out);
-        while (out.len < OUT_CHUNK) {
+        /* Frames are gathered in one scratch buffer (the loop is single-threaded), which the
+         * write copies only if the socket does not take it at once (or encrypts, over TLS). */
+        static uint8_t out[OUT_CHUNK];
+        size_t len = 0;
+        while (len < OUT_CHUNK) {
             const uint8_t *data;
-            ssize_t n = nghttp2_session_mem_send(h->ng, &data);
+            ssize_t n = h->pending_len ? (ssize_t)h->pending_len : nghttp2_session_mem_send(h->ng, &data);
+            if (h->pending_len) data = h->pending;
             if (n < 0) {
                 log_info("HTTP/2: %s (connection closed)", nghttp2_strerror((int)n));
                 h->fatal = true;
                 break;
             }
             if (n == 0) break;
-            buf_append(&out, data, (size_t)n);
+            size_t k = (size_t)n <= OUT_CHUNK - len ? (size_t)n : OUT_CHUNK - len;
+            memcpy(out + len, data, k);
+            len += k;
+            /* What did not fit stays valid until the next mem_send call: taken next round. */
+            h->pending = data + k;
+            h->pending_len = (size_t)n - k;
         }
-        if (out.len == 0) {
-            buf_dispose(&out);
-            break;
-        }
-        uv_buf_t b = uv_buf_init(out.data, (unsigned)out.len);
-        conn_queue_write(c, NULL, &b, 1, out.data, NULL, NULL);
+        if (len == 0) break;
+        conn_write_transient(c, (const char *)out, len);
         if (h->fatal) break;
     }
     h->sending = false;
@@ -584,7 +593,29 @@ static void flood(h2_conn_t *h, const char *what) {
     char peer[64];
     conn_peer_str(h->c, peer, sizeof(peer));
     log_warn("%s: HTTP/2 %s: connection closed (GOAWAY ENHANCE_YOUR_CALM)", peer, what);
+    h->goaway_logged = true;
     nghttp2_session_terminate_session(h->ng, NGHTTP2_ENHANCE_YOUR_CALM);
+}
+
+/* A GOAWAY with an error that nghttp2 decided on (a client resetting streams too fast, more
+ * CONTINUATION frames than allowed, a protocol error): logged once, floods as warnings. */
+static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *ud) {
+    (void)ng;
+    h2_conn_t *h = ud;
+    if (f->hd.type != NGHTTP2_GOAWAY || f->goaway.error_code == NGHTTP2_NO_ERROR || h->goaway_logged)
+        return 0;
+    h->goaway_logged = true;
+    char peer[64];
+    conn_peer_str(h->c, peer, sizeof(peer));
+    int n = (int)(f->goaway.opaque_data_len < 120 ? f->goaway.opaque_data_len : 120);
+    const char *why = n ? (const char *)f->goaway.opaque_data : "";
+    uint32_t code = f->goaway.error_code;
+    if (code == NGHTTP2_ENHANCE_YOUR_CALM)
+        log_warn("%s: HTTP/2 flood: %.*s: connection closed (GOAWAY ENHANCE_YOUR_CALM)", peer, n, why);
+    else
+        log_info("%s: HTTP/2 protocol error: %.*s: connection closed (GOAWAY %s)", peer, n, why,
+                 nghttp2_http2_strerror(code));
+    return 0;
 }
 
 static bool is_name(const uint8_t *n, size_t nl, const char *lit) {
@@ -738,6 +769,7 @@ static nghttp2_session_callbacks *callbacks(void) {
         nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, on_invalid_frame);
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
         nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+        nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
     }
     return cb;
 }
@@ -796,14 +828,15 @@ void h2_pump(conn_t *c) {
     send_frames(h);
     run_done(h);
     /* Callbacks may have queued more (a static file's next chunk, the end of a response). */
-    if (nghttp2_session_want_write(h->ng) && !h->blocked) send_frames(h);
+    if ((h->pending_len || nghttp2_session_want_write(h->ng)) && !h->blocked) send_frames(h);
     reap(h);
     if (h->active == 0 && c->state == CONN_STATE_ACTIVE) c->state = CONN_STATE_IDLE;
 }
 
 bool h2_done(const conn_t *c) {
     const h2_conn_t *h = c->h2;
-    return h->fatal || (!nghttp2_session_want_read(h->ng) && !nghttp2_session_want_write(h->ng));
+    return h->fatal || (!nghttp2_session_want_read(h->ng) && !nghttp2_session_want_write(h->ng) &&
+                        h->pending_len == 0);
 }
 
 unsigned h2_active(const conn_t *c) {

@@ -21,6 +21,10 @@ void conn_queue_write(conn_t *c, request_t *r, const uv_buf_t *bufs, unsigned n,
 /* The same for bytes that go to the socket as they are (TLS records). */
 void conn_write_raw(conn_t *c, request_t *r, const uv_buf_t *bufs, unsigned n, char *owned,
                     resp_write_cb cb, void *ctx);
+/* Connection-level bytes that need not outlive the call (HTTP/2 frames from a scratch buffer):
+ * over TLS they are encrypted at once; in clear text only what the socket does not take at once
+ * is copied and queued. */
+void conn_write_transient(conn_t *c, const char *data, size_t len);
 /* A write finished: continue pipelined work or finish a close. */
 void conn_write_done(conn_t *c, int status);
 /* A request from a parsed head whose bytes start at base (copied), on connection c, for site. The

@@ -47,6 +47,7 @@ const char *http_status_reason(int status) {
     case 415: return "Unsupported Media Type";
     case 416: return "Range Not Satisfiable";
     case 417: return "Expectation Failed";
+    case 421: return "Misdirected Request";
     case 422: return "Unprocessable Content";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
@@ -80,6 +81,9 @@ void conn_queue_write(conn_t *c, request_t *r, const uv_buf_t *bufs, unsigned n,
         return;
     }
     /* TLS: the records (with whatever the session had queued before them) replace the bytes. */
+    size_t total = 0;
+    for (unsigned i = 0; i < n; i++) total += bufs[i].len;
+    http_tls_reserve(c->tls, total);
     bool ok = http_tls_write(c->tls, bufs, n);
     free(owned);
     buf_t out = http_tls_take_output(c->tls);
@@ -92,6 +96,30 @@ void conn_queue_write(conn_t *c, request_t *r, const uv_buf_t *bufs, unsigned n,
     }
     uv_buf_t b = uv_buf_init(out.data, (unsigned)out.len);
     conn_write_raw(c, r, &b, 1, out.data, cb, ctx);
+}
+
+void conn_write_transient(conn_t *c, const char *data, size_t len) {
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    if (c->tls || c->state == CONN_STATE_CLOSING) { /* encrypted (copied) at once, or dropped */
+        conn_queue_write(c, NULL, &b, 1, NULL, NULL, NULL);
+        return;
+    }
+    if (c->pending_writes == 0 && c->h.stream.write_queue_size == 0) {
+        int w = uv_try_write(&c->h.stream, &b, 1);
+        if (w >= 0 && (size_t)w == len) return;
+        if (w < 0 && w != UV_EAGAIN) {
+            conn_close(c);
+            return;
+        }
+        if (w > 0) {
+            data += w;
+            len -= (size_t)w;
+        }
+    }
+    char *copy = xmalloc(len); /* only what the socket did not take at once */
+    memcpy(copy, data, len);
+    b = uv_buf_init(copy, (unsigned)len);
+    conn_write_raw(c, NULL, &b, 1, copy, NULL, NULL);
 }
 
 void conn_write_raw(conn_t *c, request_t *r, const uv_buf_t *bufs, unsigned n, char *owned,

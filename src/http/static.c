@@ -225,9 +225,13 @@ static void fill_entry(http_server_t *s, file_entry_t *e, int fd) {
  * the directory's canonical path and the path under it ("i/srv/www/a.css"). */
 static size_t make_key(char *out, size_t cap, const http_root_t *root, const char *rest) {
     static const char modes[] = {'i', 'o', 'f'};
-    int n = snprintf(out, cap, "%c%s%s", modes[root->symlinks], strcmp(root->real, "/") ? root->real : "",
-                     rest);
-    return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
+    const char *dir = strcmp(root->real, "/") ? root->real : "";
+    size_t dl = strlen(dir), rl = strlen(rest);
+    if (1 + dl + rl >= cap) return 0;
+    out[0] = modes[root->symlinks];
+    memcpy(out + 1, dir, dl);
+    memcpy(out + 1 + dl, rest, rl + 1);
+    return 1 + dl + rl;
 }
 
 static file_entry_t *resolve(http_server_t *s, const http_root_t *root, const char *rest,

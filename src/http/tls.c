@@ -287,6 +287,23 @@ bool http_tls_pending(const http_tls_t *t) {
 
 bool http_tls_write(http_tls_t *t, const uv_buf_t *bufs, unsigned n) {
     ERR_clear_error();
+    /* Small pieces (a response head and its short body) go out as one record, not one each:
+     * a record costs its header, tag and a cipher call whatever its size. */
+    static char gather[16384];
+    size_t total = 0;
+    for (unsigned i = 0; i < n && total <= sizeof(gather); i++) total += bufs[i].len;
+    if (n > 1 && total <= sizeof(gather)) {
+        size_t at = 0, done;
+        for (unsigned i = 0; i < n; i++) {
+            if (bufs[i].len) memcpy(gather + at, bufs[i].base, bufs[i].len);
+            at += bufs[i].len;
+        }
+        if (at && (SSL_write_ex(t->ssl, gather, at, &done) != 1 || done != at)) {
+            openssl_reason(t->err, sizeof(t->err));
+            return false;
+        }
+        return true;
+    }
     for (unsigned i = 0; i < n; i++) {
         if (bufs[i].len == 0) continue;
         size_t done;
@@ -304,6 +321,12 @@ void http_tls_close_notify(http_tls_t *t) {
         (void)SSL_shutdown(t->ssl);
         ERR_clear_error();
     }
+}
+
+void http_tls_reserve(http_tls_t *t, size_t plaintext) {
+    /* Records add at most 22 bytes (TLS 1.3: header, tag, type) per 16 KiB; TLS 1.2 a little
+     * more: room for 64 per record, so that the output grows once, not by doubling. */
+    buf_reserve(&t->out, plaintext + (plaintext / 16384 + 1) * 64);
 }
 
 buf_t http_tls_take_output(http_tls_t *t) {

@@ -51,6 +51,8 @@ http_tls_rc_t http_tls_read(http_tls_t *t, char *out, size_t cap, size_t *got);
 bool http_tls_pending(const http_tls_t *t);
 /* Encrypt bufs[0..n) into the output buffer. False on a session error. */
 bool http_tls_write(http_tls_t *t, const uv_buf_t *bufs, unsigned n);
+/* Make room in the output buffer for the records of `plaintext` bytes about to be written. */
+void http_tls_reserve(http_tls_t *t, size_t plaintext);
 /* Queue a close_notify alert (the output buffer gets it). */
 void http_tls_close_notify(http_tls_t *t);
 /* The ciphertext waiting to be sent (handshake, alerts, records): the caller takes the buffer
