@@ -99,10 +99,13 @@ def tls_context(alpn=("h2", "http/1.1")):
 
 
 def connect(port, tls=True, host="127.0.0.1", sni="localhost", alpn=("h2", "http/1.1"),
-            timeout=DEFAULT_TIMEOUT):
-    """A connected socket (TLS-wrapped, the handshake done) and the ALPN protocol chosen."""
+            timeout=DEFAULT_TIMEOUT, prelude=b""):
+    """A connected socket (TLS-wrapped, the handshake done) and the ALPN protocol chosen;
+    `prelude` (a PROXY protocol header) is sent first, in clear text."""
     raw = socket.create_connection((host, port), timeout=timeout)
     raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if prelude:
+        raw.sendall(prelude)
     if not tls:
         return raw, None
     s = tls_context(alpn).wrap_socket(raw, server_hostname=sni)
@@ -202,6 +205,8 @@ class H2Conn:
         self.recv_window = DEFAULT_WINDOW
         self.conn_window = conn_window
         self.conn_unacked = 0
+        self.conn_slow = False       # the connection window is returned only by ack_connection()
+        self._settings_sent = []     # per SETTINGS sent, the INITIAL_WINDOW_SIZE it sets (or None)
         self.auto_ack_ping = True
         self.goaway = None           # (error code, last stream id, debug data)
         self.goaway_at = None
@@ -213,6 +218,7 @@ class H2Conn:
         self.auto_ack_settings = ack_settings
         if preface:
             self.out += PREFACE + hf.SettingsFrame(0, settings=self.settings).serialize()
+            self._settings_sent.append(None)
             if conn_window > DEFAULT_WINDOW:
                 self.out += hf.WindowUpdateFrame(0, window_increment=conn_window - DEFAULT_WINDOW).serialize()
                 self.recv_window = conn_window
@@ -220,9 +226,10 @@ class H2Conn:
 
     @classmethod
     def open(cls, port, tls=True, host="127.0.0.1", sni="localhost", authority="localhost",
-             timeout=DEFAULT_TIMEOUT, **kw):
+             timeout=DEFAULT_TIMEOUT, prelude=b"", **kw):
         """Connect and send the preface: over TLS ALPN must choose h2; in clear text, prior knowledge."""
-        sock, alpn = connect(port, tls=tls, host=host, sni=sni, timeout=timeout, alpn=("h2", "http/1.1"))
+        sock, alpn = connect(port, tls=tls, host=host, sni=sni, timeout=timeout, alpn=("h2", "http/1.1"),
+                             prelude=prelude)
         if tls and alpn != "h2":
             sock.close()
             raise AssertionError("ALPN chose %r, not h2" % alpn)
@@ -400,6 +407,13 @@ class H2Conn:
         elif isinstance(f, hf.SettingsFrame):
             if "ACK" in f.flags:
                 self.settings_acked += 1
+                v = self._settings_sent.pop(0) if self._settings_sent else None
+                if v is not None:
+                    # the server applied it before acknowledging: DATA counts against it from now
+                    delta = v - self.local_initial_window
+                    self.local_initial_window = v
+                    for st in self.streams.values():
+                        st.recv_window += delta
                 return
             self.server_settings_frames += 1
             for k, v in f.settings.items():
@@ -483,7 +497,7 @@ class H2Conn:
         if self.recv_window < 0:
             self.violations.append("DATA beyond the connection window (%d)" % self.recv_window)
         self.conn_unacked += n
-        if self.conn_unacked >= self.conn_window // 2:
+        if not self.conn_slow and self.conn_unacked >= self.conn_window // 2:
             self.out += frame(WINDOW_UPDATE, 0, 0, struct.pack(">L", self.conn_unacked))
             self.recv_window += self.conn_unacked
             self.conn_unacked = 0
@@ -518,6 +532,22 @@ class H2Conn:
         self.out += frame(WINDOW_UPDATE, 0, st.id, struct.pack(">L", n))
         st.recv_window += n
         st.unacked -= n
+
+    def ack_connection(self, n=None):
+        """Return n bytes (all received, by default) of the connection window: WINDOW_UPDATE 0."""
+        n = self.conn_unacked if n is None else min(n, self.conn_unacked)
+        if n > 0:
+            self.out += frame(WINDOW_UPDATE, 0, 0, struct.pack(">L", n))
+            self.recv_window += n
+            self.conn_unacked -= n
+        self._step(0)
+
+    def set_initial_window(self, value):
+        """SETTINGS_INITIAL_WINDOW_SIZE mid-connection (it may take open streams' windows below
+        zero); DATA is checked against it once the server acknowledges it."""
+        self.queue(frame(SETTINGS, 0, 0, struct.pack(">HL", INITIAL_WINDOW_SIZE, value)))
+        self._settings_sent.append(value)
+        self.flush()
 
     def ack(self, sid, n=None):
         """A slow reader takes n more bytes (all it has received, by default): WINDOW_UPDATE."""

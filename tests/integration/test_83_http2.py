@@ -707,6 +707,79 @@ def held_streams(c, n):
     return sids
 
 
+def test_flow_control_windows_respected(srv):
+    """The server never sends past the windows the client offers: the connection's (shared by
+    three streams) and a stream's shrunk below zero by SETTINGS_INITIAL_WINDOW_SIZE."""
+    with open_h2(srv, conn_window=h2.DEFAULT_WINDOW) as c:
+        c.conn_slow = True
+        sids = [c.request("GET", "/mid.bin", flush=False) for _ in range(3)]
+        c.flush()
+        total = lambda: sum(c.streams[s].received for s in sids)       # noqa: E731
+        got = settle(total, c, what="the bytes sent into the connection window")
+        assert got == h2.DEFAULT_WINDOW, "%d byte(s) for a connection window of 65535" % got
+        while not all(c.streams[s].done for s in sids):
+            c.ack_connection()
+            c.wait(lambda: c.conn_unacked > 0 or all(c.streams[s].done for s in sids), T,
+                   "DATA after a connection WINDOW_UPDATE")
+        for s in sids:
+            assert ok(c.streams[s]).body == MID
+        clean(c)
+    with open_h2(srv) as c:
+        sid = c.request("GET", "/mid.bin", slow=True)
+        st = c.streams[sid]
+        c.wait(lambda: st.received >= h2.DEFAULT_WINDOW, T, "the first window")
+        c.set_initial_window(16384)                   # the stream's window: 0 - 49151
+        c.wait(lambda: c.settings_acked >= 2, T, "the SETTINGS ACK")
+        assert st.recv_window == 16384 - h2.DEFAULT_WINDOW
+        c.ack(sid, 32768)                             # still -16383: nothing may come
+        got = settle(lambda: st.received, c, what="the bytes of a stream with a negative window")
+        assert got == h2.DEFAULT_WINDOW, "DATA on a stream whose window is below zero"
+        c.ack(sid)                                    # 16384: that much may come, no more
+        got = settle(lambda: st.received, c, what="the bytes of the reopened window")
+        assert got == h2.DEFAULT_WINDOW + 16384, got
+        st.slow = False
+        c.ack(sid)
+        assert ok(c.response(sid)).body == MID
+        clean(c)
+
+
+def test_h2c_preface_in_pieces(srv):
+    """The h2c listener tells the preface from HTTP/1.1 however the bytes arrive."""
+    sock, _ = h2.connect(srv.h2c_port, tls=False)
+    for b in h2.PREFACE:
+        sock.sendall(bytes([b]))
+    c = h2.H2Conn(sock, scheme="http", preface=False)
+    c.queue(h2.frame(h2.SETTINGS, 0, 0))
+    with c:
+        assert ok(c.get("/a.txt")).body == A_TXT
+        clean(c)
+    for method in ("PUT", "PRI"):        # 'P', then not the preface
+        sock, _ = h2.connect(srv.h2c_port, tls=False)
+        req = helpers.request(method, "/a.txt", [("Connection", "close"), ("Content-Length", "0")],
+                              host="localhost")
+        for b in req:
+            sock.sendall(bytes([b]))
+        with helpers.RawConn(sock, T) as rc:
+            res = helpers.exchange(rc, b"", (method,))
+        assert res.first is not None and res.first.version == "HTTP/1.1", (method, res)
+        assert res.status in (400, 405, 501), (method, res)
+    assert srv.get("/a.txt").body == A_TXT
+
+
+def test_proxy_protocol_before_h2c_and_h2(start_server, certs):
+    h2c_port, tls_port = free_ports(2)
+    srv = start_server(listen=["127.0.0.1:%d h2c proxy" % h2c_port, "127.0.0.1:%d tls proxy" % tls_port],
+                       server_opts={"tlsCertificate": certs[0], "tlsKey": certs[1]},
+                       files=FILES, extra=APP_INI)
+    for port, tls, addr in ((h2c_port, False, "203.0.113.7"), (tls_port, True, "203.0.113.8")):
+        line = b"PROXY TCP4 %s 127.0.0.1 40000 443\r\n" % addr.encode()
+        with h2.H2Conn.open(port, tls=tls, prelude=line) as c:
+            body = ok(c.get("/t.fcgi?echo=env")).body.decode()
+            assert "REMOTE_ADDR=%s\n" % addr in body, body
+            assert "SERVER_PROTOCOL=HTTP/2.0\n" in body
+            clean(c)
+
+
 def test_max_streams_before_the_settings_ack(start_server, certs):
     srv = h2_server(start_server, certs, server_opts={"http2MaxStreams": 4})
     # A client that sends its requests with its preface, before it has seen the server's
