@@ -1165,6 +1165,7 @@ void conn_sweep(http_server_t *s, uint64_t now) {
     for (conn_t *c = s->conns; c; c = next) {
         next = c->next;
         if (c->state != CONN_STATE_CLOSING) check_send(c, now);
+        if (c->h2 && c->state != CONN_STATE_CLOSING) h2_sweep(c, now);
         if (c->state == CONN_STATE_CLOSING || c->deadline == 0 || now < c->deadline) continue;
         c->deadline = 0;
         switch (c->state) {

@@ -70,6 +70,8 @@ typedef struct h2_stream {
     bool out_deferred;     /* the data source said "deferred": resume it when pieces come */
     bool responded;        /* HEADERS with a final status submitted */
     bool closed;           /* nghttp2 closed it */
+    uint64_t in_at;        /* loop ms of the last DATA (bodyTimeout, per stream) */
+    uint64_t out_at;       /* loop ms at which the queued output last moved (sendTimeout) */
 } h2_stream_t;
 
 struct h2_conn {
@@ -215,6 +217,7 @@ static ssize_t read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
             piece_done(h, p, 0);
         }
     }
+    if (n) st->out_at = uv_now(h->c->srv->loop);
     if (st->out == NULL && st->out_end) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
         return (ssize_t)n;
@@ -306,6 +309,7 @@ static void enqueue(h2_stream_t *st, request_t *r, const uv_buf_t *bufs, unsigne
         wake(st->h);
         return;
     }
+    if (st->out == NULL) st->out_at = uv_now(st->h->c->srv->loop); /* waiting starts now */
     *st->out_tail = p;
     st->out_tail = &p->next;
     st->out_bytes += total;
@@ -564,6 +568,7 @@ static void start_request(h2_stream_t *st, bool end_stream) {
     r->body_complete = end_stream;
     r->expect_continue = hr.expect_continue && !end_stream;
     st->in_end = end_stream;
+    st->in_at = uv_now(s->loop);
     c->state = CONN_STATE_ACTIVE;
     c->deadline = 0;
     request_ref(r);
@@ -733,6 +738,7 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const u
         fail_stream(st, 413);
         return 0;
     }
+    st->in_at = uv_now(h->c->srv->loop);
     buf_append(&st->in, data, len);
     deliver(st);
     return 0;
@@ -831,6 +837,40 @@ void h2_pump(conn_t *c) {
     if ((h->pending_len || nghttp2_session_want_write(h->ng)) && !h->blocked) send_frames(h);
     reap(h);
     if (h->active == 0 && c->state == CONN_STATE_ACTIVE) c->state = CONN_STATE_IDLE;
+}
+
+void h2_sweep(conn_t *c, uint64_t now) {
+    h2_conn_t *h = c->h2;
+    const cfg_server_t *sc = &c->srv->gen->cfg->server;
+    char peer[64];
+    bool acted = false;
+    for (h2_stream_t *st = h->streams; st; st = st->next) {
+        request_t *r = st->r;
+        if (r == NULL || st->closed) continue;
+        /* bodyTimeout: the handler waits for more of the body and none came (not while it holds
+         * the body back, nor while the client waits for a 100 Continue not sent yet). */
+        if (!r->body_complete && !st->in_paused && !r->expect_continue &&
+            now - st->in_at >= (uint64_t)sc->body_timeout * 1000u) {
+            conn_peer_str(c, peer, sizeof(peer));
+            log_info("%s: HTTP/2 stream %d: the request body stalled for %us (bodyTimeout)", peer,
+                     (int)st->id, sc->body_timeout);
+            fail_stream(st, 408);
+            acted = true;
+            continue;
+        }
+        /* sendTimeout: the answer waits for the client (its window stays closed) and none of it
+         * moved: the stream is reset and its application let go. */
+        if (st->out && now - st->out_at >= (uint64_t)sc->send_timeout * 1000u) {
+            conn_peer_str(c, peer, sizeof(peer));
+            log_info("%s: HTTP/2 stream %d: the client took nothing of the response for %us "
+                     "(sendTimeout): stream reset", peer, (int)st->id, sc->send_timeout);
+            nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
+            r->conn = NULL;
+            abandon(st);
+            acted = true;
+        }
+    }
+    if (acted) wake(h);
 }
 
 bool h2_done(const conn_t *c) {

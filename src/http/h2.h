@@ -38,6 +38,8 @@ void h2_pump(conn_t *c);
 bool h2_done(const conn_t *c);
 /* Streams with a request in progress. */
 unsigned h2_active(const conn_t *c);
+/* Maintenance tick: bodyTimeout and sendTimeout per stream (408 or a reset). */
+void h2_sweep(conn_t *c, uint64_t now);
 /* Graceful stop: GOAWAY, finish the streams in progress. */
 void h2_begin_stop(conn_t *c);
 /* conn_close: every request still attached is abandoned (its on_abort comes from the deferred

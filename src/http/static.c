@@ -400,8 +400,11 @@ static int parse_range(const request_t *r, const file_entry_t *e, int64_t *from,
 typedef struct sendfile_job {
     request_t *r;       /* NULL once the request was abandoned */
     file_entry_t *e;    /* a reference */
-    int sock;           /* dup of the client socket; -1 when copying (TLS) */
-    char *copy;         /* TLS: the chunk read on the threadpool, encrypted by resp_write */
+    int sock;           /* dup of the client socket; -1 when copying (TLS, HTTP/2, coded) */
+    char *copy[2];      /* copying: two chunk buffers, so that the next chunk is read while the
+                           last one is written (encrypted, framed or coded by resp_write) */
+    unsigned cur;       /* the buffer the next read fills */
+    unsigned writes;    /* our writes whose callbacks have not come (the head, chunks) */
     int64_t off, end;
     uv_work_t work;
     ssize_t res;        /* result of the last sendfile: bytes, or a negative UV_E* code */
@@ -415,7 +418,8 @@ static void job_step(sendfile_job_t *j);
 static void job_release(sendfile_job_t *j) {
     if (j->sock >= 0) close(j->sock);
     entry_unref(j->e);
-    free(j->copy);
+    free(j->copy[0]);
+    free(j->copy[1]);
     free(j);
 }
 
@@ -431,6 +435,12 @@ static void job_free(sendfile_job_t *j) {
     job_release(j);
 }
 
+/* Freed once the request let go of it and no callback of ours is to come (a read on the
+ * threadpool, a write): the last of them frees it. */
+static void job_maybe_free(sendfile_job_t *j) {
+    if (j->r == NULL && !j->busy && j->writes == 0) job_free(j);
+}
+
 static void job_fail(sendfile_job_t *j, int err) {
     request_t *r = j->r;
     j->r = NULL;
@@ -438,7 +448,7 @@ static void job_fail(sendfile_job_t *j, int err) {
         r->hctx = NULL;
         req_abort(r);
     }
-    job_free(j);
+    job_maybe_free(j);
 }
 
 static void on_writable(uv_poll_t *p, int status, int events) {
@@ -458,9 +468,9 @@ static void do_sendfile(uv_work_t *w) {
     sendfile_job_t *j = w->data;
     off_t off = (off_t)j->off;
     int64_t left = j->end - j->off;
-    if (j->copy) { /* TLS: the loop encrypts what the thread reads */
+    if (j->copy[0]) { /* copying: the loop encrypts, frames or codes what the thread reads */
         size_t n = left > COPY_CHUNK ? COPY_CHUNK : (size_t)left;
-        ssize_t r = pread(j->e->fd, j->copy, n, off);
+        ssize_t r = pread(j->e->fd, j->copy[j->cur], n, off);
         j->res = r > 0 ? r : r == 0 ? UV_EIO /* the file shrank under us */ : -errno;
         return;
     }
@@ -470,19 +480,42 @@ static void do_sendfile(uv_work_t *w) {
 }
 
 static void on_written(request_t *r, void *ctx, int status);
+static void on_chunk_written(request_t *r, void *ctx, int status);
+
+/* Copying: the end once every chunk is read and taken, else the next read while at most one
+ * chunk is being written (in the other buffer). */
+static void copy_continue(sendfile_job_t *j) {
+    if (j->r == NULL) {
+        job_maybe_free(j);
+        return;
+    }
+    if (j->off >= j->end && !j->busy && j->writes == 0) {
+        request_t *r = j->r;
+        r->hctx = NULL;
+        j->r = NULL;
+        job_maybe_free(j);
+        resp_finish(r);
+        return;
+    }
+    if (!j->busy && j->writes < 2 && j->off < j->end) job_step(j);
+}
 
 static void on_sendfile(uv_work_t *w, int status) {
     sendfile_job_t *j = w->data;
     ssize_t res = status == UV_ECANCELED ? UV_ECANCELED : j->res;
     j->busy = false;
     if (j->r == NULL) {
-        job_free(j);
+        job_maybe_free(j);
         return;
     }
-    if (j->copy && res > 0) { /* one chunk in flight: the next read waits for its write */
+    if (j->copy[0] && res > 0) {
         j->off += res;
-        uv_buf_t b = uv_buf_init(j->copy, (unsigned)res);
-        resp_write(j->r, &b, 1, on_written, j);
+        uv_buf_t b = uv_buf_init(j->copy[j->cur], (unsigned)res);
+        j->cur ^= 1;
+        j->writes += 2; /* the chunk's, and ours across the call: its callback may run in it */
+        resp_write(j->r, &b, 1, on_chunk_written, j);
+        j->writes--;
+        copy_continue(j);
         return;
     }
     if (res > 0) {
@@ -492,7 +525,8 @@ static void on_sendfile(uv_work_t *w, int status) {
     if (j->off >= j->end) {
         request_t *r = j->r;
         r->hctx = NULL;
-        job_free(j);
+        j->r = NULL;
+        job_maybe_free(j);
         resp_finish(r);
         return;
     }
@@ -512,11 +546,12 @@ static void on_sendfile(uv_work_t *w, int status) {
     job_fail(j, (int)res);
 }
 
-/* The headers, or over TLS a chunk, are written: the next chunk, or the end. */
+/* The headers are written: the first chunk (read, or sendfile), or the end. */
 static void on_written(request_t *r, void *ctx, int status) {
     sendfile_job_t *j = ctx;
+    j->writes--;
     if (j->r == NULL) {
-        job_free(j);
+        job_maybe_free(j);
         return;
     }
     if (status < 0 || req_client_gone(r)) {
@@ -525,11 +560,28 @@ static void on_written(request_t *r, void *ctx, int status) {
     }
     if (j->off >= j->end) {
         r->hctx = NULL;
-        job_free(j);
+        j->r = NULL;
+        job_maybe_free(j);
         resp_finish(r);
         return;
     }
     job_step(j);
+}
+
+/* Copying: a chunk was taken (over TLS: encrypted and written): the next read, or the end once
+ * every chunk is. */
+static void on_chunk_written(request_t *r, void *ctx, int status) {
+    sendfile_job_t *j = ctx;
+    j->writes--;
+    if (j->r == NULL) {
+        job_maybe_free(j);
+        return;
+    }
+    if (status < 0 || req_client_gone(r)) {
+        job_fail(j, status);
+        return;
+    }
+    copy_continue(j);
 }
 
 static void job_step(sendfile_job_t *j) {
@@ -550,9 +602,10 @@ static void static_abort(request_t *r) {
     if (j->poll_init && uv_is_active((uv_handle_t *)&j->poll)) {
         uv_poll_stop(&j->poll);
         job_free(j);
-    } else if (j->busy) {
-        uv_cancel((uv_req_t *)&j->work); /* if not started yet; on_sendfile frees either way */
+        return;
     }
+    if (j->busy) uv_cancel((uv_req_t *)&j->work); /* if not started yet: on_sendfile comes anyway */
+    job_maybe_free(j); /* else the last pending callback frees it */
 }
 
 static const request_handler_t static_handler = {
@@ -585,7 +638,10 @@ static void send_body(request_t *r, file_entry_t *e, int64_t from, int64_t len) 
         return;
     }
     sendfile_job_t *j = xcalloc(1, sizeof(*j));
-    if (sock < 0) j->copy = xmalloc(COPY_CHUNK);
+    if (sock < 0) {
+        j->copy[0] = xmalloc(COPY_CHUNK);
+        j->copy[1] = xmalloc(COPY_CHUNK);
+    }
     j->r = r;
     j->e = e;
     e->refs++;
@@ -595,6 +651,7 @@ static void send_body(request_t *r, file_entry_t *e, int64_t from, int64_t len) 
     j->work.data = j;
     r->hctx = j;
     r->handler = &static_handler;
+    j->writes = 1; /* the head's */
     resp_send_headers_cb(r, len, on_written, j);
 }
 
