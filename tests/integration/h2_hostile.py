@@ -576,9 +576,10 @@ class H2Conn:
         """HEADERS (and CONTINUATION frames past the server's frame size) for `fields`."""
         self.send_block(sid, self.header_block(fields), end_stream, flush)
 
-    def send_block(self, sid, block, end_stream=False, flush=True):
-        """An encoded header block as HEADERS + CONTINUATION frames of the server's frame size."""
-        maxf = self.peer_max_frame
+    def send_block(self, sid, block, end_stream=False, flush=True, frame_size=None):
+        """An encoded header block as HEADERS + CONTINUATION frames of the server's frame size
+        (or of frame_size bytes)."""
+        maxf = frame_size or self.peer_max_frame
         first, rest = block[:maxf], block[maxf:]
         flags = (F_END_STREAM if end_stream else 0) | (0 if rest else F_END_HEADERS)
         self.queue(frame(HEADERS, flags, sid, first))
@@ -608,23 +609,30 @@ class H2Conn:
             self.send_data(sid, body, end_stream=end_stream)
         return sid
 
-    def send_data(self, sid, data, end_stream=False, timeout=None):
+    def send_data(self, sid, data, end_stream=False, timeout=None, pad=0):
         """DATA frames within the connection's and the stream's send windows, waiting for
-        WINDOW_UPDATE as needed. Returns False when the stream ended or was reset (or the
+        WINDOW_UPDATE as needed; pad > 0: each frame PADDED with that many bytes (they count
+        against the windows too). Returns False when the stream ended or was reset (or the
         connection closed) before everything was sent."""
         st = self.streams[sid]
         view = memoryview(bytes(data))
         pos = 0
+        extra = pad + 1 if pad else 0
         while True:
             if st.reset is not None or st.reset_after_end is not None or st.refused_by_goaway or self.eof:
                 return False
-            n = min(len(view) - pos, max(0, min(self.send_window, st.send_window)), self.peer_max_frame)
+            room = min(self.send_window, st.send_window, self.peer_max_frame) - extra
+            n = min(len(view) - pos, max(0, room))
             last = pos + n == len(view)
-            if n > 0 or last:      # an empty last frame needs no window
+            if (n > 0 or last) and (room >= 0 or not extra):   # an empty last frame needs no window
                 flags = F_END_STREAM if (last and end_stream) else 0
-                self.queue(frame(DATA, flags, sid, view[pos:pos + n].tobytes()))
-                self.send_window -= n
-                st.send_window -= n
+                payload = view[pos:pos + n].tobytes()
+                if pad:
+                    flags |= F_PADDED
+                    payload = bytes([pad]) + payload + b"\0" * pad
+                self.queue(frame(DATA, flags, sid, payload))
+                self.send_window -= n + extra
+                st.send_window -= n + extra
                 pos += n
                 if last:
                     if end_stream:
@@ -634,9 +642,9 @@ class H2Conn:
                 if len(self.out) >= 1 << 18:
                     self._step(0)
                 continue
-            self.wait(lambda: (self.send_window > 0 and st.send_window > 0) or st.reset is not None
-                      or st.reset_after_end is not None or st.refused_by_goaway, timeout, "a WINDOW_UPDATE for stream %d (%d of %d "
-                      "byte(s) sent)" % (sid, pos, len(view)))
+            self.wait(lambda: min(self.send_window, st.send_window) > extra or st.reset is not None
+                      or st.reset_after_end is not None or st.refused_by_goaway, timeout,
+                      "a WINDOW_UPDATE for stream %d (%d of %d byte(s) sent)" % (sid, pos, len(view)))
 
     def send_trailers(self, sid, fields):
         self.send_headers(sid, fields, end_stream=True)

@@ -780,6 +780,25 @@ def test_proxy_protocol_before_h2c_and_h2(start_server, certs):
             clean(c)
 
 
+def test_header_block_in_pieces_and_padded_uploads(srv):
+    """A header block in HEADERS + 5 CONTINUATION frames; DATA frames with padding (which counts
+    against the windows: the server must return it too, or the upload stalls)."""
+    with open_h2(srv) as c:
+        sid = c.new_stream()
+        block = c.header_block(c.request_fields("GET", "/t.fcgi?echo=env") + [("x-long", "v" * 3000)])
+        assert 2000 < len(block) <= 2900, len(block)      # 5 or 6 frames: within the 8 allowed
+        c.send_block(sid, block, end_stream=True, frame_size=500)
+        st = ok(c.response(sid))
+        assert "HTTP_X_LONG=%s\n" % ("v" * 3000) in st.body.decode()
+        up = os.urandom(1 << 20)
+        for hs in ([("content-length", str(len(up)))], []):
+            sid = c.request("POST", "/sha.php", hs, end_stream=False)
+            assert c.send_data(sid, up, end_stream=True, pad=255)
+            v = json.loads(ok(c.response(sid)).body)
+            assert v["len"] == len(up) and v["sha256"] == hashlib.sha256(up).hexdigest(), v
+        clean(c)
+
+
 def test_max_streams_before_the_settings_ack(start_server, certs):
     srv = h2_server(start_server, certs, server_opts={"http2MaxStreams": 4})
     # A client that sends its requests with its preface, before it has seen the server's
@@ -1140,6 +1159,63 @@ def test_many_streams_on_one_connection_release_their_memory(start_server, certs
     if not sanitized(srv):
         assert grown < 8 << 10, "VmRSS grew by %d kB over 5000 streams on one connection" % grown
     check_quiet(srv, "5500 streams")
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_resets_while_data_flows(start_server, certs, transport):
+    """Streams reset at random points while their answers flow (files read ahead on the
+    threadpool, coded on the fly, FastCGI streamed), then the connection reset with streams
+    mid-way: nothing of theirs is touched after it is freed (ASan), the server goes on."""
+    srv = h2_server(start_server, certs, files={"big.txt": prose(3 << 20, 5), "huge.bin": ("sparse", 16 << 20)})
+    rnd = random.Random(11)
+    kinds = [("/huge.bin", []), ("/big.txt", [("accept-encoding", "gzip")]),
+             ("/big.txt", [("accept-encoding", "br")]), ("/s.sfcgi?big=8m", []), ("/big.txt", [])]
+    with open_h2(srv, transport) as c:
+        plan = {}
+        for i in range(30):
+            path, hs = kinds[i % len(kinds)]
+            plan[c.request("GET", path, hs, keep=False, flush=False)] = rnd.randint(0, 1 << 20)
+        c.flush()
+        deadline = time.monotonic() + 30
+        while any(not c.streams[s].done for s in plan):
+            assert time.monotonic() < deadline, [c.streams[s].describe() for s in plan]
+            c.pump(0.05)
+            for s, at in plan.items():
+                st = c.streams[s]
+                if not st.done and st.received >= at:
+                    c.reset(s)
+        assert ok(c.get("/a.txt")).body == A_TXT
+        clean(c)
+    c = open_h2(srv, transport)
+    sids = [c.request("GET", p, hs, keep=False) for p, hs in kinds[:3]]
+    c.wait(lambda: all(c.streams[s].received > 200000 for s in sids), T, "the answers flowing")
+    hostile_close(c, "rst")
+    assert srv.running()
+    check_quiet(srv, "resets while data flowed")
+    with open_h2(srv, transport) as c:
+        assert ok(c.get("/big.txt", [("accept-encoding", "gzip")])).header("content-encoding") == "gzip"
+
+
+def test_stop_with_stalled_streams(start_server, certs):
+    """SIGTERM with streams that never finish (windows closed, a script waiting, an upload
+    half sent): GOAWAY, then after shutdownTimeout the connection closed and the server gone,
+    exit status 0, no process left."""
+    srv = h2_server(start_server, certs, server_opts={"shutdownTimeout": 1})
+    c = open_h2(srv)
+    mark = "stop-" + go_name()
+    php = c.request("GET", "/wait.sphp?go=" + go_name())
+    streamed = c.request("GET", "/s.sfcgi?big=8m", slow=True)
+    static = c.request("GET", "/mid.bin", slow=True)
+    upload = c.request("POST", "/t.fcgi?mark=" + mark, [("content-length", str(4 << 20))], end_stream=False)
+    assert c.send_data(upload, os.urandom(1 << 20))
+    c.wait(lambda: b"first" in c.streams[php].data and c.streams[streamed].received >= h2.DEFAULT_WINDOW
+           and c.streams[static].received >= h2.DEFAULT_WINDOW, T, "every stream at its moment")
+    wait_mark(srv, mark)
+    srv.signal(signal.SIGTERM)
+    c.wait(lambda: c.goaway, T, "GOAWAY after SIGTERM")
+    c.wait_closed(T)
+    assert srv.wait_exit(T) == 0
+    c.close()
 
 
 # ==== floods ==================================================================================
