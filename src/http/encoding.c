@@ -129,16 +129,34 @@ bool http_compressible_type(str_t ct) {
 struct http_compressor {
     http_encoding_t enc;
     bool finished;
+    int level;
     z_stream z;
     BrotliEncoderState *br;
 };
 
+/* gzip streams are kept for reuse (deflateReset) instead of being set up and torn down per
+ * response: zlib's state is some 256 KiB in five allocations, which malloc would otherwise map
+ * and unmap for every coded response. Used on the event loop's thread only. */
+#define GZIP_SPARE 8
+static http_compressor_t *gzip_spare[GZIP_SPARE];
+static unsigned n_gzip_spare;
+
 http_compressor_t *http_compressor_new(http_encoding_t enc, int level) {
     if (enc == HTTP_ENC_IDENTITY) return NULL;
+    if (enc == HTTP_ENC_GZIP && (level < 1 || level > 9)) level = 1;
+    if (enc == HTTP_ENC_GZIP && n_gzip_spare) {
+        for (unsigned i = n_gzip_spare; i-- > 0;) {
+            http_compressor_t *c = gzip_spare[i];
+            if (c->level != level || deflateReset(&c->z) != Z_OK) continue;
+            gzip_spare[i] = gzip_spare[--n_gzip_spare];
+            c->finished = false;
+            return c;
+        }
+    }
     http_compressor_t *c = xcalloc(1, sizeof(*c));
     c->enc = enc;
+    c->level = level;
     if (enc == HTTP_ENC_GZIP) {
-        if (level < 1 || level > 9) level = 1;
         /* windowBits 15 + 16: a gzip wrapper; memLevel 8: zlib's default (as nginx) */
         if (deflateInit2(&c->z, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
             free(c);
@@ -165,6 +183,7 @@ static int feed_gzip(http_compressor_t *c, const void *in, size_t n, http_compre
                                              : Z_NO_FLUSH;
     c->z.next_in = (Bytef *)(uintptr_t)in;
     c->z.avail_in = (uInt)n;
+    buf_reserve(out, n / 2 + CHUNK); /* text codes to well under half: one allocation, no regrowth */
     for (;;) {
         char *dst = buf_reserve(out, CHUNK);
         c->z.next_out = (Bytef *)dst;
@@ -209,6 +228,10 @@ int http_compressor_feed(http_compressor_t *c, const void *in, size_t n, http_co
 
 void http_compressor_free(http_compressor_t *c) {
     if (c == NULL) return;
+    if (c->enc == HTTP_ENC_GZIP && n_gzip_spare < GZIP_SPARE) {
+        gzip_spare[n_gzip_spare++] = c;
+        return;
+    }
     if (c->enc == HTTP_ENC_GZIP) deflateEnd(&c->z);
     if (c->br) BrotliEncoderDestroyInstance(c->br);
     free(c);

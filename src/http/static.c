@@ -415,11 +415,27 @@ typedef struct sendfile_job {
 
 static void job_step(sendfile_job_t *j);
 
+/* Chunk buffers are kept for the next copy instead of being mapped and unmapped by malloc for
+ * every response (256 KiB is past its mmap threshold). At most CHUNK_SPARE are kept. */
+#define CHUNK_SPARE 16
+static char *chunk_spare[CHUNK_SPARE];
+static unsigned n_chunk_spare;
+
+static char *chunk_get(void) {
+    return n_chunk_spare ? chunk_spare[--n_chunk_spare] : xmalloc(COPY_CHUNK);
+}
+
+static void chunk_put(char *p) {
+    if (p == NULL) return;
+    if (n_chunk_spare < CHUNK_SPARE) chunk_spare[n_chunk_spare++] = p;
+    else free(p);
+}
+
 static void job_release(sendfile_job_t *j) {
     if (j->sock >= 0) close(j->sock);
     entry_unref(j->e);
-    free(j->copy[0]);
-    free(j->copy[1]);
+    chunk_put(j->copy[0]);
+    chunk_put(j->copy[1]);
     free(j);
 }
 
@@ -511,7 +527,7 @@ static void on_sendfile(uv_work_t *w, int status) {
     if (j->copy[0] && res > 0) {
         j->off += res;
         uv_buf_t b = uv_buf_init(j->copy[j->cur], (unsigned)res);
-        j->cur ^= 1;
+        if (j->copy[1]) j->cur ^= 1;
         j->writes += 2; /* the chunk's, and ours across the call: its callback may run in it */
         resp_write(j->r, &b, 1, on_chunk_written, j);
         j->writes--;
@@ -639,8 +655,8 @@ static void send_body(request_t *r, file_entry_t *e, int64_t from, int64_t len) 
     }
     sendfile_job_t *j = xcalloc(1, sizeof(*j));
     if (sock < 0) {
-        j->copy[0] = xmalloc(COPY_CHUNK);
-        j->copy[1] = xmalloc(COPY_CHUNK);
+        j->copy[0] = chunk_get();
+        if (len > COPY_CHUNK) j->copy[1] = chunk_get(); /* one chunk: no read ahead needed */
     }
     j->r = r;
     j->e = e;
