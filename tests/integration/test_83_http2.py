@@ -10,15 +10,20 @@ fcgi_app), request bodies with and without content-length streamed to the applic
 compared), expect: 100-continue, request trailers, compression, the access log ("HTTP/2.0"),
 SERVER_PROTOCOL and the cookie crumbs joined (RFC 9113 §8.2.3); 421 for an unknown host over TLS.
 
-Then what HTTP/2 adds: 100 concurrent streams on one connection, one of them a 64 MiB streamed
-FastCGI answer read slowly (the application is held back by the stream's window, the server's
-VmRSS stays bounded); http2MaxStreams (streams past it refused, the connection usable); a client
-resetting a stream at every phase (the FastCGI request cleaned up as for a client that left, the
-other streams of the connection going on); the floods that close the connection (rapid reset,
+Then what HTTP/2 adds: flow control (the connection's window shared by streams, a stream's
+window taken below zero by SETTINGS_INITIAL_WINDOW_SIZE, padding counted); 100 concurrent streams
+on one connection, one of them a 64 MiB streamed FastCGI answer read slowly (the application is
+held back by the stream's window, the server's VmRSS stays bounded); 5000 streams on one
+connection; http2MaxStreams (streams past it refused, the connection usable); a client resetting
+a stream at every phase, at random points while answers flow, or losing its connection with
+streams at every phase (the FastCGI requests cleaned up as for a client that left, the other
+streams of the connection going on); malformed requests as stream errors; keepAliveTimeout,
+bodyTimeout and sendTimeout per stream; the floods that close the connection (rapid reset,
 CONTINUATION, PING, SETTINGS, empty DATA; an HPACK bomb: an error for the stream or the
 connection closed, never memory growth) while other clients are served; GOAWAY on a graceful
-stop (streams in flight finish) and a reload with streams in flight (none fails); the HTTP/2
-counters of the JSON status and the Prometheus page.
+stop (streams in flight finish; stalled ones end at shutdownTimeout) and a reload with streams
+in flight (none fails); PROXY headers before h2c and TLS; the HTTP/2 counters of the JSON status
+and the Prometheus page.
 
 Waits are conditions with deadlines (streams ending, log lines, /proc values settling); a flood
 must end the connection (GOAWAY or close) within FLOOD_DEADLINE. VmRSS bounds are asserted on
