@@ -361,6 +361,16 @@ def test_alpn_offers_h2_then_http11(srv):
             assert got in ("h2", "http/1.1"), (alpn, got)
         else:
             assert got == want, (alpn, got)
+    # h2 over TLS 1.2 (RFC 9113 §9.2: the ciphers offered by default qualify)
+    ctx = h2.tls_context()
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    raw = socket.create_connection(("127.0.0.1", srv.tls_port), timeout=T)
+    sock = ctx.wrap_socket(raw, server_hostname="localhost")
+    assert sock.version() == "TLSv1.2" and sock.selected_alpn_protocol() == "h2"
+    with h2.H2Conn(sock, alpn="h2") as c:
+        assert ok(c.get("/a.txt")).body == A_TXT
+        assert c.goaway is None
+        clean(c)
     # HTTP/1.1 on the TLS listener: chosen by ALPN, and without ALPN at all.
     for alpn in (("http/1.1",), None):
         sock, _ = h2.connect(srv.tls_port, alpn=alpn)
@@ -569,6 +579,33 @@ def test_uploads_reach_php_intact(srv, transport):
         for sid, u in zip(sids, ups):
             v = json.loads(ok(c.response(sid)).body)
             assert v["len"] == len(u) and v["sha256"] == hashlib.sha256(u).hexdigest(), v
+        clean(c)
+
+
+def test_bodies_not_read_give_their_window_back(start_server, certs):
+    """Bodies the server answers without reading (405 for a static file, 413 past maxBodyBytes,
+    a stream reset mid-upload) still count against the connection's window: the server must give
+    it back, or the connection's later uploads stall."""
+    srv = h2_server(start_server, certs, server_opts={"maxBodyBytes": 5 << 20})
+    body = os.urandom(1 << 20)
+    with open_h2(srv) as c:
+        for path, status in (("/a.txt", 405), ("/mid.bin", 405)):
+            sid = c.request("POST", path, [("content-length", str(len(body)))], end_stream=False)
+            c.send_data(sid, body, end_stream=True)       # stops if the stream is answered and reset
+            st = c.response(sid)
+            assert st.status == status or st.reset is not None, st.describe()
+        sid = c.request("POST", "/sha.php", end_stream=False)      # no length: 413 past 5 MiB
+        for _ in range(6):
+            if not c.send_data(sid, body):
+                break
+        st = c.response(sid)
+        assert st.status == 413 or st.reset is not None, st.describe()
+        sid = c.request("POST", "/t.fcgi?echo=env", [("content-length", str(4 << 20))], end_stream=False)
+        assert c.send_data(sid, body)
+        c.reset(sid)
+        up = os.urandom(3 << 20)                       # past the 1 MiB connection window
+        v = json.loads(ok(c.get("/sha.php", method="POST", body=up, timeout=20)).body)
+        assert v["sha256"] == hashlib.sha256(up).hexdigest(), v
         clean(c)
 
 
