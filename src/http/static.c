@@ -61,6 +61,9 @@ typedef struct file_entry {
     char etag[48];
     char lastmod[40];
     char *data;         /* the whole file when small */
+    char *coded[3];     /* data coded (index: http_encoding_t), made on the first request that
+                           takes the coding and kept with the entry: coded once, not per request */
+    uint32_t coded_len[3];
 } file_entry_t;
 
 struct file_cache {
@@ -86,6 +89,8 @@ static void entry_unref(file_entry_t *e) {
     if (--e->refs > 0) return;
     if (e->fd >= 0) close(e->fd);
     free(e->data);
+    free(e->coded[HTTP_ENC_GZIP]);
+    free(e->coded[HTTP_ENC_BR]);
     free(e->key);
     free(e);
 }
@@ -96,6 +101,7 @@ static void table_remove(file_cache_t *fc, file_entry_t **link) {
     e->in_table = false;
     fc->n--;
     if (e->data) fc->data_bytes -= (uint64_t)e->size; /* counted while in the table only */
+    fc->data_bytes -= (uint64_t)e->coded_len[HTTP_ENC_GZIP] + e->coded_len[HTTP_ENC_BR];
     if (e->fd >= 0) fc->n_fds--;
     entry_unref(e);
 }
@@ -713,6 +719,54 @@ static file_entry_t *precompressed(request_t *r, const file_entry_t *e, http_enc
 
 static void send_body(request_t *r, file_entry_t *e, int64_t from, int64_t len);
 
+/* The file in memory coded with enc, made once and kept with its cache entry (counted in the
+ * cache's memory); NULL when it cannot be kept (the entry left the table, memory is full, the
+ * coder failed): the answer is then coded as it goes out. */
+static const char *entry_coded(http_server_t *s, file_entry_t *e, http_encoding_t enc, size_t *len) {
+    if (e->coded[enc]) {
+        *len = e->coded_len[enc];
+        return e->coded[enc];
+    }
+    if (!e->in_table || s->files->data_bytes + (uint64_t)e->size > CACHE_MAX_DATA) return NULL;
+    http_compressor_t *c = http_compressor_new(enc, -1);
+    buf_t out;
+    buf_init(&out);
+    int rc = c ? http_compressor_feed(c, e->data, (size_t)e->size, HTTP_COMPRESS_FINISH, &out) : -1;
+    http_compressor_free(c);
+    if (rc < 0 || out.len == 0 || out.len > UINT32_MAX) {
+        buf_dispose(&out);
+        return NULL;
+    }
+    e->coded[enc] = out.data;
+    e->coded_len[enc] = (uint32_t)out.len;
+    s->files->data_bytes += out.len;
+    *len = out.len;
+    return out.data;
+}
+
+/* 200 from the entry's coded copy: as a precompressed sibling is sent (weak ETag, Vary). */
+static void serve_coded(request_t *r, file_entry_t *e, http_encoding_t enc, const char *coded,
+                        size_t len) {
+    char etag[56];
+    snprintf(etag, sizeof(etag), "W/%s", e->etag);
+    r->no_compress = true;
+    if (r->srv) {
+        r->srv->compressed++;
+        r->srv->compress_in += (uint64_t)e->size;
+        r->srv->compress_out += len;
+    }
+    resp_start(r, 200);
+    resp_header_str(r, "Content-Type", e->ctype);
+    resp_header_str(r, "Content-Encoding", http_encoding_name(enc));
+    resp_header_str(r, "Vary", "Accept-Encoding");
+    resp_header_str(r, "Last-Modified", e->lastmod);
+    resp_header_str(r, "ETag", etag);
+    e->refs++;
+    uv_buf_t b = uv_buf_init((char *)coded, (unsigned)len);
+    resp_send(r, (int64_t)len, &b, 1, on_inline_written, e);
+    resp_finish(r);
+}
+
 static void serve_file(request_t *r, file_entry_t *e) {
     if (r->http.method_id != HTTP_METHOD_GET && r->http.method_id != HTTP_METHOD_HEAD) {
         resp_error(r, 405, NULL);
@@ -771,6 +825,15 @@ static void serve_file(request_t *r, file_entry_t *e) {
         resp_write_copy(r, "416 Range Not Satisfiable\n\n", 27);
         resp_finish(r);
         return;
+    }
+    if (!range && e->data && on_the_fly) {
+        http_encoding_t want = resp_client_coding(r);
+        size_t clen;
+        const char *coded = want != HTTP_ENC_IDENTITY ? entry_coded(r->srv, e, want, &clen) : NULL;
+        if (coded) {
+            serve_coded(r, e, want, coded, clen);
+            return;
+        }
     }
     resp_start(r, range ? 206 : 200);
     resp_header_str(r, "Content-Type", e->ctype);
