@@ -1106,6 +1106,61 @@ def test_malformed_requests_are_stream_errors(start_server, certs):
     check_quiet(srv, "malformed requests")
 
 
+def head(method="GET", path="/a.txt", authority="localhost", scheme="https", extra=()):
+    out = [(":method", method)]
+    if scheme is not None:
+        out.append((":scheme", scheme))
+    if authority is not None:
+        out.append((":authority", authority))
+    if path is not None:
+        out.append((":path", path))
+    return out + list(extra)
+
+
+# Request heads an HTTP/2 client can send that an HTTP/1.1 request line could not carry as they
+# are (the server writes each head out as HTTP/1.1 for its parser): none may reach a handler as
+# something else. "refused": a stream error or a 4xx; otherwise the status expected.
+ODD_HEADS = [
+    ("a space and a version in :path", head(path="/a.txt HTTP/1.0"), "refused"),
+    ("a space in :path to the app", head(path="/t.fcgi?x=1 HTTP/1.1"), "refused"),
+    ("a space in :method", head(method="G ET"), "refused"),
+    ("CONNECT", head(method="CONNECT", path=None, scheme=None, authority="localhost:443"), "refused"),
+    ("OPTIONS *", head(method="OPTIONS", path="*"), 200),
+    ("GET *", head(path="*"), "refused"),
+    ("absolute :path", head(path="http://localhost/a.txt"), "refused"),
+    ("userinfo in :authority", head(authority="user@localhost"), "refused"),
+    ("empty :authority", head(authority=""), "refused"),
+    ("host instead of :authority", head(authority=None, extra=[("host", "localhost")]), 200),
+    ("two :path", head(extra=[(":path", "/t.fcgi")]), "refused"),
+    ("an unknown pseudo-header", head(extra=[(":protocol", "websocket")]), "refused"),
+    ("a pseudo-header after a field", head(path=None, extra=[("x-a", "1"), (":path", "/a.txt")]), "refused"),
+    ("DEL in a value", head(path="/t.fcgi", extra=[("x-a", "1\x7f2")]), "refused"),
+    ("traversal", head(path="/../../etc/passwd"), "refused"),
+    ("NUL escaped in :path", head(path="/%00/../a.txt"), "refused"),
+]
+
+
+def test_odd_request_heads(srv):
+    c = open_h2(srv)
+    try:
+        for what, fields, want in ODD_HEADS:
+            if c.eof or c.goaway:
+                c.close()
+                c = open_h2(srv)
+            sid = c.new_stream()
+            c.send_headers(sid, fields, end_stream=True)
+            st = c.response(sid)
+            if want == "refused":
+                assert st.reset is not None or 400 <= st.status < 500, "%s: %s %r" % (what, st.describe(), st.body[:200])
+            else:
+                assert ok(st, want), what
+            assert c.goaway is None, "%s: %s" % (what, c.describe())
+            assert ok(c.get("/a.txt")).body == A_TXT, what
+        clean(c)
+    finally:
+        c.close()
+
+
 def test_flow_control_violation_by_the_client(start_server, certs):
     """DATA past the windows the server offered: FLOW_CONTROL_ERROR (the stream or the
     connection); the server goes on."""
