@@ -99,10 +99,15 @@ def tls_context(alpn=("h2", "http/1.1")):
 
 
 def connect(port, tls=True, host="127.0.0.1", sni="localhost", alpn=("h2", "http/1.1"),
-            timeout=DEFAULT_TIMEOUT, prelude=b""):
+            timeout=DEFAULT_TIMEOUT, prelude=b"", rcvbuf=None):
     """A connected socket (TLS-wrapped, the handshake done) and the ALPN protocol chosen;
-    `prelude` (a PROXY protocol header) is sent first, in clear text."""
-    raw = socket.create_connection((host, port), timeout=timeout)
+    `prelude` (a PROXY protocol header) is sent first, in clear text; rcvbuf: SO_RCVBUF (a small
+    TCP window) set before connecting."""
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf:
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    raw.settimeout(timeout)
+    raw.connect((host, port))
     raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if prelude:
         raw.sendall(prelude)
@@ -226,10 +231,10 @@ class H2Conn:
 
     @classmethod
     def open(cls, port, tls=True, host="127.0.0.1", sni="localhost", authority="localhost",
-             timeout=DEFAULT_TIMEOUT, prelude=b"", **kw):
+             timeout=DEFAULT_TIMEOUT, prelude=b"", rcvbuf=None, **kw):
         """Connect and send the preface: over TLS ALPN must choose h2; in clear text, prior knowledge."""
         sock, alpn = connect(port, tls=tls, host=host, sni=sni, timeout=timeout, alpn=("h2", "http/1.1"),
-                             prelude=prelude)
+                             prelude=prelude, rcvbuf=rcvbuf)
         if tls and alpn != "h2":
             sock.close()
             raise AssertionError("ALPN chose %r, not h2" % alpn)

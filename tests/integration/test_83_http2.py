@@ -31,6 +31,7 @@ release builds only (under ASan the quarantine keeps freed memory mapped: LeakSa
 at teardown instead).
 """
 import gzip
+import fcntl
 import hashlib
 import itertools
 import json
@@ -42,6 +43,7 @@ import socket
 import ssl
 import struct
 import subprocess
+import termios
 import threading
 import time
 
@@ -939,6 +941,33 @@ def test_100_streams_and_a_slow_64m_answer(start_server, certs):
     if not sanitized(srv):
         assert peak < RSS_GROWTH_KB, "the server's VmRSS grew by %d kB" % peak
     check_quiet(srv, "the 100 streams")
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_client_that_stops_reading_the_socket(start_server, certs, transport):
+    """A client that stops reading its socket with every window open (the server's writes
+    block on TCP, not on flow control) holds nobody else up, and gets everything whole once it
+    reads again."""
+    srv = h2_server(start_server, certs, files={"huge.bin": ("sparse", 16 << 20)})
+    c = open_h2(srv, transport, rcvbuf=16384, settings={h2.INITIAL_WINDOW_SIZE: 16 << 20})
+    sids = [c.request("GET", p, keep=False, flush=False) for p in ("/huge.bin", "/s.sfcgi?big=8m", "/mid.bin")]
+    c.flush()
+    c.wait(lambda: all(c.streams[s].received > 0 for s in sids), T, "the answers starting")
+    fd = c.sock.fileno()
+
+    def pending():
+        return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+    settle(pending, what="the bytes waiting in the client's socket")    # the server is blocked now
+    with open_h2(srv, "h2c") as other:        # others are served meanwhile
+        assert ok(other.get("/mid.bin")).body == MID
+        assert b"REQUEST_METHOD=GET" in ok(other.get("/t.fcgi")).body
+    assert srv.get("/a.txt").body == A_TXT
+    for s in sids:
+        ok(c.response(s, timeout=60))
+    assert [c.streams[s].received for s in sids] == [16 << 20, 8 << 20, len(MID)]
+    clean(c)
+    c.close()
+    check_quiet(srv, "a client that stopped reading")
 
 
 # A client resetting a stream (RST_STREAM CANCEL) at each phase of a request; each one on a
