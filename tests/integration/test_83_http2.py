@@ -30,8 +30,8 @@ must end the connection (GOAWAY or close) within FLOOD_DEADLINE. VmRSS bounds ar
 release builds only (under ASan the quarantine keeps freed memory mapped: LeakSanitizer checks
 at teardown instead).
 """
-import gzip
 import fcntl
+import gzip
 import hashlib
 import itertools
 import json
@@ -1522,6 +1522,27 @@ def test_graceful_stop_sends_goaway_and_finishes_streams(start_server, certs):
     clean(c)
     c.wait_closed(T)
     assert srv.wait_exit(T) == 0
+
+
+def test_client_goaway_lets_its_streams_finish(start_server, certs):
+    """A client that sends GOAWAY (it opens no more streams) still gets its streams answered
+    whole; then the connection ends."""
+    srv = h2_server(start_server, certs)
+    with open_h2(srv) as c:
+        go = go_name()
+        php = c.request("GET", "/wait.sphp?n=100&go=" + go)
+        static = c.request("GET", "/mid.bin", slow=True)
+        c.wait(lambda: b"first" in c.streams[php].data and c.streams[static].received >= h2.DEFAULT_WINDOW,
+               T, "both streams under way")
+        c.send_goaway(h2.NO_ERROR, 0)
+        release(srv, go)
+        c.streams[static].slow = False
+        c.ack(static)
+        assert ok(c.response(static)).body == MID
+        assert ok(c.response(php)).body.split(b"\n", 1)[1] == b"the rest of the answer\n" * 100
+        clean(c)
+        c.wait_closed(T)
+    check_quiet(srv, "a client's GOAWAY")
 
 
 def test_reload_with_streams_in_flight(start_server, certs):
