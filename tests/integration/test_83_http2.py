@@ -399,6 +399,27 @@ def test_http2_off_offers_only_http11(start_server, certs):
     assert out.stdout == A_TXT + b"\n1.1"
 
 
+def test_tls_h2c_listener_is_a_tls_listener(start_server, certs):
+    """`listen = ADDR tls h2c` is allowed and means no more than `tls`: ALPN h2 and HTTP/1.1 over
+    TLS; clear text there is not HTTP/2 (nor HTTP at all)."""
+    port = free_ports(1)[0]
+    srv = start_server(listen=["127.0.0.1:%d tls h2c" % port],
+                       server_opts={"tlsCertificate": certs[0], "tlsKey": certs[1]}, files={"a.txt": A_TXT})
+    with h2.H2Conn.open(port) as c:
+        assert ok(c.get("/a.txt")).body == A_TXT
+        clean(c)
+    sock, alpn = h2.connect(port, alpn=("http/1.1",))
+    with helpers.RawConn(sock, T) as rc:
+        res = helpers.exchange(rc, helpers.request("GET", "/a.txt", [("Connection", "close")], host="localhost"))
+    assert alpn == "http/1.1" and res.status == 200 and res.first.body == A_TXT, res
+    sock, _ = h2.connect(port, tls=False)
+    with h2.H2Conn(sock, scheme="http") as c:
+        c.request("GET", "/a.txt", flush=False)
+        c.flush()
+        c.wait_closed(T)
+        assert not any(st.status for st in c.streams.values()), "HTTP/2 in clear text on a tls listener"
+
+
 def test_curl_over_tls_by_alpn(srv, tmp_path):
     base = "https://localhost:%d" % srv.tls_port
     res = ["--resolve", "localhost:%d:127.0.0.1" % srv.tls_port]
