@@ -411,6 +411,7 @@ typedef struct sendfile_job {
                            last one is written (encrypted, framed or coded by resp_write) */
     unsigned cur;       /* the buffer the next read fills */
     unsigned writes;    /* our writes whose callbacks have not come (the head, chunks) */
+    bool whole;         /* one coded chunk: the response is sent after the read, in one piece */
     int64_t off, end;
     uv_work_t work;
     ssize_t res;        /* result of the last sendfile: bytes, or a negative UV_E* code */
@@ -528,6 +529,23 @@ static void on_sendfile(uv_work_t *w, int status) {
     j->busy = false;
     if (j->r == NULL) {
         job_maybe_free(j);
+        return;
+    }
+    if (j->whole && res > 0) {
+        if (res != j->end - j->off) { /* the file changed under us: nothing was answered yet */
+            request_t *r = j->r;
+            r->hctx = NULL;
+            j->r = NULL;
+            job_maybe_free(j);
+            resp_error(r, 500, "the file changed while it was read");
+            return;
+        }
+        j->off += res;
+        uv_buf_t b = uv_buf_init(j->copy[0], (unsigned)res);
+        j->writes += 2; /* as below: the callback may run within the call */
+        resp_send(j->r, res, &b, 1, on_chunk_written, j);
+        j->writes--;
+        copy_continue(j);
         return;
     }
     if (j->copy[0] && res > 0) {
@@ -664,6 +682,9 @@ static void send_body(request_t *r, file_entry_t *e, int64_t from, int64_t len) 
         j->copy[0] = chunk_get();
         if (len > COPY_CHUNK) j->copy[1] = chunk_get(); /* one chunk: no read ahead needed */
     }
+    /* Coded, and the whole file is one chunk: read first, then answered at once (coded in one go,
+     * with its coded length) instead of a head and a coded stream. */
+    j->whole = coded && len <= COPY_CHUNK;
     j->r = r;
     j->e = e;
     e->refs++;
@@ -673,6 +694,10 @@ static void send_body(request_t *r, file_entry_t *e, int64_t from, int64_t len) 
     j->work.data = j;
     r->hctx = j;
     r->handler = &static_handler;
+    if (j->whole) {
+        job_step(j);
+        return;
+    }
     j->writes = 1; /* the head's */
     resp_send_headers_cb(r, len, on_written, j);
 }
@@ -728,11 +753,9 @@ static const char *entry_coded(http_server_t *s, file_entry_t *e, http_encoding_
         return e->coded[enc];
     }
     if (!e->in_table || s->files->data_bytes + (uint64_t)e->size > CACHE_MAX_DATA) return NULL;
-    http_compressor_t *c = http_compressor_new(enc, -1);
     buf_t out;
     buf_init(&out);
-    int rc = c ? http_compressor_feed(c, e->data, (size_t)e->size, HTTP_COMPRESS_FINISH, &out) : -1;
-    http_compressor_free(c);
+    int rc = http_compress_whole(enc, e->data, (size_t)e->size, &out);
     if (rc < 0 || out.len == 0 || out.len > UINT32_MAX) {
         buf_dispose(&out);
         return NULL;
