@@ -503,21 +503,25 @@ static void do_sendfile(uv_work_t *w) {
 }
 
 static void on_written(request_t *r, void *ctx, int status);
-static void on_chunk_written(request_t *r, void *ctx, int status);
 
-/* Copying: the end once every chunk is read and taken, else the next read while at most one
- * chunk is being written (in the other buffer). */
-static void copy_continue(sendfile_job_t *j) {
+/* The response is complete: the request is let go of, the job freed once nothing is pending. */
+static void job_done(sendfile_job_t *j) {
+    request_t *r = j->r;
+    r->hctx = NULL;
+    j->r = NULL;
+    job_maybe_free(j);
+    resp_finish(r);
+}
+
+/* The end once every byte is read (or sent) and taken, else the next read or sendfile, copying
+ * while at most one chunk is being written (in the other buffer). */
+static void job_continue(sendfile_job_t *j) {
     if (j->r == NULL) {
         job_maybe_free(j);
         return;
     }
     if (j->off >= j->end && !j->busy && j->writes == 0) {
-        request_t *r = j->r;
-        r->hctx = NULL;
-        j->r = NULL;
-        job_maybe_free(j);
-        resp_finish(r);
+        job_done(j);
         return;
     }
     if (!j->busy && j->writes < 2 && j->off < j->end) job_step(j);
@@ -543,9 +547,9 @@ static void on_sendfile(uv_work_t *w, int status) {
         j->off += res;
         uv_buf_t b = uv_buf_init(j->copy[0], (unsigned)res);
         j->writes += 2; /* as below: the callback may run within the call */
-        resp_send(j->r, res, &b, 1, on_chunk_written, j);
+        resp_send(j->r, res, &b, 1, on_written, j);
         j->writes--;
-        copy_continue(j);
+        job_continue(j);
         return;
     }
     if (j->copy[0] && res > 0) {
@@ -553,9 +557,9 @@ static void on_sendfile(uv_work_t *w, int status) {
         uv_buf_t b = uv_buf_init(j->copy[j->cur], (unsigned)res);
         if (j->copy[1]) j->cur ^= 1;
         j->writes += 2; /* the chunk's, and ours across the call: its callback may run in it */
-        resp_write(j->r, &b, 1, on_chunk_written, j);
+        resp_write(j->r, &b, 1, on_written, j);
         j->writes--;
-        copy_continue(j);
+        job_continue(j);
         return;
     }
     if (res > 0) {
@@ -563,11 +567,7 @@ static void on_sendfile(uv_work_t *w, int status) {
         j->r->resp_body_bytes += (uint64_t)res;
     }
     if (j->off >= j->end) {
-        request_t *r = j->r;
-        r->hctx = NULL;
-        j->r = NULL;
-        job_maybe_free(j);
-        resp_finish(r);
+        job_done(j);
         return;
     }
     if (res == UV_EAGAIN || res > 0) {
@@ -586,7 +586,8 @@ static void on_sendfile(uv_work_t *w, int status) {
     job_fail(j, (int)res);
 }
 
-/* The headers are written: the first chunk (read, or sendfile), or the end. */
+/* The head, or a chunk (copying: over TLS encrypted and written), was taken: the next read or
+ * sendfile, or the end once everything is. */
 static void on_written(request_t *r, void *ctx, int status) {
     sendfile_job_t *j = ctx;
     j->writes--;
@@ -598,30 +599,7 @@ static void on_written(request_t *r, void *ctx, int status) {
         job_fail(j, status);
         return;
     }
-    if (j->off >= j->end) {
-        r->hctx = NULL;
-        j->r = NULL;
-        job_maybe_free(j);
-        resp_finish(r);
-        return;
-    }
-    job_step(j);
-}
-
-/* Copying: a chunk was taken (over TLS: encrypted and written): the next read, or the end once
- * every chunk is. */
-static void on_chunk_written(request_t *r, void *ctx, int status) {
-    sendfile_job_t *j = ctx;
-    j->writes--;
-    if (j->r == NULL) {
-        job_maybe_free(j);
-        return;
-    }
-    if (status < 0 || req_client_gone(r)) {
-        job_fail(j, status);
-        return;
-    }
-    copy_continue(j);
+    job_continue(j);
 }
 
 static void job_step(sendfile_job_t *j) {
