@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <libdeflate.h>
 #include <zlib.h>
 
 #include "util/xalloc.h"
@@ -224,6 +225,32 @@ int http_compressor_feed(http_compressor_t *c, const void *in, size_t n, http_co
     if (c == NULL || c->finished) return -1;
     if (mode == HTTP_COMPRESS_FINISH) c->finished = true;
     return c->enc == HTTP_ENC_GZIP ? feed_gzip(c, in, n, mode, out) : feed_br(c, in, n, mode, out);
+}
+
+int http_compress_whole(http_encoding_t enc, const void *in, size_t n, buf_t *out) {
+    if (enc == HTTP_ENC_GZIP) {
+        static struct libdeflate_compressor *ld; /* the loop's thread only; kept for reuse */
+        if (ld == NULL && (ld = libdeflate_alloc_compressor(1)) == NULL) return -1;
+        size_t bound = libdeflate_gzip_compress_bound(ld, n);
+        char *dst = buf_reserve(out, bound);
+        size_t got = libdeflate_gzip_compress(ld, in, n, dst, bound);
+        if (got == 0) return -1;
+        out->len += got;
+        return 0;
+    }
+    if (enc != HTTP_ENC_BR) return -1;
+    size_t bound = BrotliEncoderMaxCompressedSize(n);
+    if (bound == 0) bound = n + 1024; /* too large for the estimate: the streaming path's bound */
+    size_t got = bound;
+    char *dst = buf_reserve(out, bound);
+    if (!BrotliEncoderCompress(4, 20, BROTLI_MODE_TEXT, n, in, &got, (uint8_t *)dst)) {
+        http_compressor_t *c = http_compressor_new(HTTP_ENC_BR, -1);
+        int rc = c ? http_compressor_feed(c, in, n, HTTP_COMPRESS_FINISH, out) : -1;
+        http_compressor_free(c);
+        return rc;
+    }
+    out->len += got;
+    return 0;
 }
 
 void http_compressor_free(http_compressor_t *c) {

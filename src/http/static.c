@@ -411,6 +411,7 @@ typedef struct sendfile_job {
                            last one is written (encrypted, framed or coded by resp_write) */
     unsigned cur;       /* the buffer the next read fills */
     unsigned writes;    /* our writes whose callbacks have not come (the head, chunks) */
+    bool whole;         /* one coded chunk: the response is sent after the read, in one piece */
     int64_t off, end;
     uv_work_t work;
     ssize_t res;        /* result of the last sendfile: bytes, or a negative UV_E* code */
@@ -502,21 +503,25 @@ static void do_sendfile(uv_work_t *w) {
 }
 
 static void on_written(request_t *r, void *ctx, int status);
-static void on_chunk_written(request_t *r, void *ctx, int status);
 
-/* Copying: the end once every chunk is read and taken, else the next read while at most one
- * chunk is being written (in the other buffer). */
-static void copy_continue(sendfile_job_t *j) {
+/* The response is complete: the request is let go of, the job freed once nothing is pending. */
+static void job_done(sendfile_job_t *j) {
+    request_t *r = j->r;
+    r->hctx = NULL;
+    j->r = NULL;
+    job_maybe_free(j);
+    resp_finish(r);
+}
+
+/* The end once every byte is read (or sent) and taken, else the next read or sendfile, copying
+ * while at most one chunk is being written (in the other buffer). */
+static void job_continue(sendfile_job_t *j) {
     if (j->r == NULL) {
         job_maybe_free(j);
         return;
     }
     if (j->off >= j->end && !j->busy && j->writes == 0) {
-        request_t *r = j->r;
-        r->hctx = NULL;
-        j->r = NULL;
-        job_maybe_free(j);
-        resp_finish(r);
+        job_done(j);
         return;
     }
     if (!j->busy && j->writes < 2 && j->off < j->end) job_step(j);
@@ -530,14 +535,31 @@ static void on_sendfile(uv_work_t *w, int status) {
         job_maybe_free(j);
         return;
     }
+    if (j->whole && res > 0) {
+        if (res != j->end - j->off) { /* the file changed under us: nothing was answered yet */
+            request_t *r = j->r;
+            r->hctx = NULL;
+            j->r = NULL;
+            job_maybe_free(j);
+            resp_error(r, 500, "the file changed while it was read");
+            return;
+        }
+        j->off += res;
+        uv_buf_t b = uv_buf_init(j->copy[0], (unsigned)res);
+        j->writes += 2; /* as below: the callback may run within the call */
+        resp_send(j->r, res, &b, 1, on_written, j);
+        j->writes--;
+        job_continue(j);
+        return;
+    }
     if (j->copy[0] && res > 0) {
         j->off += res;
         uv_buf_t b = uv_buf_init(j->copy[j->cur], (unsigned)res);
         if (j->copy[1]) j->cur ^= 1;
         j->writes += 2; /* the chunk's, and ours across the call: its callback may run in it */
-        resp_write(j->r, &b, 1, on_chunk_written, j);
+        resp_write(j->r, &b, 1, on_written, j);
         j->writes--;
-        copy_continue(j);
+        job_continue(j);
         return;
     }
     if (res > 0) {
@@ -545,11 +567,7 @@ static void on_sendfile(uv_work_t *w, int status) {
         j->r->resp_body_bytes += (uint64_t)res;
     }
     if (j->off >= j->end) {
-        request_t *r = j->r;
-        r->hctx = NULL;
-        j->r = NULL;
-        job_maybe_free(j);
-        resp_finish(r);
+        job_done(j);
         return;
     }
     if (res == UV_EAGAIN || res > 0) {
@@ -568,7 +586,8 @@ static void on_sendfile(uv_work_t *w, int status) {
     job_fail(j, (int)res);
 }
 
-/* The headers are written: the first chunk (read, or sendfile), or the end. */
+/* The head, or a chunk (copying: over TLS encrypted and written), was taken: the next read or
+ * sendfile, or the end once everything is. */
 static void on_written(request_t *r, void *ctx, int status) {
     sendfile_job_t *j = ctx;
     j->writes--;
@@ -580,30 +599,7 @@ static void on_written(request_t *r, void *ctx, int status) {
         job_fail(j, status);
         return;
     }
-    if (j->off >= j->end) {
-        r->hctx = NULL;
-        j->r = NULL;
-        job_maybe_free(j);
-        resp_finish(r);
-        return;
-    }
-    job_step(j);
-}
-
-/* Copying: a chunk was taken (over TLS: encrypted and written): the next read, or the end once
- * every chunk is. */
-static void on_chunk_written(request_t *r, void *ctx, int status) {
-    sendfile_job_t *j = ctx;
-    j->writes--;
-    if (j->r == NULL) {
-        job_maybe_free(j);
-        return;
-    }
-    if (status < 0 || req_client_gone(r)) {
-        job_fail(j, status);
-        return;
-    }
-    copy_continue(j);
+    job_continue(j);
 }
 
 static void job_step(sendfile_job_t *j) {
@@ -664,6 +660,9 @@ static void send_body(request_t *r, file_entry_t *e, int64_t from, int64_t len) 
         j->copy[0] = chunk_get();
         if (len > COPY_CHUNK) j->copy[1] = chunk_get(); /* one chunk: no read ahead needed */
     }
+    /* Coded, and the whole file is one chunk: read first, then answered at once (coded in one go,
+     * with its coded length) instead of a head and a coded stream. */
+    j->whole = coded && len <= COPY_CHUNK;
     j->r = r;
     j->e = e;
     e->refs++;
@@ -673,6 +672,10 @@ static void send_body(request_t *r, file_entry_t *e, int64_t from, int64_t len) 
     j->work.data = j;
     r->hctx = j;
     r->handler = &static_handler;
+    if (j->whole) {
+        job_step(j);
+        return;
+    }
     j->writes = 1; /* the head's */
     resp_send_headers_cb(r, len, on_written, j);
 }
@@ -728,11 +731,9 @@ static const char *entry_coded(http_server_t *s, file_entry_t *e, http_encoding_
         return e->coded[enc];
     }
     if (!e->in_table || s->files->data_bytes + (uint64_t)e->size > CACHE_MAX_DATA) return NULL;
-    http_compressor_t *c = http_compressor_new(enc, -1);
     buf_t out;
     buf_init(&out);
-    int rc = c ? http_compressor_feed(c, e->data, (size_t)e->size, HTTP_COMPRESS_FINISH, &out) : -1;
-    http_compressor_free(c);
+    int rc = http_compress_whole(enc, e->data, (size_t)e->size, &out);
     if (rc < 0 || out.len == 0 || out.len > UINT32_MAX) {
         buf_dispose(&out);
         return NULL;
