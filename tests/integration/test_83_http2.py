@@ -808,6 +808,18 @@ def test_flow_control_windows_respected(srv):
         clean(c)
 
 
+def test_client_without_a_dynamic_table(srv):
+    """SETTINGS_HEADER_TABLE_SIZE = 0: the server's header blocks say so (a table size update)
+    and never refer to a dynamic entry (the client's decoder has none: it would fail)."""
+    with open_h2(srv, settings={h2.HEADER_TABLE_SIZE: 0}) as c:
+        c.dec.max_allowed_table_size = 0
+        for p in ("/a.txt", "/hello.php", "/a.txt", "/t.fcgi", "/nope.txt", "/a.txt"):
+            st = c.get(p)
+            assert st.status in (200, 404), st.describe()
+        assert ok(c.get("/a.txt")).body == A_TXT
+        clean(c)
+
+
 def test_h2c_preface_in_pieces(srv):
     """The h2c listener tells the preface from HTTP/1.1 however the bytes arrive."""
     sock, _ = h2.connect(srv.h2c_port, tls=False)
