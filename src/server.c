@@ -721,6 +721,7 @@ int server_run(const char *conf_path) {
     uv_timer_init(&loop, &s->maint);
     s->maint.data = s;
     uv_timer_start(&s->maint, on_maint, MAINT_INTERVAL_MS, MAINT_INTERVAL_MS);
+    for (size_t i = 0; i < s->n_pools; i++) pool_warm(s->pools[i]); /* minInstances, now dropped */
     uv_prepare_init(&loop, &s->flush);
     s->flush.data = s;
     uv_prepare_start(&s->flush, on_prepare);

@@ -86,6 +86,8 @@ static void fill_pool(server_t *s, pool_t *p, const cfg_app_t *app, ctl_pool_sta
         .name = pool_name(p),
         .limit = st.limit,
         .auto_limit = st.auto_limit,
+        .min_instances = app ? app->min_instances : 0,
+        .max_concurrent_starts = app ? app->max_concurrent_starts : 0,
         .autotune_note = st.autotune_reason,
         .autotune_note_age_s = now > st.autotune_changed_ms ? (now - st.autotune_changed_ms) / 1000
                                                             : 0,

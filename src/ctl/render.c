@@ -181,8 +181,11 @@ static void json_proc(buf_t *out, const ctl_proc_status_t *pr) {
 static void json_pool(buf_t *out, const ctl_pool_status_t *p) {
     buf_append_str(out, "{\"name\":");
     json_str(out, p->name ? p->name : "");
-    buf_printf(out, ",\"limit\":%u,\"auto\":%s,\"autotune\":", p->limit,
-               p->auto_limit ? "true" : "false");
+    buf_printf(out,
+               ",\"limit\":%u,\"auto\":%s,\"min_instances\":%u,\"max_concurrent_starts\":%u"
+               ",\"autotune\":",
+               p->limit, p->auto_limit ? "true" : "false", p->min_instances,
+               p->max_concurrent_starts);
     if (p->autotune_note) {
         buf_append_str(out, "{\"note\":");
         json_str(out, p->autotune_note);
@@ -322,6 +325,7 @@ static void text_pool_summary(buf_t *out, const ctl_pool_status_t *p) {
     } else if (p->auto_limit) {
         buf_append_str(out, " (auto)");
     }
+    if (p->min_instances) buf_printf(out, "  min %u", p->min_instances);
     if (p->failed) {
         ctl_human_duration(t, sizeof(t), p->failed_retry_s);
         buf_printf(out, "  FAILED (retry in %s)", t);
@@ -512,6 +516,8 @@ typedef struct prom_simple {
 GETTER(completed)
 GETTER(limit)
 GETTER(auto_limit)
+GETTER(min_instances)
+GETTER(max_concurrent_starts)
 GETTER(queued)
 GETTER(queue_length)
 GETTER(acquired)
@@ -530,6 +536,11 @@ static const prom_simple_t prom_simple[] = {
     {"fcgihost_instance_limit", "gauge", "The effective maxInstances now.", get_limit},
     {"fcgihost_instance_limit_auto", "gauge",
      "1 when maxInstances = 0 and the limit is tuned automatically.", get_auto_limit},
+    {"fcgihost_min_instances", "gauge", "The minInstances setting: processes kept started.",
+     get_min_instances},
+    {"fcgihost_max_concurrent_starts", "gauge",
+     "The maxConcurrentStarts setting: processes that may be starting at once.",
+     get_max_concurrent_starts},
     {"fcgihost_queue_length", "gauge", "Requests waiting for a process now.", get_queued},
     {"fcgihost_queue_capacity", "gauge", "The queueLength setting.", get_queue_length},
     {"fcgihost_queue_acquired_total", "counter", "Queued requests that got a process.",

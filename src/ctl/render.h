@@ -25,6 +25,8 @@
  *                                                                 ended (completed or not)
  *   fcgihost_instance_limit{app}                       gauge      effective maxInstances now
  *   fcgihost_instance_limit_auto{app}                  gauge      1 when maxInstances = 0
+ *   fcgihost_min_instances{app}                        gauge      the minInstances setting
+ *   fcgihost_max_concurrent_starts{app}                gauge      the maxConcurrentStarts setting
  *   fcgihost_processes{app,state}                      gauge      state: starting idle busy
  *                                                                 draining stopping
  *   fcgihost_queue_length{app}                         gauge      requests waiting now

@@ -33,12 +33,16 @@
  *       "name": "php",
  *       "limit": 12,                      the effective maxInstances now
  *       "auto": true,                     maxInstances = 0: the limit is tuned automatically
+ *       "min_instances": 0,               the minInstances setting (processes kept started)
+ *       "max_concurrent_starts": 4,       the maxConcurrentStarts setting
  *       "autotune": {"note": "raised 8 -> 12: requests waited", "seconds_ago": 30} | null,
  *                                         the last limit change and why; null if none yet
  *       "failed": false,                  rapid fails (SPEC §4.6): 503 at once until it retries
  *       "retry_in_seconds": 0,            seconds until a failed pool tries again; 0 when not failed
  *       "processes": {"total": 12, "starting": 0, "idle": 3, "busy": 9, "draining": 0,
- *                     "stopping": 0},     live processes by state; busy does not include draining
+ *                     "stopping": 0},     live processes by state; busy does not include draining;
+ *                                         starting: started and not yet answering FCGI_GET_VALUES
+ *                                         (at most maxConcurrentStarts), or reconnecting
  *       "queue": {"queued": 0,            requests waiting for a process now
  *                 "length": 1000,         the queueLength setting
  *                 "acquired": 5000,       waiters that got a process
@@ -195,6 +199,8 @@ typedef struct ctl_pool_status {
     const char *name;          /* borrowed */
     unsigned limit;            /* effective maxInstances now */
     bool auto_limit;           /* maxInstances = 0 */
+    unsigned min_instances;    /* the minInstances setting */
+    unsigned max_concurrent_starts; /* the maxConcurrentStarts setting */
     const char *autotune_note; /* borrowed; the last limit change and why, or NULL */
     uint64_t autotune_note_age_s; /* seconds since that change (meaningful with a note) */
     bool failed;

@@ -110,7 +110,10 @@ static void update_limits(pool_t *p) {
     unsigned php = process_env_number(p, "PHP_FCGI_MAX_REQUESTS", &found);
     if (!found && pool_policy_is_php_cgi(p->app.full_path)) php = POOL_PHP_CGI_DEFAULT_MAX_REQUESTS;
     p->request_limit = pool_policy_request_limit(p->app.instance_max_requests, php);
-    p->limit = pool_policy_limit(p->app.max_instances, p->auto_limit);
+    /* minInstances: the automatic limit never goes below the processes kept started */
+    autotune_set_min(&p->at, p->app.min_instances);
+    if (p->app.max_instances == 0) p->auto_limit = p->at.limit;
+    p->limit = pool_policy_limit(p->app.max_instances, p->auto_limit, p->app.min_instances);
 }
 
 /* PHP_FCGI_CHILDREN > 0 makes php-cgi a master that forks its own workers. The pool gains nothing
@@ -287,8 +290,12 @@ static void start_processes(pool_t *p) {
     if (p->failed || p->stopping) return;
     if (p->spawn_retry_at && uv_now(p->loop) < p->spawn_retry_at) return;
     p->spawn_retry_at = 0;
+    /* minInstances only once the server has started (pool_warm): pools are created before the
+     * server drops its privileges, and no process may start before that. */
     unsigned n = pool_policy_spawns_needed(p->n_queued, p->n_state[WORKER_STATE_STARTING],
-                                           counted(p), p->limit);
+                                           counted(p), p->limit,
+                                           p->warm ? p->app.min_instances : 0);
+    n = pool_policy_starts_allowed(n, p->n_unready, p->app.max_concurrent_starts);
     for (unsigned i = 0; i < n; i++) {
         int r = worker_spawn(p);
         if (r == 0) {
@@ -742,6 +749,7 @@ static void autotune_tick(pool_t *p, uint64_t now) {
         .counted = counted(p),
         .busy_max = p->at_busy_max > n_busy(p) ? p->at_busy_max : n_busy(p),
         .busy_avg = (double)p->busy_ms_acc / (double)interval,
+        .starting = p->n_unready,
         .cpu_machine = -1,
     };
     procstat_cpu_t cpu;
@@ -759,14 +767,21 @@ static void autotune_tick(pool_t *p, uint64_t now) {
     autotune_restart_interval(p, now);
 }
 
+void pool_warm(pool_t *p) {
+    p->warm = true;
+    maintain(p);
+}
+
 void pool_tick(pool_t *p, uint64_t now) {
+    p->warm = true;
     if (p->failed && now >= p->failed_until) unfail(p, "a minute passed");
     if (p->monitor) monitor_check(p->monitor);
     autotune_tick(p, now);
-    p->limit = pool_policy_limit(p->app.max_instances, p->auto_limit);
+    p->limit = pool_policy_limit(p->app.max_instances, p->auto_limit, p->app.min_instances);
     /* The idle list runs from the most to the least recently used: the expired ones are at its
-     * tail. */
+     * tail. minInstances of them stay. */
     while (!p->stopping && p->idle_tail &&
+           pool_policy_may_end_idle(counted(p), p->app.min_instances) &&
            pool_policy_idle_expired(now, p->idle_tail->idle_since_ms, p->app.idle_timeout)) {
         p->st.recycles_idle++;
         worker_end(p->idle_tail, "idle timeout");

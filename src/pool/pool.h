@@ -96,7 +96,8 @@ typedef struct pool_stats {
     uint64_t stderr_lines;        /* lines the processes wrote to stderr: FCGI_STDERR and fd 2 */
 } pool_stats_t;
 
-/* Create a pool (no process is started until the first acquire). `exe` is the path of the fcgihost
+/* Create a pool (no process is started until the first acquire, or pool_warm/pool_tick for
+ * minInstances). `exe` is the path of the fcgihost
  * binary (for the spawn trampoline, see pool_child_main); NULL = /proc/self/exe, resolved now. The
  * pool copies what it needs from `app` and `runtime_dir` (the caller may free them afterwards).
  * Sockets of unix-protocol processes are created in runtime_dir (made, mode 0755, if missing;
@@ -191,8 +192,11 @@ bool pool_stopped(const pool_t *p);  /* pool_stop's done callback has run */
 void pool_free(pool_t *p);
 
 /* Maintenance, from the server's one timer (about once a second): idle timeouts, failed-state
- * expiry, limit decisions. `now` is the loop's time in ms (uv_now). */
+ * expiry, limit decisions, minInstances. `now` is the loop's time in ms (uv_now). */
 void pool_tick(pool_t *p, uint64_t now);
+/* The server has started (its privileges are dropped): start the minInstances processes now
+ * rather than at the first pool_tick. A pool starts no process before either call. */
+void pool_warm(pool_t *p);
 
 void pool_get_stats(const pool_t *p, pool_stats_t *out);
 

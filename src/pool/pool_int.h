@@ -41,6 +41,7 @@ typedef enum worker_timer_kind {
     WORKER_TIMER_GRACE, /* connection lost: give the process time to exit by itself */
     WORKER_TIMER_KILL,  /* SIGTERM sent: SIGKILL at the deadline (§4.4) */
     WORKER_TIMER_DRAIN, /* process gone: wait a little for the rest of its stdout/stderr */
+    WORKER_TIMER_PROBE, /* FCGI_GET_VALUES sent: ready at the answer, or when this expires */
 } worker_timer_kind_t;
 
 struct worker {
@@ -92,6 +93,10 @@ struct worker {
     void *gone_data;
     bool exit_clean;                 /* exit_cb ran: exit status 0, no signal */
     bool reconnect;                  /* connect again once the old connection handle is closed */
+    bool ready;                      /* it answered FCGI_GET_VALUES (or its grace passed, or it
+                                        closed the probe): no longer "starting" for
+                                        maxConcurrentStarts (SPEC 4.9) */
+    bool probing;                    /* the connection is the FCGI_GET_VALUES probe */
     bool finishing;                  /* process gone, not leased: closing handles, then freed */
 
     worker_linebuf_t out_line, err_line;
@@ -120,6 +125,8 @@ struct pool {
     pool_waiter_t *fail_last;        /* fail_waiters(): the last waiter of the batch being failed */
     unsigned n_state[WORKER_STATE_COUNT];
     unsigned n_alive;
+    unsigned n_unready;              /* alive processes not yet ready (worker->ready): the ones
+                                        starting, limited by maxConcurrentStarts */
 
     pool_stats_t st;                 /* counters; the gauges are filled in by pool_get_stats */
     pool_http_t http;                /* responses, by the server */
@@ -138,6 +145,7 @@ struct pool {
     uint64_t failed_until;
 
     bool stopping, done_called;
+    bool warm;                       /* the server has started: minInstances may be started */
     uint64_t spawn_retry_at;         /* loop ms: no start before (descriptors or memory ran out) */
     unsigned refs;           /* pool_ref/pool_unref: the server's list and each generation naming it */
     void (*done)(pool_t *p, void *arg);

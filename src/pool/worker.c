@@ -31,6 +31,17 @@
 #define WORKER_RETRY_MS 100     /* × attempt number */
 #define WORKER_GRACE_MS 2000    /* a process whose connection closed gets this long to exit */
 #define WORKER_DRAIN_MS 500     /* after exit, how long to wait for the rest of its output */
+#define WORKER_PROBE_MS 2000    /* SPEC 4.9: an application that ignores FCGI_GET_VALUES is ready
+                                   after this grace */
+
+/* FCGI_GET_VALUES (request id 0) asking for FCGI_MPXS_CONNS: content = one name-value pair (name
+ * length 15, value length 0, the name), 17 bytes, padded to 24. Written out by hand: pool/ does
+ * not use the FastCGI codec (fastcgi/ sits above it), and this record never changes. */
+static const char probe_record[32] = {
+    1, 9, 0, 0, 0, 17, 7, 0,                                              /* header */
+    15, 0, 'F', 'C', 'G', 'I', '_', 'M', 'P', 'X', 'S', '_', 'C', 'O', 'N', 'N', 'S', /* pair */
+    0, 0, 0, 0, 0, 0, 0,                                                  /* padding */
+};
 
 /* One read buffer for every pipe and idle connection this file reads: libuv calls alloc_cb,
  * read(2), then read_cb before the next alloc_cb, and every callback consumes the bytes at once. */
@@ -182,6 +193,7 @@ static void on_conn_closed(uv_handle_t *h) {
 
 void worker_close_conn(worker_t *wk) {
     if (wk->conn_state != WORKER_CONN_OPEN) return;
+    wk->probing = false;
     wk->conn_state = WORKER_CONN_CLOSING;
     wk->conn_reading = false;
     worker_read_detach(wk);
@@ -201,6 +213,63 @@ static void connect_failed(worker_t *wk, int status) {
     pool_on_worker_connect_failed(wk);
 }
 
+static void on_conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+/* ---- Readiness (SPEC 4.9) ----
+ *
+ * The listening socket is the server's own, made before the fork, so a connection to it succeeds
+ * at once, long before the application has loaded and calls accept(). A process is therefore
+ * "starting" (for maxConcurrentStarts) until it answers an FCGI_GET_VALUES record, which php-cgi,
+ * libfcgi and the other FastCGI libraries answer from their accept loop; an application that
+ * ignores it is taken as ready after WORKER_PROBE_MS. The probe has its own connection, closed
+ * after the answer (php-cgi closes it itself once it has answered), so no byte of it can be
+ * taken for part of a request; then the worker connects again and becomes idle. */
+
+static void worker_set_ready(worker_t *wk) {
+    if (wk->ready) return;
+    wk->ready = true;
+    wk->pool->n_unready--;
+}
+
+static void probe_done(worker_t *wk, const char *how) {
+    log_debug("%sready (%s)", wk->tag, how);
+    if (wk->timer_kind == WORKER_TIMER_PROBE) {
+        uv_timer_stop(&wk->timer);
+        wk->timer_kind = WORKER_TIMER_NONE;
+    }
+    worker_set_ready(wk);
+    worker_close_conn(wk);
+    if (wk->state == WORKER_STATE_STARTING && wk->alive && !wk->finishing) {
+        wk->connect_tries = 0;
+        worker_connect(wk); /* once the probe's handle is closed */
+    }
+}
+
+static void probe_start(worker_t *wk) {
+    uv_buf_t b = uv_buf_init((char *)probe_record, sizeof(probe_record));
+    wk->probing = true;
+    /* A fresh connection's send buffer takes 32 bytes at once, or the connection is broken. */
+    if (uv_try_write(&wk->conn.stream, &b, 1) != (int)sizeof(probe_record)) {
+        probe_done(wk, "the probe could not be sent");
+        return;
+    }
+    int r = uv_read_start(&wk->conn.stream, on_conn_alloc, on_conn_read);
+    if (r < 0) {
+        probe_done(wk, uv_strerror(r));
+        return;
+    }
+    wk->conn_reading = true;
+    timer_start(wk, WORKER_TIMER_PROBE, WORKER_PROBE_MS);
+}
+
+/* Any answer will do: the process has reached its accept loop. EOF or an error also ends the
+ * probe: a process that is dying is handled by the exit path; one that lives is used. */
+static void on_probe_read(worker_t *wk, ssize_t nread) {
+    if (nread == 0) return;
+    probe_done(wk, nread > 0 ? "answered FCGI_GET_VALUES" : "closed the probe without answering");
+}
+
 static void on_connect(uv_connect_t *req, int status) {
     worker_t *wk = container_of(req, worker_t, connect_req);
     /* ECANCELED: the handle was closed under the request (the worker is being ended). */
@@ -210,6 +279,10 @@ static void on_connect(uv_connect_t *req, int status) {
         return;
     }
     wk->connect_tries = 0;
+    if (!wk->ready) {
+        probe_start(wk);
+        return;
+    }
     pool_on_worker_connected(wk);
 }
 
@@ -259,6 +332,7 @@ static void on_conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 static void on_conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     worker_t *wk = container_of(s, worker_t, conn.stream);
     if (wk->lessee_read) wk->lessee_read(s, nread, buf);
+    else if (wk->probing) on_probe_read(wk, nread);
     else on_idle_read(s, nread, buf);
 }
 
@@ -407,6 +481,9 @@ static void on_timer(uv_timer_t *t) {
         close_output(wk, true);
         close_timer(wk);
         break;
+    case WORKER_TIMER_PROBE:
+        if (wk->probing) probe_done(wk, "no answer to FCGI_GET_VALUES within 2 s");
+        break;
     case WORKER_TIMER_NONE: break;
     }
 }
@@ -427,6 +504,7 @@ static void sweep_group(worker_t *wk) {
 }
 
 static void worker_exited(worker_t *wk, int64_t status, int term_signal) {
+    worker_set_ready(wk); /* no longer starting, whatever it was */
     wk->alive = false;
     wk->pool->n_alive--;
     if (wk->timer_open && wk->timer_kind != WORKER_TIMER_DRAIN) {
@@ -702,6 +780,8 @@ static void worker_started(worker_t *wk) {
     pool_t *p = wk->pool;
     wk->alive = true;
     p->n_alive++;
+    wk->ready = false;
+    p->n_unready++;
     free(wk->tag);
     wk->tag = xasprintf("%s[%ld]: ", p->app.name, (long)wk->pid);
     uv_read_start((uv_stream_t *)&wk->out, on_alloc, on_output);

@@ -183,6 +183,8 @@ static void make_sample(void) {
     p->name = "php";
     p->limit = 12;
     p->auto_limit = true;
+    p->min_instances = 2;
+    p->max_concurrent_starts = 4;
     p->autotune_note = "raised 8 -> 12: requests waited";
     p->autotune_note_age_s = 30;
     p->procs[CTL_PROC_IDLE] = 3;
@@ -337,7 +339,8 @@ static void test_json_document(void **state) {
                     "\"compression\":{\"responses\":0,\"bytes_in\":0,\"bytes_out\":0},"
                     "\"tls_handshakes\":{\"full\":0,\"resumed\":0,\"failed\":0}}");
     assert_contains(b.data,
-                    "\"pools\":[{\"name\":\"php\",\"limit\":12,\"auto\":true,\"autotune\":"
+                    "\"pools\":[{\"name\":\"php\",\"limit\":12,\"auto\":true,\"min_instances\":2,"
+                    "\"max_concurrent_starts\":4,\"autotune\":"
                     "{\"note\":\"raised 8 -> 12: requests waited\",\"seconds_ago\":30},"
                     "\"failed\":false,\"retry_in_seconds\":0,\"processes\":{\"total\":12,"
                     "\"starting\":0,\"idle\":3,\"busy\":9,\"draining\":0,\"stopping\":0},"
@@ -354,7 +357,7 @@ static void test_json_document(void **state) {
                     "{\"pid\":2002,\"state\":\"idle\",\"requests\":7,\"age_seconds\":3700,"
                     "\"idle_seconds\":2,\"rss_bytes\":null}]}");
     assert_contains(b.data, "{\"name\":\"we\\\"ird\\\\app\\n\",\"limit\":4,\"auto\":false,"
-                            "\"autotune\":{\"note\":\"ignored: not auto\",\"seconds_ago\":0},"
+                            "\"min_instances\":0,\"max_concurrent_starts\":0,\"autotune\":{\"note\":\"ignored: not auto\",\"seconds_ago\":0},"
                             "\"failed\":true,\"retry_in_seconds\":42,");
     assert_contains(b.data, "\"process_list\":[]}]}\n");
 
@@ -490,7 +493,8 @@ static void test_prometheus(void **state) {
         "fcgihost_app_requests_total",
         "fcgihost_app_request_duration_seconds", "fcgihost_processes", "fcgihost_recycles_total",
         "fcgihost_fastcgi_requests_total", "fcgihost_instance_limit",
-        "fcgihost_instance_limit_auto", "fcgihost_queue_length", "fcgihost_queue_capacity",
+        "fcgihost_instance_limit_auto", "fcgihost_min_instances", "fcgihost_max_concurrent_starts",
+        "fcgihost_queue_length", "fcgihost_queue_capacity",
         "fcgihost_queue_acquired_total", "fcgihost_queue_wait_seconds_total",
         "fcgihost_queue_full_total", "fcgihost_failed", "fcgihost_rapid_fails_total",
         "fcgihost_spawns_total", "fcgihost_spawn_failures_total",
@@ -678,7 +682,7 @@ static void test_text_table(void **state) {
     static const char *const cells[] = {
         "fcgihost 0.1.0  pid 4242  up 1h00m (since 2023-11-14 22:13:20 UTC)  reloads 2 ok, 1 failed\n",
         "connections 5  requests 1275 (1xx 0, 2xx 1200, 3xx 30, 4xx 40, 5xx 5)  mean 7.55s\n",
-        ("\nphp  limit 12 (auto: raised 8 -> 12: requests waited, 30s ago)  processes 12 (idle 3, "
+        ("\nphp  limit 12 (auto: raised 8 -> 12: requests waited, 30s ago)  min 2  processes 12 (idle 3, "
          "busy 9)  queue 0/1000  requests 12345\n"),
         "  responses  1xx 0  2xx 12000  3xx 0  4xx 0  5xx 345  mean 200.0ms\n",
         "  processes  spawns 14  spawn failures 1  rapid fails 2  unexpected exits 3  stderr lines 17\n",
@@ -705,7 +709,7 @@ static void test_text_table(void **state) {
     pools[0].autotune_note = NULL;
     b.len = 0;
     ctl_render_text(&b, &sample, &pools[0]);
-    assert_contains(b.data, "php  limit 12 (auto)  processes 12");
+    assert_contains(b.data, "php  limit 12 (auto)  min 2  processes 12");
     pools[0].autotune_note = "x\x1b[2Jy";
     b.len = 0;
     ctl_render_text(&b, &sample, &pools[0]);

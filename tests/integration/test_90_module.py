@@ -1,0 +1,202 @@
+"""The FastCGI module beyond IIS (issue 13, SPEC 4.9, 4.10, 4.12): minInstances,
+maxConcurrentStarts, Retry-After on 503, the per-process view of `ctl status`, last-crash
+diagnostics, privateMemoryLimit and slowRequestSeconds — with real tests/apps/fcgi_app and php-cgi
+processes, real signals, and waits on conditions with deadlines."""
+import json
+import os
+import re
+import subprocess
+import threading
+import time
+
+import pytest
+
+import helpers
+from conftest import fcgihost_bin
+from test_20_fastcgi import alive, app_section, env_of, handler_section, needs_app
+
+OK, REFUSED = 0, 1
+
+
+def start(start_server, files=None, extra="", **app_keys):
+    tree = {"t.fcgi": b"x"}
+    tree.update(files or {})
+    return start_server(files=tree, extra=app_section(**app_keys) + handler_section() + extra)
+
+
+def pool_of(srv, name="app"):
+    cp = srv.ctl("status", name, "--json")
+    assert cp.returncode == OK, cp.stderr
+    (pool,) = json.loads(cp.stdout)["pools"]
+    return pool
+
+
+def procs(srv, state=None):
+    return [p for p in pool_of(srv)["process_list"] if state is None or p["state"] == state]
+
+
+def prometheus(srv):
+    r = srv.get("/fcgihost-status?format=prometheus")
+    assert r.status == 200, r
+    return r.body.decode()
+
+
+def get_many(srv, paths, timeout=30):
+    """GET each path on its own connection, all at once; returns the responses in order."""
+    out = [None] * len(paths)
+
+    def one(i, p):
+        r = srv.raw(helpers.request("GET", p, [("Connection", "close")]), ("GET",), timeout=timeout)
+        assert not r.error, (p, r.error)
+        out[i] = r.first
+
+    threads = [threading.Thread(target=one, args=(i, p)) for i, p in enumerate(paths)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    assert all(r is not None for r in out), "a request did not end"
+    return out
+
+
+def check_config(tmp_path, text):
+    conf = tmp_path / "t.conf"
+    (tmp_path / "root").mkdir(exist_ok=True)
+    conf.write_text("[server]\nroot = root\n" + text)
+    return subprocess.run([fcgihost_bin(), "-t", "-c", str(conf)], capture_output=True, text=True,
+                          timeout=30)
+
+
+# ---- minInstances (SPEC 4.9) ------------------------------------------------------------------
+
+@needs_app
+def test_min_instances_started_at_start_and_kept_after_idle_timeout(start_server):
+    srv = start(start_server, minInstances=2, maxInstances=4, idleTimeout=1,
+                env="FCGI_APP_START_DELAY_MS=300")
+    first = helpers.wait_until(lambda: len(procs(srv, "idle")) == 2 and procs(srv, "idle"), 10,
+                               what="two processes started before any request")
+    pids = sorted(p["pid"] for p in first)
+    pool = pool_of(srv)
+    assert pool["min_instances"] == 2 and pool["spawns"] == 2, pool
+    # The first request finds one of them ready: no spawn, no wait for a process start (300 ms).
+    r = srv.get("/t.fcgi")
+    assert r.status == 200 and int(env_of(r.body)["pid"]) in pids
+    pool = pool_of(srv)
+    assert pool["spawns"] == 2 and pool["queue"]["wait_ms_total"] < 300, pool
+    # Three at once: a third process, which idleTimeout ends; the two stay past it.
+    rs = get_many(srv, ["/t.fcgi?sleep=400"] * 3)
+    assert [x.status for x in rs] == [200] * 3
+    helpers.wait_until(lambda: pool_of(srv)["recycles"]["idle"] == 1, 10,
+                       what="the third process ended by idleTimeout")
+    helpers.wait_until(lambda: all(p["idle_seconds"] >= 2 for p in procs(srv, "idle")), 10,
+                       what="the two remaining processes idle for twice idleTimeout")
+    left = procs(srv)
+    assert len(left) == 2 and all(p["state"] == "idle" for p in left), left
+    assert pool_of(srv)["recycles"]["idle"] == 1
+    assert all(alive(p["pid"]) for p in left)
+    assert 'fcgihost_min_instances{app="app"} 2' in prometheus(srv)
+
+
+@needs_app
+def test_min_instances_live_set_and_recycle_replace_at_once(start_server):
+    srv = start(start_server, minInstances=1, maxInstances=3)
+    helpers.wait_until(lambda: len(procs(srv, "idle")) == 1, 10, what="one process")
+    cp = srv.ctl("set", "app", "minInstances", "3")
+    assert cp.returncode == OK, cp.stderr
+    helpers.wait_until(lambda: len(procs(srv, "idle")) == 3, 10, what="three processes")
+    old = {p["pid"] for p in procs(srv)}
+    assert srv.ctl("recycle", "app").returncode == OK
+    helpers.wait_until(lambda: len(procs(srv, "idle")) == 3 and not old & {p["pid"] for p in procs(srv)},
+                       10, what="three new processes after the recycle")
+    # above maxInstances: refused, nothing changes; and maxInstances cannot go under it
+    cp = srv.ctl("set", "app", "minInstances", "4")
+    assert cp.returncode == REFUSED and "maxInstances" in cp.stderr, cp
+    cp = srv.ctl("set", "app", "maxInstances", "2")
+    assert cp.returncode == REFUSED and "minInstances" in cp.stderr, cp
+    pool = pool_of(srv)
+    assert pool["min_instances"] == 3 and pool["limit"] == 3
+
+
+def test_min_instances_above_max_instances_is_an_error_at_its_line(tmp_path):
+    cp = check_config(tmp_path, "[fastcgi:a]\nfullPath = /bin/cat\nmaxInstances = 2\n"
+                      "minInstances = 3\n")
+    assert cp.returncode == 1
+    assert re.search(r"t\.conf:6: minInstances: 3 is above maxInstances", cp.stderr), cp.stderr
+    cp = check_config(tmp_path, "[fastcgi:a]\nfullPath = /bin/cat\nminInstances = 10001\n"
+                      "maxConcurrentStarts = 0\n")
+    assert cp.returncode == 1
+    assert re.search(r"t\.conf:5: minInstances: '10001'", cp.stderr), cp.stderr
+    assert re.search(r"t\.conf:6: maxConcurrentStarts: '0'", cp.stderr), cp.stderr
+    cp = check_config(tmp_path, "[fastcgi:a]\nfullPath = /bin/cat\nmaxInstances = 0\n"
+                      "minInstances = 30\nmaxConcurrentStarts = 2\n")
+    assert cp.returncode == 0, cp.stderr
+
+
+# ---- maxConcurrentStarts (SPEC 4.9) -----------------------------------------------------------
+
+def start_intervals(log):
+    """{pid: [begin_ns, end_ns]} from fcgi_app's FCGI_APP_TRACE_START lines."""
+    iv = {}
+    for pid, what, ns in re.findall(r"fcgi_app (\d+) start-(begin|end) (\d+)", log):
+        iv.setdefault(int(pid), [None, None])[0 if what == "begin" else 1] = int(ns)
+    return iv
+
+
+def max_overlap(intervals):
+    events = []
+    for b, e in intervals:
+        events += [(b, 1), (e, -1)]
+    events.sort(key=lambda x: (x[0], x[1]))  # an end before a begin at the same instant
+    most = cur = 0
+    for _, d in events:
+        cur += d
+        most = max(most, cur)
+    return most
+
+
+@needs_app
+def test_growth_from_4_to_64_starts_at_most_max_concurrent_starts_at_once(start_server):
+    srv = start(start_server, minInstances=4, maxInstances=64, maxConcurrentStarts=4,
+                idleTimeout=0, env=["FCGI_APP_START_DELAY_MS=150", "FCGI_APP_TRACE_START=1"])
+    helpers.wait_until(lambda: len(procs(srv, "idle")) == 4, 10, what="four processes")
+    seen_starting = []
+    done = threading.Event()
+
+    def watch():
+        while not done.is_set():
+            seen_starting.append(pool_of(srv)["processes"]["starting"])
+            time.sleep(0.05)
+
+    w = threading.Thread(target=watch)
+    w.start()
+    try:
+        rs = get_many(srv, ["/t.fcgi?sleep=4000"] * 64, timeout=60)
+    finally:
+        done.set()
+        w.join(10)
+    assert [r.status for r in rs] == [200] * 64
+    assert len({env_of(r.body)["pid"] for r in rs}) == 64
+    iv = start_intervals(srv.error_log())
+    assert len(iv) == 64 and all(b and e for b, e in iv.values()), iv
+    # The processes' own clocks: never more than four of them loading at the same time.
+    assert max_overlap(iv.values()) <= 4, sorted(iv.values())
+    assert max(seen_starting) >= 1 and len(seen_starting) > 10, seen_starting
+    pool = pool_of(srv)
+    assert pool["max_concurrent_starts"] == 4 and pool["spawns"] == 64
+    assert 'fcgihost_max_concurrent_starts{app="app"} 4' in prometheus(srv)
+
+
+@needs_app
+def test_max_concurrent_starts_is_live(start_server):
+    srv = start(start_server, maxInstances=6, idleTimeout=0,
+                env=["FCGI_APP_START_DELAY_MS=100", "FCGI_APP_TRACE_START=1"])
+    cp = srv.ctl("set", "app", "maxConcurrentStarts", "1")
+    assert cp.returncode == OK, cp.stderr
+    assert pool_of(srv)["max_concurrent_starts"] == 1
+    rs = get_many(srv, ["/t.fcgi?sleep=1500"] * 6)
+    assert [r.status for r in rs] == [200] * 6
+    iv = start_intervals(srv.error_log())
+    assert len(iv) == 6 and max_overlap(iv.values()) == 1, sorted(iv.values())
+    cp = srv.ctl("set", "app", "maxConcurrentStarts", "0")
+    assert cp.returncode == REFUSED and "maxConcurrentStarts" in cp.stderr
+
