@@ -719,6 +719,7 @@ static void on_gone_exit(void *data, bool clean) {
     }
     if (clean) {
         log_req(fr, LOG_LEVEL_INFO, "the process exited on its own before answering, sending the request to another", NULL);
+        fr->waiter.prefer_fresh = true; /* not one that may be about to leave the same way */
         fr_set_state(fr, FR_QUEUED);
         pool_acquire(fr->pool, &fr->waiter, fr->waiter.cb);
         return;

@@ -317,6 +317,34 @@ static void start_processes(pool_t *p) {
     }
 }
 
+/* The process for waiter w among the idle ones, or NULL when w should rather wait: a retry
+ * (prefer_fresh) takes a process that has not served yet — an idle one, or one still starting or
+ * startable — since a process that has just completed a request may be the next to exit on its own
+ * (php-cgi after PHP_FCGI_MAX_REQUESTS, the retry's very cause). With no fresh one to come it
+ * takes what there is. */
+static worker_t *pick_idle(pool_t *p, const pool_waiter_t *w) {
+    worker_t *wk = p->idle_head;
+    if (wk == NULL || !w->prefer_fresh || wk->completed == 0) return wk;
+    for (worker_t *f = wk; f; f = f->idle_next)
+        if (f->completed == 0) return f;
+    bool fresh_coming = p->n_state[WORKER_STATE_STARTING] > 0 || counted(p) < p->limit;
+    return fresh_coming && !p->failed ? NULL : wk;
+}
+
+/* Serve queued waiters with idle processes, oldest waiter first; a retry waiting for a fresh
+ * process lets the waiters behind it go first. */
+static void serve_queue(pool_t *p) {
+    while (p->q_head && p->idle_head) {
+        pool_waiter_t *w = p->q_head;
+        worker_t *wk = pick_idle(p, w);
+        while (wk == NULL && (w = w->next) != NULL) wk = pick_idle(p, w);
+        if (wk == NULL) return;
+        dequeue(p, w);
+        p->st.waited++;
+        lease(p, wk, w);
+    }
+}
+
 static void maintain(pool_t *p) {
     if (p->in_maintain) {
         p->maintain_again = true;
@@ -325,12 +353,7 @@ static void maintain(pool_t *p) {
     p->in_maintain = true;
     do {
         p->maintain_again = false;
-        while (p->q_head && p->idle_head) {
-            pool_waiter_t *w = p->q_head;
-            dequeue(p, w);
-            p->st.waited++;
-            lease(p, p->idle_head, w);
-        }
+        serve_queue(p);
         trim_surplus(p);
         start_processes(p);
     } while (p->maintain_again);
@@ -497,8 +520,9 @@ void pool_acquire(pool_t *p, pool_waiter_t *w, pool_acquire_cb cb) {
         cb(w, NULL, POOL_EFAILED);
         return;
     }
-    if (p->q_head == NULL && p->idle_head) {
-        lease(p, p->idle_head, w);
+    worker_t *idle = p->q_head == NULL ? pick_idle(p, w) : NULL;
+    if (idle) {
+        lease(p, idle, w);
         return;
     }
     unsigned c = counted(p);

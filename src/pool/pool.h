@@ -35,6 +35,10 @@ typedef void (*pool_acquire_cb)(pool_waiter_t *w, worker_t *wk, int status);
 struct pool_waiter {
     pool_acquire_cb cb;
     void *data;              /* the caller's */
+    bool prefer_fresh;       /* the caller's: a retry after a process closed before answering
+                                (SPEC 4.11): take a process that has served no request yet when
+                                one is idle or can still be started, rather than one that has
+                                just completed a request and may be about to exit by itself */
     /* private to the pool: */
     pool_waiter_t *prev, *next;
     uint64_t enqueued;       /* loop ms */
