@@ -831,6 +831,7 @@ static void on_acquired(pool_waiter_t *w, worker_t *wk, int status) {
                           : status == POOL_ESTOPPING ? "application stopping"
                                                      : "cannot start the application";
         log_req(fr, LOG_LEVEL_WARN, "503", why);
+        if (fr->r) fr->r->retry_after = pool_retry_after(fr->pool); /* SPEC 4.12 */
         fail_client(fr, 503, why);
         fr_finish(fr, POOL_RELEASE_OK);
         return;

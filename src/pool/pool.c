@@ -830,6 +830,13 @@ void pool_get_stats(const pool_t *p, pool_stats_t *out) {
     out->autotune_changes = p->at.changes;
 }
 
+unsigned pool_retry_after(const pool_t *p) {
+    uint64_t now = uv_now(p->loop);
+    if (!p->failed || p->failed_until <= now) return 1;
+    uint64_t s = (p->failed_until - now + 999) / 1000;
+    return s < 1 ? 1 : (unsigned)s;
+}
+
 pool_http_t *pool_http(pool_t *p) {
     return &p->http;
 }

@@ -204,6 +204,10 @@ void pool_warm(pool_t *p);
 
 void pool_get_stats(const pool_t *p, pool_stats_t *out);
 
+/* The Retry-After (seconds, >= 1) for a 503 this pool caused (SPEC 4.12): while it is failed,
+ * the time until it tries again; otherwise (queue full, stopping, no process could start) 1. */
+unsigned pool_retry_after(const pool_t *p);
+
 /* HTTP responses to the requests mapped to this application, kept here so that they live as long
  * as the pool (across reloads) and go away with it. The server updates them as responses end. */
 typedef struct pool_http {

@@ -200,3 +200,45 @@ def test_max_concurrent_starts_is_live(start_server):
     cp = srv.ctl("set", "app", "maxConcurrentStarts", "0")
     assert cp.returncode == REFUSED and "maxConcurrentStarts" in cp.stderr
 
+
+# ---- Retry-After on 503 (SPEC 4.12) -----------------------------------------------------------
+
+@needs_app
+def test_queue_full_503_carries_retry_after(start_server):
+    srv = start(start_server, maxInstances=1, queueLength=0)
+    holder = threading.Thread(target=lambda: srv.get("/t.fcgi?sleep=1500"))
+    holder.start()
+    try:
+        helpers.wait_until(lambda: pool_of(srv)["processes"]["busy"] == 1, 10,
+                           what="the one process busy")
+        r = srv.get("/t.fcgi")
+        assert r.status == 503, r
+        assert r.header("Retry-After") == "1", r.raw_head
+    finally:
+        holder.join(10)
+    assert srv.get("/t.fcgi").status == 200  # and an answer that is not a 503 carries none
+    assert srv.get("/t.fcgi").header("Retry-After") is None
+
+
+@needs_app
+def test_failed_pool_503_carries_retry_after(start_server):
+    srv = start(start_server, rapidFailsPerMinute=2, env="FCGI_APP_FAIL_AT_START=1")
+    r = srv.get("/t.fcgi")
+    assert r.status == 503, r
+    assert 50 <= int(r.header("Retry-After")) <= 60, r.raw_head
+    pool = pool_of(srv)
+    assert pool["failed"] is True and pool["rapid_fails"] >= 3
+    r = srv.get("/t.fcgi")
+    assert r.status == 503 and 1 <= int(r.header("Retry-After")) <= 60, r.raw_head
+
+
+@needs_app
+def test_retry_after_survives_the_error_page(start_server):
+    srv = start_server(files={"t.fcgi": b"x", "down.html": b"down for now\n"},
+                       server_opts={"errorPage": "503 /down.html"},
+                       extra=app_section(rapidFailsPerMinute=1, env="FCGI_APP_FAIL_AT_START=1")
+                       + handler_section())
+    r = srv.get("/t.fcgi")
+    assert r.status == 503 and r.body == b"down for now\n", r
+    assert 50 <= int(r.header("Retry-After")) <= 60, r.raw_head
+
