@@ -62,8 +62,9 @@ static void add_proc(const worker_info_t *wi, void *arg) {
     case WORKER_STATE_DRAINING: st = CTL_PROC_DRAINING; break;
     default: st = CTL_PROC_STOPPING; break;
     }
-    uint64_t rss = 0, priv;
+    uint64_t rss = 0, priv, cpu_ns = 0, runq_ns;
     if (!procstat_rss(wi->pid, &rss, &priv)) rss = 0;
+    bool cpu_known = procstat_sched(wi->pid, &cpu_ns, &runq_ns);
     *ps = (ctl_proc_status_t){
         .pid = wi->pid,
         .state = ctl_proc_state_name(st),
@@ -73,6 +74,11 @@ static void add_proc(const worker_info_t *wi, void *arg) {
                       ? (int64_t)((l->now - wi->idle_since_ms) / 1000)
                       : -1,
         .rss_bytes = rss,
+        .cpu_known = cpu_known,
+        .cpu_ms = cpu_ns / 1000000,
+        .method = wi->req_method, /* borrowed until the next call into the pool */
+        .uri = wi->req_uri,
+        .request_ms = wi->req_method && l->now > wi->req_start_ms ? l->now - wi->req_start_ms : 0,
     };
 }
 

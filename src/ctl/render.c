@@ -174,8 +174,25 @@ static void json_proc(buf_t *out, const ctl_proc_status_t *pr) {
                pr->requests, pr->age_s);
     if (pr->idle_s >= 0) buf_printf(out, "%" PRId64, pr->idle_s);
     else buf_append_str(out, "null");
-    if (pr->rss_bytes) buf_printf(out, ",\"rss_bytes\":%" PRIu64 "}", pr->rss_bytes);
-    else buf_append_str(out, ",\"rss_bytes\":null}");
+    if (pr->rss_bytes) buf_printf(out, ",\"rss_bytes\":%" PRIu64, pr->rss_bytes);
+    else buf_append_str(out, ",\"rss_bytes\":null");
+    char b[48];
+    if (pr->cpu_known) {
+        fmt_ms_as_seconds(b, sizeof(b), pr->cpu_ms);
+        buf_printf(out, ",\"cpu_seconds\":%s", b);
+    } else {
+        buf_append_str(out, ",\"cpu_seconds\":null");
+    }
+    if (pr->method) {
+        buf_append_str(out, ",\"request\":{\"method\":");
+        json_str(out, pr->method);
+        buf_append_str(out, ",\"uri\":");
+        json_str(out, pr->uri ? pr->uri : "");
+        fmt_ms_as_seconds(b, sizeof(b), pr->request_ms);
+        buf_printf(out, ",\"elapsed_seconds\":%s}}", b);
+    } else {
+        buf_append_str(out, ",\"request\":null}");
+    }
 }
 
 static void json_pool(buf_t *out, const ctl_pool_status_t *p) {
@@ -371,22 +388,44 @@ static void text_pool_counters(buf_t *out, const ctl_pool_status_t *p) {
     buf_printf(out, "  full (503) %" PRIu64 "\n", p->queue_full);
 }
 
-#define PROC_ROW "  %-8s %-9s %9s  %-7s %-7s %7s\n"
+#define PROC_ROW "  %-8s %-9s %9s  %-7s %-7s %7s %7s  %s\n"
+#define PROC_URI_SHOWN 60 /* the table cuts a longer URI (the JSON has it whole) */
+#define PROC_ROW_REQUEST 160
+
+/* "GET /x.php?a=1 (2.50s)" or "-". */
+static void text_request(char *out, size_t size, const ctl_proc_status_t *pr) {
+    if (pr->method == NULL) {
+        snprintf(out, size, "-");
+        return;
+    }
+    char t[32];
+    const char *uri = pr->uri ? pr->uri : "";
+    int n = (int)strlen(uri);
+    ctl_human_seconds(t, sizeof(t), (double)pr->request_ms / 1000);
+    if (n > PROC_URI_SHOWN)
+        snprintf(out, size, "%s %.*s... (%s)", pr->method, PROC_URI_SHOWN - 3, uri, t);
+    else
+        snprintf(out, size, "%s %s (%s)", pr->method, uri, t);
+}
 
 static void text_procs(buf_t *out, const ctl_pool_status_t *p) {
     if (p->n_procs == 0) return;
-    buf_printf(out, PROC_ROW, "PID", "STATE", "REQUESTS", "AGE", "IDLE", "RSS");
+    buf_printf(out, PROC_ROW, "PID", "STATE", "REQUESTS", "AGE", "IDLE", "RSS", "CPU",
+               "REQUEST");
     for (size_t i = 0; i < p->n_procs; i++) {
         const ctl_proc_status_t *pr = &p->procs_list[i];
-        char pid[24], req[24], age[32], idle[32] = "-", rss[32];
+        char pid[24], req[24], age[32], idle[32] = "-", rss[32], cpu[32] = "-";
+        char cur[PROC_ROW_REQUEST];
         snprintf(pid, sizeof(pid), "%jd", (intmax_t)pr->pid);
         snprintf(req, sizeof(req), "%" PRIu64, pr->requests);
         ctl_human_duration(age, sizeof(age), pr->age_s);
         if (pr->idle_s >= 0) ctl_human_duration(idle, sizeof(idle), (uint64_t)pr->idle_s);
         ctl_human_bytes(rss, sizeof(rss), pr->rss_bytes);
+        if (pr->cpu_known) ctl_human_seconds(cpu, sizeof(cpu), (double)pr->cpu_ms / 1000);
+        text_request(cur, sizeof(cur), pr);
         size_t start = out->len;
-        buf_printf(out, PROC_ROW, pid, pr->state ? pr->state : "?", req, age, idle, rss);
-        for (size_t j = start; j < out->len - 1; j++) /* the state string is borrowed */
+        buf_printf(out, PROC_ROW, pid, pr->state ? pr->state : "?", req, age, idle, rss, cpu, cur);
+        for (size_t j = start; j < out->len - 1; j++) /* state, method and URI are borrowed */
             if ((unsigned char)out->data[j] < 0x20 || out->data[j] == 0x7f) out->data[j] = '?';
     }
 }

@@ -64,7 +64,12 @@
  *         "requests": 1234,               requests this process completed
  *         "age_seconds": 192,
  *         "idle_seconds": 2 | null,       null unless idle
- *         "rss_bytes": 47395635 | null    resident memory; null when unknown
+ *         "rss_bytes": 47395635 | null,   resident memory; null when unknown
+ *         "cpu_seconds": 1.25 | null,     CPU time used (user + system); null when unknown
+ *         "request": {"method": "GET",    the request it serves now (busy, draining), else null
+ *                     "uri": "/x.php?a=1",   the target as the client sent it (at most 255 bytes:
+ *                                            a longer one is cut and ends in "...")
+ *                     "elapsed_seconds": 2.5} | null   since the request got this process
  *       } ]
  *     } ]
  *   }
@@ -193,6 +198,11 @@ typedef struct ctl_proc_status {
     uint64_t age_s;
     int64_t idle_s;     /* seconds idle, or -1 when not idle */
     uint64_t rss_bytes; /* resident memory, 0 when unknown */
+    bool cpu_known;     /* cpu_ms is known */
+    uint64_t cpu_ms;    /* CPU time it used (user + system) */
+    const char *method; /* borrowed: the request it serves now, or NULL */
+    const char *uri;    /* borrowed: that request's target as the client sent it */
+    uint64_t request_ms; /* how long that request has had this process */
 } ctl_proc_status_t;
 
 typedef struct ctl_pool_status {

@@ -838,6 +838,9 @@ static void on_acquired(pool_waiter_t *w, worker_t *wk, int status) {
     }
     fr->wk = wk;
     fr->pid = worker_pid(wk);
+    if (fr->r) /* for `ctl status` and a crash report (SPEC 4.12) */
+        worker_set_request(wk, fr->r->http.method.p, fr->r->http.method.len, fr->r->http.target.p,
+                           fr->r->http.target.len);
     fr_set_state(fr, FR_HEAD);
     fr->attempts++;
     fr->attempt_rx = 0;

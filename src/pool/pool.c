@@ -567,6 +567,7 @@ void pool_release(worker_t *wk, pool_release_t how) {
     p->st.requests++;
     bool completed = how == POOL_RELEASE_OK || how == POOL_RELEASE_CLOSE;
     if (completed) wk->completed++;
+    if (completed) wk->req_active = false; /* else kept: the exit may be a crash it caused */
     if (how == POOL_RELEASE_DEAD) wk->in_request_death = true;
     if (how == POOL_RELEASE_GONE) wk->gone_before_answer = true;
     worker_read_detach(wk);
@@ -608,6 +609,24 @@ uv_stream_t *worker_stream(worker_t *wk) {
 
 pid_t worker_pid(const worker_t *wk) {
     return wk->pid;
+}
+
+static void copy_cut(char *dst, size_t size, const char *src, size_t len) {
+    if (len < size) {
+        memcpy(dst, src, len);
+        dst[len] = '\0';
+        return;
+    }
+    memcpy(dst, src, size - 4);
+    memcpy(dst + size - 4, "...", 4);
+}
+
+void worker_set_request(worker_t *wk, const char *method, size_t mlen, const char *uri,
+                        size_t ulen) {
+    copy_cut(wk->req_method, sizeof(wk->req_method), method ? method : "", method ? mlen : 0);
+    copy_cut(wk->req_uri, sizeof(wk->req_uri), uri ? uri : "", uri ? ulen : 0);
+    wk->req_start_ms = uv_now(wk->pool->loop);
+    wk->req_active = true;
 }
 
 uint64_t worker_requests(const worker_t *wk) {
@@ -861,6 +880,11 @@ void pool_foreach_worker(const pool_t *p, void (*fn)(const worker_info_t *wi, vo
             .idle_since_ms = wk->state == WORKER_STATE_IDLE ? wk->idle_since_ms : 0,
             .leased = wk->leased,
         };
+        if (wk->leased && wk->req_active) {
+            wi.req_method = wk->req_method;
+            wi.req_uri = wk->req_uri;
+            wi.req_start_ms = wk->req_start_ms;
+        }
         fn(&wi, arg);
     }
 }

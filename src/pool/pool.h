@@ -157,6 +157,15 @@ int worker_read_start(worker_t *wk, uv_alloc_cb alloc, uv_read_cb read);
 void worker_read_stop(worker_t *wk);
 void worker_read_detach(worker_t *wk);
 pid_t worker_pid(const worker_t *wk);
+/* The request a leased process serves, for `ctl status` and crash reports (SPEC 4.12): the
+ * lessee names it once it has the lease. Copied, bounded (WORKER_METHOD_MAX, WORKER_URI_MAX bytes
+ * with their NUL; a longer URI is cut and ends in "..."). Forgotten when the request completes
+ * (release OK or CLOSE); kept after the other releases until the process has exited, so that a
+ * crash names the request that killed it. */
+void worker_set_request(worker_t *wk, const char *method, size_t mlen, const char *uri,
+                        size_t ulen);
+#define WORKER_METHOD_MAX 24
+#define WORKER_URI_MAX 256
 /* Requests this process has completed before the current one (releases with OK or CLOSE). */
 uint64_t worker_requests(const worker_t *wk);
 pool_t *worker_pool(const worker_t *wk);
@@ -230,6 +239,10 @@ typedef struct worker_info {
     uint64_t started_ms;     /* loop ms */
     uint64_t idle_since_ms;  /* loop ms, when idle */
     bool leased;             /* in a lessee's hands (BUSY, DRAINING) */
+    /* The request it is serving (worker_set_request), when leased; NULL otherwise. Borrowed:
+     * valid until the next call into the pool. */
+    const char *req_method, *req_uri;
+    uint64_t req_start_ms;   /* loop ms the request got this process */
 } worker_info_t;
 void pool_foreach_worker(const pool_t *p, void (*fn)(const worker_info_t *wi, void *arg), void *arg);
 

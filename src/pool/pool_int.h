@@ -77,6 +77,10 @@ struct worker {
     char reason[96];                 /* why the pool ends it (logged at exit) */
 
     uint64_t completed;              /* requests completed (released OK or CLOSE) */
+    bool req_active;                 /* req_* name its current (or interrupted) request */
+    char req_method[WORKER_METHOD_MAX];
+    char req_uri[WORKER_URI_MAX];
+    uint64_t req_start_ms;
     uint64_t cpu_ns, runq_ns;        /* /proc/PID/schedstat at the autotuner's last reading */
     bool sched_seen;                 /* cpu_ns and runq_ns hold a reading */
     uint64_t started_ms, idle_since_ms;

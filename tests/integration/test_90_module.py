@@ -242,3 +242,50 @@ def test_retry_after_survives_the_error_page(start_server):
     assert r.status == 503 and r.body == b"down for now\n", r
     assert 50 <= int(r.header("Retry-After")) <= 60, r.raw_head
 
+
+# ---- the per-process view (SPEC 4.12) ---------------------------------------------------------
+
+@needs_app
+def test_status_shows_the_request_each_process_serves(start_server):
+    srv = start(start_server, minInstances=2, maxInstances=2)
+    helpers.wait_until(lambda: len(procs(srv, "idle")) == 2, 10, what="two processes")
+    long_uri = "/t.fcgi?mark=long&sleep=2500&pad=" + "x" * 400
+    results = []
+    ts = [threading.Thread(target=lambda p=p: results.append(srv.get(p)))
+          for p in ("/t.fcgi?mark=slow1&sleep=2500", long_uri)]
+    for t in ts:
+        t.start()
+    try:
+        srv.wait_for_log(r"fcgi_app \d+ mark slow1")
+        srv.wait_for_log(r"fcgi_app \d+ mark long")
+
+        def busy_for_a_second():
+            b = procs(srv, "busy")
+            return len(b) == 2 and all(p["request"]["elapsed_seconds"] >= 1 for p in b) and b
+
+        busy = helpers.wait_until(busy_for_a_second, 10, what="both requests seen running")
+        (slow,) = [p for p in busy if "mark=slow1" in p["request"]["uri"]]
+        (long_one,) = [p for p in busy if "mark=long" in p["request"]["uri"]]
+        assert slow["request"]["method"] == "GET"
+        assert slow["request"]["uri"] == "/t.fcgi?mark=slow1&sleep=2500"
+        assert 1 <= slow["request"]["elapsed_seconds"] < 30
+        assert slow["rss_bytes"] > 0 and slow["cpu_seconds"] >= 0 and slow["requests"] == 0
+        cut = long_one["request"]["uri"]
+        assert cut.endswith("...") and len(cut) == 255 and long_uri.startswith(cut[:-3])
+        table = srv.ctl("status", "app").stdout
+        head = re.search(r"^\s*PID\s+STATE\s+REQUESTS\s+AGE\s+IDLE\s+RSS\s+CPU\s+REQUEST$", table,
+                         re.M)
+        assert head, table
+        row = re.search(rf"^\s*{slow['pid']}\s+busy\s+0\s+\S+\s+-\s+\S+\s+\S+\s+"
+                        rf"GET /t\.fcgi\?mark=slow1&sleep=2500 \(\d+(\.\d+)?s\)$", table, re.M)
+        assert row, table
+        assert re.search(r"GET /t\.fcgi\?mark=long&sleep=2500&pad=x+\.\.\. \(", table), table
+    finally:
+        for t in ts:
+            t.join(15)
+    assert [r.status for r in results] == [200, 200]
+    idle = helpers.wait_until(lambda: len(procs(srv, "idle")) == 2 and procs(srv, "idle"), 10,
+                              what="both idle again")
+    assert all(p["request"] is None and p["requests"] == 1 for p in idle), idle
+    table = srv.ctl("status", "app").stdout
+    assert re.search(rf"^\s*{idle[0]['pid']}\s+idle\s+1\s+\S+\s+\S+\s+\S+\s+\S+\s+-$", table, re.M), table

@@ -144,7 +144,8 @@ static void test_json_string(void **state) {
 
 static ctl_proc_status_t php_procs[] = {
     {.pid = 2001, .state = "busy", .requests = 1234, .age_s = 192, .idle_s = -1,
-     .rss_bytes = 47395635},
+     .rss_bytes = 47395635, .cpu_known = true, .cpu_ms = 1250, .method = "POST",
+     .uri = "/wp-admin/admin-ajax.php?a=\"b\"\n", .request_ms = 2500},
     {.pid = 2002, .state = "idle", .requests = 7, .age_s = 3700, .idle_s = 2, .rss_bytes = 0},
 };
 
@@ -353,9 +354,12 @@ static void test_json_document(void **state) {
                     "{\"max_requests\":2,\"idle\":1,\"change\":0,\"kill\":0,\"manual\":0},"
                     "\"exits_unexpected\":3,\"stderr_lines\":17,\"process_list\":["
                     "{\"pid\":2001,\"state\":\"busy\",\"requests\":1234,\"age_seconds\":192,"
-                    "\"idle_seconds\":null,\"rss_bytes\":47395635},"
+                    "\"idle_seconds\":null,\"rss_bytes\":47395635,\"cpu_seconds\":1.25,"
+                    "\"request\":{\"method\":\"POST\",\"uri\":"
+                    "\"/wp-admin/admin-ajax.php?a=\\\"b\\\"\\n\",\"elapsed_seconds\":2.5}},"
                     "{\"pid\":2002,\"state\":\"idle\",\"requests\":7,\"age_seconds\":3700,"
-                    "\"idle_seconds\":2,\"rss_bytes\":null}]}");
+                    "\"idle_seconds\":2,\"rss_bytes\":null,\"cpu_seconds\":null,"
+                    "\"request\":null}]}");
     assert_contains(b.data, "{\"name\":\"we\\\"ird\\\\app\\n\",\"limit\":4,\"auto\":false,"
                             "\"min_instances\":0,\"max_concurrent_starts\":0,\"autotune\":{\"note\":\"ignored: not auto\",\"seconds_ago\":0},"
                             "\"failed\":true,\"retry_in_seconds\":42,");
@@ -688,9 +692,11 @@ static void test_text_table(void **state) {
         "  processes  spawns 14  spawn failures 1  rapid fails 2  unexpected exits 3  stderr lines 17\n",
         "  recycles   3 (max_requests 2, idle 1)\n",
         "  queue      waits 4 (mean 308.5ms)  full (503) 6\n",
-        "  PID      STATE      REQUESTS  AGE     IDLE        RSS\n",
-        "  2001     busy           1234  3m12s   -         45.2M\n",
-        "  2002     idle              7  1h01m   2s            -\n",
+        "  PID      STATE      REQUESTS  AGE     IDLE        RSS     CPU  REQUEST\n",
+        /* control bytes of the URI become '?' */
+        "  2001     busy           1234  3m12s   -         45.2M   1.25s  POST "
+        "/wp-admin/admin-ajax.php?a=\"b\"? (2.50s)\n",
+        "  2002     idle              7  1h01m   2s            -       -  -\n",
         /* not auto: the note is not shown; control bytes in the name become '?' */
         "\nwe\"ird\\app?  limit 4  FAILED (retry in 42s)  processes 0  queue 0/10  requests 0\n",
     };
