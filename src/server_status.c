@@ -45,6 +45,8 @@ typedef struct proc_list {
     ctl_proc_status_t *v;
     size_t n, cap;
     uint64_t now;
+    ctl_crash_t crash;          /* the pool's last crash, when it has one */
+    const char *crash_lines[POOL_CRASH_LINES];
 } proc_list_t;
 
 static void add_proc(const worker_info_t *wi, void *arg) {
@@ -112,7 +114,26 @@ static void fill_pool(server_t *s, pool_t *p, const cfg_app_t *app, ctl_pool_sta
         .rapid_fails = st.rapid_fails,
         .exits_unexpected = st.exits_unexpected,
         .stderr_lines = st.stderr_lines,
+        .crashes = st.crashes,
     };
+    const pool_crash_t *c = pool_last_crash(p);
+    if (c) {
+        for (unsigned i = 0; i < c->n_stderr; i++) procs->crash_lines[i] = c->stderr_lines[i];
+        procs->crash = (ctl_crash_t){
+            .pid = c->pid,
+            .age_s = now > c->when_ms ? (now - c->when_ms) / 1000 : 0,
+            .how = c->how,
+            .signal = c->signal,
+            .exit_status = c->status,
+            .method = c->in_request ? c->method : NULL,
+            .uri = c->in_request ? c->uri : NULL,
+            .request_ms = c->request_ms,
+            .requests = c->completed,
+            .stderr_lines = procs->crash_lines,
+            .n_stderr = c->n_stderr,
+        };
+        out->last_crash = &procs->crash;
+    }
     memcpy(out->requests, h->classes, sizeof(out->requests));
     out->recycles[CTL_RECYCLE_MAX_REQUESTS] = st.recycles_max_requests;
     out->recycles[CTL_RECYCLE_IDLE] = st.recycles_idle;

@@ -195,6 +195,35 @@ static void json_proc(buf_t *out, const ctl_proc_status_t *pr) {
     }
 }
 
+static void json_crash(buf_t *out, const ctl_crash_t *c) {
+    char b[48];
+    if (c == NULL) {
+        buf_append_str(out, "null");
+        return;
+    }
+    buf_printf(out, "{\"pid\":%jd,\"seconds_ago\":%" PRIu64 ",\"how\":", (intmax_t)c->pid,
+               c->age_s);
+    json_str(out, c->how ? c->how : "");
+    if (c->signal) buf_printf(out, ",\"signal\":%d,\"exit_status\":null", c->signal);
+    else buf_printf(out, ",\"signal\":null,\"exit_status\":%" PRId64, c->exit_status);
+    if (c->method) {
+        buf_append_str(out, ",\"request\":{\"method\":");
+        json_str(out, c->method);
+        buf_append_str(out, ",\"uri\":");
+        json_str(out, c->uri ? c->uri : "");
+        fmt_ms_as_seconds(b, sizeof(b), c->request_ms);
+        buf_printf(out, ",\"elapsed_seconds\":%s}", b);
+    } else {
+        buf_append_str(out, ",\"request\":null");
+    }
+    buf_printf(out, ",\"requests\":%" PRIu64 ",\"stderr\":[", c->requests);
+    for (size_t i = 0; i < c->n_stderr; i++) {
+        if (i) buf_append(out, ",", 1);
+        json_str(out, c->stderr_lines[i]);
+    }
+    buf_append_str(out, "]}");
+}
+
 static void json_pool(buf_t *out, const ctl_pool_status_t *p) {
     buf_append_str(out, "{\"name\":");
     json_str(out, p->name ? p->name : "");
@@ -232,8 +261,10 @@ static void json_pool(buf_t *out, const ctl_pool_status_t *p) {
         buf_printf(out, "%s\"%s\":%" PRIu64, i ? "," : "", ctl_recycle_name(i), p->recycles[i]);
     buf_printf(out,
                "},\"exits_unexpected\":%" PRIu64 ",\"stderr_lines\":%" PRIu64
-               ",\"process_list\":[",
-               p->exits_unexpected, p->stderr_lines);
+               ",\"crashes\":%" PRIu64 ",\"last_crash\":",
+               p->exits_unexpected, p->stderr_lines, p->crashes);
+    json_crash(out, p->last_crash);
+    buf_append_str(out, ",\"process_list\":[");
     for (size_t i = 0; i < p->n_procs; i++) {
         if (i) buf_append(out, ",", 1);
         json_proc(out, &p->procs_list[i]);
@@ -388,6 +419,29 @@ static void text_pool_counters(buf_t *out, const ctl_pool_status_t *p) {
     buf_printf(out, "  full (503) %" PRIu64 "\n", p->queue_full);
 }
 
+/* "  last crash 12s ago: pid 2345 killed by signal 11 (Segmentation fault) while serving GET /x
+ *  (0.20s), after 17 requests" and its stderr lines. */
+static void text_crash(buf_t *out, const ctl_pool_status_t *p) {
+    const ctl_crash_t *c = p->last_crash;
+    if (c == NULL) return;
+    char t[32];
+    size_t start = out->len;
+    ctl_human_duration(t, sizeof(t), c->age_s);
+    buf_printf(out, "  last crash %s ago (%" PRIu64 " in all): pid %jd %s", t, p->crashes,
+               (intmax_t)c->pid, c->how ? c->how : "?");
+    if (c->method) {
+        ctl_human_seconds(t, sizeof(t), (double)c->request_ms / 1000);
+        buf_printf(out, " while serving %s %s (%s)", c->method, c->uri ? c->uri : "", t);
+    } else {
+        buf_append_str(out, " between requests");
+    }
+    buf_printf(out, ", after %" PRIu64 " requests\n", c->requests);
+    for (size_t i = 0; i < c->n_stderr; i++) buf_printf(out, "    stderr: %s\n", c->stderr_lines[i]);
+    for (size_t j = start; j < out->len; j++) /* borrowed text from the application */
+        if (((unsigned char)out->data[j] < 0x20 && out->data[j] != '\n') || out->data[j] == 0x7f)
+            out->data[j] = '?';
+}
+
 #define PROC_ROW "  %-8s %-9s %9s  %-7s %-7s %7s %7s  %s\n"
 #define PROC_URI_SHOWN 60 /* the table cuts a longer URI (the JSON has it whole) */
 #define PROC_ROW_REQUEST 160
@@ -438,6 +492,7 @@ void ctl_render_text(buf_t *out, const ctl_status_t *st, const ctl_pool_status_t
         if (!only) buf_append(out, "\n", 1);
         text_pool_summary(out, p);
         text_pool_counters(out, p);
+        text_crash(out, p);
         text_procs(out, p);
     }
     if (!only && st->n_pools == 0) buf_append_str(out, "\nno FastCGI applications configured\n");
@@ -567,6 +622,7 @@ GETTER(spawns)
 GETTER(spawn_failures)
 GETTER(exits_unexpected)
 GETTER(stderr_lines)
+GETTER(crashes)
 #undef GETTER
 
 static const prom_simple_t prom_simple[] = {
@@ -598,6 +654,9 @@ static const prom_simple_t prom_simple[] = {
      get_exits_unexpected},
     {"fcgihost_stderr_lines_total", "counter", "Lines the processes wrote to stderr.",
      get_stderr_lines},
+    {"fcgihost_crashes_total", "counter",
+     "Processes that died by a signal or with a non-zero status without being asked to.",
+     get_crashes},
 };
 
 static void prom_queue_wait(buf_t *out, const ctl_status_t *st) {

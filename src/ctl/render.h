@@ -42,6 +42,8 @@
  *                                                                 change kill manual
  *   fcgihost_exits_unexpected_total{app}               counter    exits the server did not ask for
  *   fcgihost_stderr_lines_total{app}                   counter    lines written to stderr
+ *   fcgihost_crashes_total{app}                        counter    deaths by a signal or a
+ *                                                                 non-zero status, unasked
  * Histograms have buckets le="0.005" "0.01" "0.025" "0.05" "0.1" "0.25" "0.5" "1" "2.5" "5" "10"
  * "+Inf" (cumulative; +Inf equals _count), then _sum (seconds) and _count.
  */

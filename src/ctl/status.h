@@ -59,6 +59,18 @@
  *                                         processes ended by the server, by reason
  *       "exits_unexpected": 0,            processes that exited without being asked to
  *       "stderr_lines": 0,                lines the processes wrote to stderr (FCGI_STDERR included)
+ *       "crashes": 0,                     processes that died by a signal or with a non-zero
+ *                                         status without being asked to
+ *       "last_crash": {                   the last of them, or null
+ *         "pid": 2345, "seconds_ago": 12,
+ *         "how": "killed by signal 11 (Segmentation fault)" | "exited with status 3",
+ *         "signal": 11 | null, "exit_status": 3 | null,
+ *         "request": {"method": "GET", "uri": "/x.php", "elapsed_seconds": 0.2} | null,
+ *                                         the request it was serving when it died
+ *         "requests": 17,                 requests it had completed
+ *         "stderr": ["...", ...]          its last stderr lines (fd 2 and FCGI_STDERR), at most 5,
+ *                                         oldest first, each at most 199 bytes
+ *       } | null,
  *       "process_list": [ {
  *         "pid": 2345, "state": "idle",   starting | idle | busy | draining | stopping
  *         "requests": 1234,               requests this process completed
@@ -205,6 +217,21 @@ typedef struct ctl_proc_status {
     uint64_t request_ms; /* how long that request has had this process */
 } ctl_proc_status_t;
 
+/* The last process of a pool that died unexpectedly (SPEC 4.12). Strings borrowed. */
+typedef struct ctl_crash {
+    pid_t pid;
+    uint64_t age_s;            /* seconds since it died */
+    const char *how;           /* "killed by signal 11 (Segmentation fault)", "exited with status 3" */
+    int signal;                /* 0 when it exited */
+    int64_t exit_status;       /* when signal is 0 */
+    const char *method;        /* the request it was serving, or NULL */
+    const char *uri;
+    uint64_t request_ms;       /* how long it had been serving it */
+    uint64_t requests;         /* requests it had completed */
+    const char *const *stderr_lines; /* its last stderr lines, oldest first */
+    size_t n_stderr;
+} ctl_crash_t;
+
 typedef struct ctl_pool_status {
     const char *name;          /* borrowed */
     unsigned limit;            /* effective maxInstances now */
@@ -229,6 +256,8 @@ typedef struct ctl_pool_status {
     uint64_t recycles[CTL_RECYCLE_COUNT];
     uint64_t exits_unexpected;
     uint64_t stderr_lines;
+    uint64_t crashes;          /* unexpected deaths by a signal or a non-zero exit status */
+    const ctl_crash_t *last_crash; /* borrowed; NULL when none */
     const ctl_proc_status_t *procs_list; /* borrowed, n_procs entries, oldest first */
     size_t n_procs;
 } ctl_pool_status_t;

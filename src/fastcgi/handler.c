@@ -615,6 +615,7 @@ static void on_stderr(fcgi_req_t *fr, const char *data, size_t len) {
         char tag[160];
         snprintf(tag, sizeof(tag), "%s[%d] request %" PRIu64 " stderr: ", fr->app->name, (int)fr->pid, fr->id);
         log_lines(LOG_LEVEL_WARN, tag, data, keep);
+        if (fr->wk) worker_note_stderr(fr->wk, data, keep); /* for a crash report */
     }
     fr->err_total += len;
     if (len) {

@@ -382,10 +382,11 @@ void pool_on_worker_connect_failed(worker_t *wk) {
     maintain(p);
 }
 
+static void describe_exit(char *out, size_t size, int64_t status, int sig);
+
 static void log_exit(const worker_t *wk, int64_t status, int sig) {
-    char how[64];
-    if (sig) snprintf(how, sizeof(how), "killed by signal %d (%s)", sig, strsignal(sig));
-    else snprintf(how, sizeof(how), "exited with status %lld", (long long)status);
+    char how[80];
+    describe_exit(how, sizeof(how), status, sig);
     unsigned long long n = (unsigned long long)wk->completed;
     if (wk->requested) {
         log_info("%s%s, ended by the server (%s), after %llu requests", wk->tag, how, wk->reason,
@@ -417,11 +418,67 @@ static void settle_exit(pool_t *p, worker_t *wk) {
     if (pool_policy_is_rapid_fail(&f)) pool_rapid_fail(p);
 }
 
+/* "killed by signal 11 (Segmentation fault)" or "exited with status 3". */
+static void describe_exit(char *out, size_t size, int64_t status, int sig) {
+    if (sig) snprintf(out, size, "killed by signal %d (%s)", sig, strsignal(sig));
+    else snprintf(out, size, "exited with status %lld", (long long)status);
+}
+
+void pool_report_crash(worker_t *wk) {
+    pool_t *p = wk->pool;
+    pool_crash_t *c = &p->last_crash;
+    wk->crash_pending = false;
+    memset(c, 0, sizeof(*c));
+    c->pid = wk->pid;
+    c->signal = wk->exit_signal;
+    c->status = wk->exit_status;
+    c->when_ms = wk->exit_ms;
+    c->completed = wk->completed;
+    describe_exit(c->how, sizeof(c->how), wk->exit_status, wk->exit_signal);
+    c->in_request = wk->req_active;
+    if (c->in_request) {
+        memcpy(c->method, wk->req_method, sizeof(c->method));
+        memcpy(c->uri, wk->req_uri, sizeof(c->uri));
+        c->request_ms = wk->exit_ms > wk->req_start_ms ? wk->exit_ms - wk->req_start_ms : 0;
+    }
+    for (unsigned i = 0; i < wk->err_keep_n; i++) {
+        unsigned k = (wk->err_keep_next + POOL_CRASH_LINES - wk->err_keep_n + i) % POOL_CRASH_LINES;
+        memcpy(c->stderr_lines[i], wk->err_keep[k], POOL_CRASH_LINE_MAX);
+    }
+    c->n_stderr = wk->err_keep_n;
+    p->has_crash = true;
+
+    char what[WORKER_URI_MAX + 96], err[POOL_CRASH_LINES * (POOL_CRASH_LINE_MAX + 3) + 32];
+    if (c->in_request)
+        snprintf(what, sizeof(what), "while serving %s %s (for %.2f s)", c->method, c->uri,
+                 (double)c->request_ms / 1000);
+    else if (c->completed == 0)
+        snprintf(what, sizeof(what), "before its first request");
+    else
+        snprintf(what, sizeof(what), "between requests, after %llu", (unsigned long long)c->completed);
+    size_t n = (size_t)snprintf(err, sizeof(err), "%s", c->n_stderr ? "; last stderr: " : "; no stderr output");
+    for (unsigned i = 0; i < c->n_stderr && n < sizeof(err); i++)
+        n += (size_t)snprintf(err + n, sizeof(err) - n, "%s%s", i ? " | " : "", c->stderr_lines[i]);
+    log_error("%scrashed: %s %s%s", wk->tag, c->how, what, err);
+}
+
+const pool_crash_t *pool_last_crash(const pool_t *p) {
+    return p->has_crash ? &p->last_crash : NULL;
+}
+
 void pool_on_worker_exit(worker_t *wk, int64_t status, int term_signal) {
     pool_t *p = wk->pool;
     log_exit(wk, status, term_signal);
     wk->exit_clean = status == 0 && term_signal == 0;
     if (!wk->requested) p->st.exits_unexpected++;
+    if (!wk->requested && !wk->exit_clean) { /* SPEC 4.12: a crash, reported with its output */
+        p->st.crashes++;
+        wk->crash_pending = true;
+        wk->exit_status = status;
+        wk->exit_signal = term_signal;
+        wk->exit_ms = uv_now(p->loop);
+        if (!wk->out_open && !wk->err_open) pool_report_crash(wk);
+    }
     /* While leased, the lessee will see EOF or an error and release; whether a request was in
      * progress (a rapid fail) or had just completed is known only then. */
     if (wk->leased) pool_set_state(wk, WORKER_STATE_EXITED);

@@ -98,6 +98,7 @@ typedef struct pool_stats {
     uint64_t autotune_changed_ms; /* loop ms of that change */
     uint64_t autotune_changes;
     uint64_t stderr_lines;        /* lines the processes wrote to stderr: FCGI_STDERR and fd 2 */
+    uint64_t crashes;             /* unexpected deaths by a signal or a non-zero status */
 } pool_stats_t;
 
 /* Create a pool (no process is started until the first acquire, or pool_warm/pool_tick for
@@ -166,6 +167,32 @@ void worker_set_request(worker_t *wk, const char *method, size_t mlen, const cha
                         size_t ulen);
 #define WORKER_METHOD_MAX 24
 #define WORKER_URI_MAX 256
+/* FCGI_STDERR text the lessee received for the current request: its last lines are kept with the
+ * process's own fd 2 lines for a crash report (the pool splits at newlines, keeps the last
+ * POOL_CRASH_LINES lines, each cut at POOL_CRASH_LINE_MAX - 1 bytes). */
+void worker_note_stderr(worker_t *wk, const char *data, size_t len);
+
+/* The last process of the pool that died unexpectedly: killed by a signal, or exited with a
+ * non-zero status, without the server asking it to (SPEC 4.12). It is logged (one line: how, the
+ * request it was serving, its last stderr lines) once its output has been read to the end. */
+#define POOL_CRASH_LINES 5
+#define POOL_CRASH_LINE_MAX 200
+typedef struct pool_crash {
+    pid_t pid;
+    int signal;              /* the signal that killed it; 0: it exited with `status` */
+    int64_t status;
+    uint64_t when_ms;        /* loop ms of its exit */
+    char how[80];            /* "killed by signal 11 (Segmentation fault)", "exited with status 3" */
+    bool in_request;         /* it died serving the request below */
+    char method[WORKER_METHOD_MAX];
+    char uri[WORKER_URI_MAX];
+    uint64_t request_ms;     /* how long it had been serving it */
+    uint64_t completed;      /* requests it had completed before */
+    unsigned n_stderr;
+    char stderr_lines[POOL_CRASH_LINES][POOL_CRASH_LINE_MAX]; /* oldest first */
+} pool_crash_t;
+/* NULL when no process has crashed yet. Valid until the next call into the pool. */
+const pool_crash_t *pool_last_crash(const pool_t *p);
 /* Requests this process has completed before the current one (releases with OK or CLOSE). */
 uint64_t worker_requests(const worker_t *wk);
 pool_t *worker_pool(const worker_t *wk);

@@ -81,6 +81,13 @@ struct worker {
     char req_method[WORKER_METHOD_MAX];
     char req_uri[WORKER_URI_MAX];
     uint64_t req_start_ms;
+    /* The last stderr lines (fd 2 and FCGI_STDERR), a ring, for a crash report. */
+    char err_keep[POOL_CRASH_LINES][POOL_CRASH_LINE_MAX];
+    unsigned err_keep_n, err_keep_next;
+    bool crash_pending;              /* died unexpectedly: reported once its output is read */
+    int64_t exit_status;
+    int exit_signal;
+    uint64_t exit_ms;
     uint64_t cpu_ns, runq_ns;        /* /proc/PID/schedstat at the autotuner's last reading */
     bool sched_seen;                 /* cpu_ns and runq_ns hold a reading */
     uint64_t started_ms, idle_since_ms;
@@ -156,6 +163,8 @@ struct pool {
     void *done_arg;
 
     struct monitor *monitor;         /* monitorChangesTo; NULL = none */
+    pool_crash_t last_crash;         /* valid when has_crash */
+    bool has_crash;
     bool in_maintain, maintain_again;
 };
 
@@ -176,6 +185,11 @@ void pool_remove_worker(worker_t *wk);
 /* The last handle closed and wk was unlinked and freed. May call the stop callback: the caller
  * must not touch the pool afterwards. */
 void pool_on_worker_freed(pool_t *p);
+/* A process that died unexpectedly (crash_pending) has no output left to read: fill the pool's
+ * last crash and log it. */
+void pool_report_crash(worker_t *wk);
+/* Keep one stderr line of the process for a crash report. */
+void worker_keep_line(worker_t *wk, const char *line, size_t len);
 /* Note a rapid fail; may mark the pool failed and fail the queued waiters. */
 void pool_rapid_fail(pool_t *p);
 

@@ -112,7 +112,30 @@ static bool log_budget_take(worker_t *wk, size_t n) {
     return true;
 }
 
+void worker_keep_line(worker_t *wk, const char *line, size_t len) {
+    if (len && line[len - 1] == '\r') len--;
+    if (len == 0) return;
+    if (len > POOL_CRASH_LINE_MAX - 1) len = POOL_CRASH_LINE_MAX - 1;
+    char *slot = wk->err_keep[wk->err_keep_next];
+    memcpy(slot, line, len);
+    slot[len] = '\0';
+    wk->err_keep_next = (wk->err_keep_next + 1) % POOL_CRASH_LINES;
+    if (wk->err_keep_n < POOL_CRASH_LINES) wk->err_keep_n++;
+}
+
+void worker_note_stderr(worker_t *wk, const char *data, size_t len) {
+    while (len > 0) {
+        const char *nl = memchr(data, '\n', len);
+        size_t n = nl ? (size_t)(nl - data) : len;
+        worker_keep_line(wk, data, n);
+        n += nl != NULL;
+        data += n;
+        len -= n;
+    }
+}
+
 static void linebuf_emit(worker_t *wk, worker_linebuf_t *lb, log_level_t lvl) {
+    if (lb->len && lb == &wk->err_line) worker_keep_line(wk, lb->data, lb->len);
     if (lb->len) {
         if (log_budget_take(wk, lb->len)) {
             note_dropped(wk);
@@ -161,6 +184,7 @@ static void close_output(worker_t *wk, bool is_err) {
                  is_err ? LOG_LEVEL_WARN : LOG_LEVEL_INFO);
     if (!wk->out_open && !wk->err_open) note_dropped(wk);
     close_handle(wk, (uv_handle_t *)(is_err ? &wk->err : &wk->out), NULL);
+    if (!wk->out_open && !wk->err_open && wk->crash_pending) pool_report_crash(wk);
 }
 
 static void on_output(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {

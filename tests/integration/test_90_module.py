@@ -13,7 +13,8 @@ import pytest
 
 import helpers
 from conftest import fcgihost_bin
-from test_20_fastcgi import alive, app_section, env_of, handler_section, needs_app
+from test_20_fastcgi import (PHP_CGI, alive, app_section, env_of, handler_section, needs_app,
+                             needs_php)
 
 OK, REFUSED = 0, 1
 
@@ -289,3 +290,73 @@ def test_status_shows_the_request_each_process_serves(start_server):
     assert all(p["request"] is None and p["requests"] == 1 for p in idle), idle
     table = srv.ctl("status", "app").stdout
     assert re.search(rf"^\s*{idle[0]['pid']}\s+idle\s+1\s+\S+\s+\S+\s+\S+\s+\S+\s+-$", table, re.M), table
+
+
+# ---- last-crash diagnostics (SPEC 4.12) -------------------------------------------------------
+
+def php_section(**keys):
+    return app_section(name="php", full_path=PHP_CGI, **keys) + \
+        handler_section(name="php", path="*.php", app="php")
+
+
+@needs_app
+def test_crash_in_a_request_is_logged_with_its_request_and_stderr(start_server):
+    srv = start(start_server, maxInstances=2)
+    assert srv.get("/t.fcgi?mark=warm").status == 200
+    r = srv.get("/t.fcgi?mark=boom&crash=1")
+    assert r.status == 502, r
+    m = srv.wait_for_log(r"app\[(\d+)\]: crashed: killed by signal 6 \(Aborted\) while serving "
+                         r"GET /t\.fcgi\?mark=boom&crash=1 \(for \d+\.\d\d s\); last stderr: "
+                         r"(.*)$")
+    pid = int(m.group(1))
+    assert f"fcgi_app {pid} mark boom" in m.group(2), m.group(0)
+    assert m.group(0).count(" | ") <= 4  # bounded: five lines at most
+    pool = helpers.wait_until(lambda: pool_of(srv)["last_crash"] and pool_of(srv), 5,
+                              what="the crash in the status")
+    c = pool["last_crash"]
+    assert pool["crashes"] == 1
+    assert c["pid"] == pid and c["signal"] == 6 and c["exit_status"] is None
+    assert c["how"] == "killed by signal 6 (Aborted)" and c["requests"] == 1
+    assert c["request"]["method"] == "GET" and c["request"]["uri"] == "/t.fcgi?mark=boom&crash=1"
+    assert f"fcgi_app {pid} mark boom" in c["stderr"] and len(c["stderr"]) <= 5
+    table = srv.ctl("status", "app").stdout
+    assert re.search(rf"^  last crash \d+s ago \(1 in all\): pid {pid} killed by signal 6 \(Aborted\) "
+                     rf"while serving GET /t\.fcgi\?mark=boom&crash=1 \(", table, re.M), table
+    assert re.search(rf"^    stderr: fcgi_app {pid} mark boom$", table, re.M), table
+    assert 'fcgihost_crashes_total{app="app"} 1' in prometheus(srv)
+    # a non-zero exit status in a request, then a signal from outside between requests
+    assert srv.get("/t.fcgi?crash=exit").status == 502
+    m = srv.wait_for_log(r"app\[(\d+)\]: crashed: exited with status 3 while serving "
+                         r"GET /t\.fcgi\?crash=exit ")
+    c = helpers.wait_until(lambda: pool_of(srv)["last_crash"]["pid"] == int(m.group(1)) and
+                           pool_of(srv)["last_crash"], 5, what="the second crash")
+    assert c["signal"] is None and c["exit_status"] == 3 and pool_of(srv)["crashes"] == 2
+    pid = int(env_of(srv.get("/t.fcgi").body)["pid"])
+    os.kill(pid, 11)
+    srv.wait_for_log(rf"app\[{pid}\]: crashed: killed by signal 11 \(Segmentation fault\) "
+                     r"between requests, after 1")
+    c = helpers.wait_until(lambda: pool_of(srv)["last_crash"]["pid"] == pid and
+                           pool_of(srv)["last_crash"], 5, what="the third crash")
+    assert c["request"] is None and c["signal"] == 11
+    # a process the server ends is no crash
+    assert srv.ctl("recycle", "app").returncode == OK
+    assert srv.get("/t.fcgi").status == 200
+    assert pool_of(srv)["crashes"] == 3
+
+
+@needs_php
+def test_php_crash_names_the_script_and_its_error_log_line(start_server):
+    srv = start_server(files={"die.php": b"<?php error_log('about to die in die.php'); flush(); "
+                                         b"posix_kill(posix_getpid(), 11); echo 'not reached';",
+                              "ok.php": b"<?php echo 'ok';"},
+                       extra=php_section(env="PHP_FCGI_MAX_REQUESTS=0", maxInstances=2))
+    assert srv.get("/ok.php").status == 200
+    r = srv.get("/die.php?x=1")
+    assert r.status == 502, r
+    m = srv.wait_for_log(r"php\[(\d+)\]: crashed: killed by signal 11 \(Segmentation fault\) "
+                         r"while serving GET /die\.php\?x=1 \(for [\d.]+ s\); last stderr: .*"
+                         r"about to die in die\.php")
+    c = helpers.wait_until(lambda: pool_of(srv, "php")["last_crash"], 5, what="the crash in status")
+    assert c["pid"] == int(m.group(1)) and c["request"]["uri"] == "/die.php?x=1"
+    assert any("about to die in die.php" in line for line in c["stderr"]), c
+    assert srv.get("/ok.php").status == 200

@@ -142,6 +142,13 @@ static void test_json_string(void **state) {
 
 /* ---- A sample snapshot ---- */
 
+static const char *const crash_lines[] = {"PHP Fatal error:  Allowed memory size", "bad\x01" "byte"};
+static const ctl_crash_t php_crash = {.pid = 1999, .age_s = 12,
+                                      .how = "killed by signal 11 (Segmentation fault)",
+                                      .signal = 11, .method = "GET", .uri = "/x.php?a=1",
+                                      .request_ms = 200, .requests = 17,
+                                      .stderr_lines = crash_lines, .n_stderr = 2};
+
 static ctl_proc_status_t php_procs[] = {
     {.pid = 2001, .state = "busy", .requests = 1234, .age_s = 192, .idle_s = -1,
      .rss_bytes = 47395635, .cpu_known = true, .cpu_ms = 1250, .method = "POST",
@@ -186,6 +193,8 @@ static void make_sample(void) {
     p->auto_limit = true;
     p->min_instances = 2;
     p->max_concurrent_starts = 4;
+    p->crashes = 3;
+    p->last_crash = &php_crash;
     p->autotune_note = "raised 8 -> 12: requests waited";
     p->autotune_note_age_s = 30;
     p->procs[CTL_PROC_IDLE] = 3;
@@ -352,7 +361,12 @@ static void test_json_document(void **state) {
     assert_contains(b.data,
                     "\"spawns\":14,\"spawn_failures\":1,\"rapid_fails\":2,\"recycles\":"
                     "{\"max_requests\":2,\"idle\":1,\"change\":0,\"kill\":0,\"manual\":0},"
-                    "\"exits_unexpected\":3,\"stderr_lines\":17,\"process_list\":["
+                    "\"exits_unexpected\":3,\"stderr_lines\":17,\"crashes\":3,\"last_crash\":"
+                    "{\"pid\":1999,\"seconds_ago\":12,\"how\":\"killed by signal 11 (Segmentation "
+                    "fault)\",\"signal\":11,\"exit_status\":null,\"request\":{\"method\":\"GET\","
+                    "\"uri\":\"/x.php?a=1\",\"elapsed_seconds\":0.2},\"requests\":17,\"stderr\":"
+                    "[\"PHP Fatal error:  Allowed memory size\",\"bad\\u0001byte\"]},"
+                    "\"process_list\":["
                     "{\"pid\":2001,\"state\":\"busy\",\"requests\":1234,\"age_seconds\":192,"
                     "\"idle_seconds\":null,\"rss_bytes\":47395635,\"cpu_seconds\":1.25,"
                     "\"request\":{\"method\":\"POST\",\"uri\":"
@@ -363,7 +377,7 @@ static void test_json_document(void **state) {
     assert_contains(b.data, "{\"name\":\"we\\\"ird\\\\app\\n\",\"limit\":4,\"auto\":false,"
                             "\"min_instances\":0,\"max_concurrent_starts\":0,\"autotune\":{\"note\":\"ignored: not auto\",\"seconds_ago\":0},"
                             "\"failed\":true,\"retry_in_seconds\":42,");
-    assert_contains(b.data, "\"process_list\":[]}]}\n");
+    assert_contains(b.data, "\"crashes\":0,\"last_crash\":null,\"process_list\":[]}]}\n");
 
     /* One pool: the same shape, only that pool. */
     b.len = 0;
@@ -502,7 +516,7 @@ static void test_prometheus(void **state) {
         "fcgihost_queue_acquired_total", "fcgihost_queue_wait_seconds_total",
         "fcgihost_queue_full_total", "fcgihost_failed", "fcgihost_rapid_fails_total",
         "fcgihost_spawns_total", "fcgihost_spawn_failures_total",
-        "fcgihost_exits_unexpected_total", "fcgihost_stderr_lines_total",
+        "fcgihost_exits_unexpected_total", "fcgihost_stderr_lines_total", "fcgihost_crashes_total",
     };
     make_sample();
     buf_t b;
@@ -692,6 +706,10 @@ static void test_text_table(void **state) {
         "  processes  spawns 14  spawn failures 1  rapid fails 2  unexpected exits 3  stderr lines 17\n",
         "  recycles   3 (max_requests 2, idle 1)\n",
         "  queue      waits 4 (mean 308.5ms)  full (503) 6\n",
+        "  last crash 12s ago (3 in all): pid 1999 killed by signal 11 (Segmentation fault) while "
+        "serving GET /x.php?a=1 (200.0ms), after 17 requests\n"
+        "    stderr: PHP Fatal error:  Allowed memory size\n"
+        "    stderr: bad?byte\n",
         "  PID      STATE      REQUESTS  AGE     IDLE        RSS     CPU  REQUEST\n",
         /* control bytes of the URI become '?' */
         "  2001     busy           1234  3m12s   -         45.2M   1.25s  POST "
