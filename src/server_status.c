@@ -96,6 +96,7 @@ static void fill_pool(server_t *s, pool_t *p, const cfg_app_t *app, ctl_pool_sta
         .auto_limit = st.auto_limit,
         .min_instances = app ? app->min_instances : 0,
         .max_concurrent_starts = app ? app->max_concurrent_starts : 0,
+        .private_memory_limit = app ? (uint64_t)app->private_memory_limit * 1024 : 0,
         .autotune_note = st.autotune_reason,
         .autotune_note_age_s = now > st.autotune_changed_ms ? (now - st.autotune_changed_ms) / 1000
                                                             : 0,
@@ -140,6 +141,7 @@ static void fill_pool(server_t *s, pool_t *p, const cfg_app_t *app, ctl_pool_sta
     out->recycles[CTL_RECYCLE_CHANGE] = st.recycles_change;
     out->recycles[CTL_RECYCLE_KILL] = st.recycles_kill;
     out->recycles[CTL_RECYCLE_MANUAL] = st.recycles_manual;
+    out->recycles[CTL_RECYCLE_MEMORY] = st.recycles_memory;
     procs->now = now;
     pool_foreach_worker(p, add_proc, procs);
     for (size_t i = 0; i < procs->n; i++)

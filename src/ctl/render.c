@@ -229,9 +229,9 @@ static void json_pool(buf_t *out, const ctl_pool_status_t *p) {
     json_str(out, p->name ? p->name : "");
     buf_printf(out,
                ",\"limit\":%u,\"auto\":%s,\"min_instances\":%u,\"max_concurrent_starts\":%u"
-               ",\"autotune\":",
+               ",\"private_memory_limit_bytes\":%" PRIu64 ",\"autotune\":",
                p->limit, p->auto_limit ? "true" : "false", p->min_instances,
-               p->max_concurrent_starts);
+               p->max_concurrent_starts, p->private_memory_limit);
     if (p->autotune_note) {
         buf_append_str(out, "{\"note\":");
         json_str(out, p->autotune_note);
@@ -612,6 +612,7 @@ GETTER(limit)
 GETTER(auto_limit)
 GETTER(min_instances)
 GETTER(max_concurrent_starts)
+GETTER(private_memory_limit)
 GETTER(queued)
 GETTER(queue_length)
 GETTER(acquired)
@@ -636,6 +637,8 @@ static const prom_simple_t prom_simple[] = {
     {"fcgihost_max_concurrent_starts", "gauge",
      "The maxConcurrentStarts setting: processes that may be starting at once.",
      get_max_concurrent_starts},
+    {"fcgihost_private_memory_limit_bytes", "gauge",
+     "The privateMemoryLimit setting in bytes; 0: none.", get_private_memory_limit},
     {"fcgihost_queue_length", "gauge", "Requests waiting for a process now.", get_queued},
     {"fcgihost_queue_capacity", "gauge", "The queueLength setting.", get_queue_length},
     {"fcgihost_queue_acquired_total", "counter", "Queued requests that got a process.",

@@ -27,6 +27,7 @@
  *   fcgihost_instance_limit_auto{app}                  gauge      1 when maxInstances = 0
  *   fcgihost_min_instances{app}                        gauge      the minInstances setting
  *   fcgihost_max_concurrent_starts{app}                gauge      the maxConcurrentStarts setting
+ *   fcgihost_private_memory_limit_bytes{app}           gauge      privateMemoryLimit; 0: none
  *   fcgihost_processes{app,state}                      gauge      state: starting idle busy
  *                                                                 draining stopping
  *   fcgihost_queue_length{app}                         gauge      requests waiting now
@@ -39,7 +40,7 @@
  *   fcgihost_spawns_total{app}                         counter    processes started
  *   fcgihost_spawn_failures_total{app}                 counter    starts that failed
  *   fcgihost_recycles_total{app,reason}                counter    reason: max_requests idle
- *                                                                 change kill manual
+ *                                                                 change kill manual memory
  *   fcgihost_exits_unexpected_total{app}               counter    exits the server did not ask for
  *   fcgihost_stderr_lines_total{app}                   counter    lines written to stderr
  *   fcgihost_crashes_total{app}                        counter    deaths by a signal or a

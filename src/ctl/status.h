@@ -35,6 +35,7 @@
  *       "auto": true,                     maxInstances = 0: the limit is tuned automatically
  *       "min_instances": 0,               the minInstances setting (processes kept started)
  *       "max_concurrent_starts": 4,       the maxConcurrentStarts setting
+ *       "private_memory_limit_bytes": 0,  privateMemoryLimit (KiB in the file) in bytes; 0: none
  *       "autotune": {"note": "raised 8 -> 12: requests waited", "seconds_ago": 30} | null,
  *                                         the last limit change and why; null if none yet
  *       "failed": false,                  rapid fails (SPEC §4.6): 503 at once until it retries
@@ -55,7 +56,8 @@
  *       "request_duration_seconds": HISTOGRAM,
  *       "spawns": 14, "spawn_failures": 0,
  *       "rapid_fails": 0,                 SPEC §4.6
- *       "recycles": {"max_requests": 2, "idle": 1, "change": 0, "kill": 0, "manual": 0},
+ *       "recycles": {"max_requests": 2, "idle": 1, "change": 0, "kill": 0, "manual": 0,
+ *                    "memory": 0},
  *                                         processes ended by the server, by reason
  *       "exits_unexpected": 0,            processes that exited without being asked to
  *       "stderr_lines": 0,                lines the processes wrote to stderr (FCGI_STDERR included)
@@ -192,12 +194,13 @@ typedef enum ctl_recycle {
     CTL_RECYCLE_CHANGE,       /* configuration or monitorChangesTo file changed */
     CTL_RECYCLE_KILL,         /* misbehaved: timeout, protocol error, TerminateProcess */
     CTL_RECYCLE_MANUAL,       /* ctl recycle */
+    CTL_RECYCLE_MEMORY,       /* privateMemoryLimit passed */
 } ctl_recycle_t;
-#define CTL_RECYCLE_COUNT (CTL_RECYCLE_MANUAL + 1)
+#define CTL_RECYCLE_COUNT (CTL_RECYCLE_MEMORY + 1)
 
 static inline const char *ctl_recycle_name(unsigned r) {
     static const char *const names[CTL_RECYCLE_COUNT] = {"max_requests", "idle", "change", "kill",
-                                                         "manual"};
+                                                         "manual", "memory"};
     return r < CTL_RECYCLE_COUNT ? names[r] : "unknown";
 }
 
@@ -238,6 +241,7 @@ typedef struct ctl_pool_status {
     bool auto_limit;           /* maxInstances = 0 */
     unsigned min_instances;    /* the minInstances setting */
     unsigned max_concurrent_starts; /* the maxConcurrentStarts setting */
+    uint64_t private_memory_limit;  /* the privateMemoryLimit setting, bytes; 0: none */
     const char *autotune_note; /* borrowed; the last limit change and why, or NULL */
     uint64_t autotune_note_age_s; /* seconds since that change (meaningful with a note) */
     bool failed;

@@ -455,7 +455,8 @@ void pool_report_crash(worker_t *wk) {
     else if (c->completed == 0)
         snprintf(what, sizeof(what), "before its first request");
     else
-        snprintf(what, sizeof(what), "between requests, after %llu", (unsigned long long)c->completed);
+        snprintf(what, sizeof(what), "between requests (after %llu completed)",
+                 (unsigned long long)c->completed);
     size_t n = (size_t)snprintf(err, sizeof(err), "%s", c->n_stderr ? "; last stderr: " : "; no stderr output");
     for (unsigned i = 0; i < c->n_stderr && n < sizeof(err); i++)
         n += (size_t)snprintf(err + n, sizeof(err) - n, "%s%s", i ? " | " : "", c->stderr_lines[i]);
@@ -597,6 +598,21 @@ void pool_cancel(pool_t *p, pool_waiter_t *w) {
     if (w->queued) dequeue(p, w);
 }
 
+/* privateMemoryLimit (SPEC 4.10), after a completed request: has the process's private memory
+ * passed it? Read from /proc only when a limit is set. */
+static bool over_memory(pool_t *p, worker_t *wk, char *why, size_t size) {
+    uint64_t priv, rss;
+    if (p->app.private_memory_limit == 0 || !procstat_private(wk->pid, &priv, &rss)) return false;
+    if (priv <= (uint64_t)p->app.private_memory_limit * 1024) return false;
+    log_info("%sprivate memory %llu KiB (RSS %llu KiB) is over privateMemoryLimit = %u KiB after "
+             "its request %llu: recycling it", wk->tag, (unsigned long long)(priv / 1024),
+             (unsigned long long)(rss / 1024), p->app.private_memory_limit,
+             (unsigned long long)wk->completed);
+    snprintf(why, size, "private memory %llu KiB over privateMemoryLimit",
+             (unsigned long long)(priv / 1024));
+    return true;
+}
+
 /* After a completed request: should this process end rather than serve again? */
 static bool retire_if_due(pool_t *p, worker_t *wk) {
     char why[sizeof(wk->reason)];
@@ -609,6 +625,8 @@ static bool retire_if_due(pool_t *p, worker_t *wk) {
         snprintf(why, sizeof(why), "served %u requests", p->request_limit);
     } else if (counted(p) > p->limit) {
         snprintf(why, sizeof(why), "above maxInstances");
+    } else if (over_memory(p, wk, why, sizeof(why))) {
+        p->st.recycles_memory++;
     } else {
         return false;
     }

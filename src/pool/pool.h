@@ -88,6 +88,7 @@ typedef struct pool_stats {
     uint64_t rapid_fails;
     uint64_t queue_full;     /* acquires refused because the queue was full */
     uint64_t recycles_max_requests, recycles_idle, recycles_change, recycles_kill, recycles_manual;
+    uint64_t recycles_memory;     /* privateMemoryLimit passed (SPEC 4.10) */
     uint64_t exits_unexpected;
     uint64_t queue_wait_ms_total; /* sum of the waits of acquired waiters */
     uint64_t acquired;            /* waiters served */

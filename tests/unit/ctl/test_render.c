@@ -193,6 +193,7 @@ static void make_sample(void) {
     p->auto_limit = true;
     p->min_instances = 2;
     p->max_concurrent_starts = 4;
+    p->private_memory_limit = 64ull << 20;
     p->crashes = 3;
     p->last_crash = &php_crash;
     p->autotune_note = "raised 8 -> 12: requests waited";
@@ -350,7 +351,8 @@ static void test_json_document(void **state) {
                     "\"tls_handshakes\":{\"full\":0,\"resumed\":0,\"failed\":0}}");
     assert_contains(b.data,
                     "\"pools\":[{\"name\":\"php\",\"limit\":12,\"auto\":true,\"min_instances\":2,"
-                    "\"max_concurrent_starts\":4,\"autotune\":"
+                    "\"max_concurrent_starts\":4,"
+                    "\"private_memory_limit_bytes\":67108864,\"autotune\":"
                     "{\"note\":\"raised 8 -> 12: requests waited\",\"seconds_ago\":30},"
                     "\"failed\":false,\"retry_in_seconds\":0,\"processes\":{\"total\":12,"
                     "\"starting\":0,\"idle\":3,\"busy\":9,\"draining\":0,\"stopping\":0},"
@@ -360,7 +362,7 @@ static void test_json_document(void **state) {
     assert_contains(b.data, "\"sum\":0.6,\"count\":3}");
     assert_contains(b.data,
                     "\"spawns\":14,\"spawn_failures\":1,\"rapid_fails\":2,\"recycles\":"
-                    "{\"max_requests\":2,\"idle\":1,\"change\":0,\"kill\":0,\"manual\":0},"
+                    "{\"max_requests\":2,\"idle\":1,\"change\":0,\"kill\":0,\"manual\":0,\"memory\":0},"
                     "\"exits_unexpected\":3,\"stderr_lines\":17,\"crashes\":3,\"last_crash\":"
                     "{\"pid\":1999,\"seconds_ago\":12,\"how\":\"killed by signal 11 (Segmentation "
                     "fault)\",\"signal\":11,\"exit_status\":null,\"request\":{\"method\":\"GET\","
@@ -375,7 +377,8 @@ static void test_json_document(void **state) {
                     "\"idle_seconds\":2,\"rss_bytes\":null,\"cpu_seconds\":null,"
                     "\"request\":null}]}");
     assert_contains(b.data, "{\"name\":\"we\\\"ird\\\\app\\n\",\"limit\":4,\"auto\":false,"
-                            "\"min_instances\":0,\"max_concurrent_starts\":0,\"autotune\":{\"note\":\"ignored: not auto\",\"seconds_ago\":0},"
+                            "\"min_instances\":0,\"max_concurrent_starts\":0,"
+                            "\"private_memory_limit_bytes\":0,\"autotune\":{\"note\":\"ignored: not auto\",\"seconds_ago\":0},"
                             "\"failed\":true,\"retry_in_seconds\":42,");
     assert_contains(b.data, "\"crashes\":0,\"last_crash\":null,\"process_list\":[]}]}\n");
 
@@ -512,6 +515,7 @@ static void test_prometheus(void **state) {
         "fcgihost_app_request_duration_seconds", "fcgihost_processes", "fcgihost_recycles_total",
         "fcgihost_fastcgi_requests_total", "fcgihost_instance_limit",
         "fcgihost_instance_limit_auto", "fcgihost_min_instances", "fcgihost_max_concurrent_starts",
+        "fcgihost_private_memory_limit_bytes",
         "fcgihost_queue_length", "fcgihost_queue_capacity",
         "fcgihost_queue_acquired_total", "fcgihost_queue_wait_seconds_total",
         "fcgihost_queue_full_total", "fcgihost_failed", "fcgihost_rapid_fails_total",
