@@ -384,24 +384,30 @@ void pool_on_worker_connect_failed(worker_t *wk) {
 
 static void describe_exit(char *out, size_t size, int64_t status, int sig);
 
-static void log_exit(const worker_t *wk, int64_t status, int sig) {
+/* Logged once the process is gone and no longer leased (settle_exit): only then is it known
+ * whether a request it had was completed, so an exit right after an answer (php-cgi after
+ * PHP_FCGI_MAX_REQUESTS) is told apart from one in the middle of a request, whichever of the
+ * exit and the end of the lease the loop sees first. */
+static void log_exit(const worker_t *wk) {
     char how[80];
-    describe_exit(how, sizeof(how), status, sig);
+    describe_exit(how, sizeof(how), wk->exit_status, wk->exit_signal);
     unsigned long long n = (unsigned long long)wk->completed;
+    bool in_request = wk->in_request_death || (wk->gone_before_answer && !wk->exit_clean);
     if (wk->requested) {
         log_info("%s%s, ended by the server (%s), after %llu requests", wk->tag, how, wk->reason,
                  n);
-    } else if (!wk->leased && sig == 0 && status == 0 && n > 0) {
+    } else if (wk->exit_clean && n > 0 && !in_request) {
         log_info("%s%s on its own after %llu requests", wk->tag, how, n); /* php-cgi's way */
     } else {
         log_warn("%s%s unexpectedly%s, after %llu requests", wk->tag, how,
-                 wk->leased ? " while leased" : "", n);
+                 in_request ? " during a request" : "", n);
     }
 }
 
 /* The process is gone and the worker no longer leased: count a rapid fail if it was one, and
  * close the worker. */
 static void settle_exit(pool_t *p, worker_t *wk) {
+    log_exit(wk);
     pool_exit_facts_t f = {
         .requested = wk->requested,
         .completed = wk->completed,
@@ -469,15 +475,14 @@ const pool_crash_t *pool_last_crash(const pool_t *p) {
 
 void pool_on_worker_exit(worker_t *wk, int64_t status, int term_signal) {
     pool_t *p = wk->pool;
-    log_exit(wk, status, term_signal);
     wk->exit_clean = status == 0 && term_signal == 0;
+    wk->exit_status = status;
+    wk->exit_signal = term_signal;
+    wk->exit_ms = uv_now(p->loop);
     if (!wk->requested) p->st.exits_unexpected++;
     if (!wk->requested && !wk->exit_clean) { /* SPEC 4.12: a crash, reported with its output */
         p->st.crashes++;
         wk->crash_pending = true;
-        wk->exit_status = status;
-        wk->exit_signal = term_signal;
-        wk->exit_ms = uv_now(p->loop);
         if (!wk->out_open && !wk->err_open) pool_report_crash(wk);
     }
     /* While leased, the lessee will see EOF or an error and release; whether a request was in

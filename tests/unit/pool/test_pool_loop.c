@@ -34,6 +34,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -158,6 +159,12 @@ static void fake_serve(int c, unsigned *conns, unsigned *served, unsigned exit_a
             if (!fake_answer(c, id, body, *conns, *served)) return;
             if (exit_after && *served >= exit_after) {
                 close(c);
+                /* php-cgi, too, closes first and then shuts its modules down: the server sees
+                 * the end of the connection well before the exit (so a test can lease the
+                 * process again after the release, before either is seen, without racing the
+                 * exit). */
+                struct timespec pause_ts = {0, 100 * 1000 * 1000};
+                nanosleep(&pause_ts, NULL);
                 _exit(0);
             }
             if (!keep) return;
