@@ -97,6 +97,7 @@ static void fill_pool(server_t *s, pool_t *p, const cfg_app_t *app, ctl_pool_sta
         .min_instances = app ? app->min_instances : 0,
         .max_concurrent_starts = app ? app->max_concurrent_starts : 0,
         .private_memory_limit = app ? (uint64_t)app->private_memory_limit * 1024 : 0,
+        .slow_request_seconds = app ? app->slow_request_seconds : 0,
         .autotune_note = st.autotune_reason,
         .autotune_note_age_s = now > st.autotune_changed_ms ? (now - st.autotune_changed_ms) / 1000
                                                             : 0,
@@ -116,6 +117,7 @@ static void fill_pool(server_t *s, pool_t *p, const cfg_app_t *app, ctl_pool_sta
         .exits_unexpected = st.exits_unexpected,
         .stderr_lines = st.stderr_lines,
         .crashes = st.crashes,
+        .slow_requests = st.slow_requests,
     };
     const pool_crash_t *c = pool_last_crash(p);
     if (c) {

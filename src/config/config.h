@@ -179,6 +179,7 @@ typedef struct cfg_app {
     unsigned min_instances;      /* LIVE; processes kept started, even when idle (§4.9) */
     unsigned max_concurrent_starts; /* LIVE; processes of the pool starting at once (§4.9) */
     unsigned private_memory_limit;  /* LIVE; KiB; 0 = none: recycle a bigger process (§4.10) */
+    unsigned slow_request_seconds;  /* LIVE; log a request slower than this, 0 = off (§4.12) */
     unsigned instance_max_requests; /* LIVE; 0 = never recycle by count */
     unsigned idle_timeout;       /* LIVE; seconds; 0 = never end an idle process */
     unsigned activity_timeout;   /* LIVE; seconds */

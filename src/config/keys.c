@@ -57,6 +57,8 @@
  *                                  (started, not yet answering FCGI_GET_VALUES) (SPEC 4.9)
  *   privateMemoryLimit = 0         LIVE. KiB, 0 .. 1073741824; 0: none. A process whose private
  *                                  memory passed it is recycled after its request (SPEC 4.10)
+ *   slowRequestSeconds = 0         LIVE. seconds, 0 .. 86400; 0: off. A request slower than this
+ *                                  is logged with its phases once it ends (SPEC 4.12)
  *   instanceMaxRequests = 10000    LIVE. 0 .. 10000000; 0: never recycle by count
  *   idleTimeout = 300              LIVE. seconds, 0 .. 604800; 0: never end idle processes
  *   activityTimeout = 70           LIVE. seconds, 1 .. 86400
@@ -246,6 +248,8 @@ const cfg_key_t cfg_keys[] = {
         RANGE(1, 10000), .flags = CFG_KEY_LIVE),
     KEY("privateMemoryLimit", APP(private_memory_limit), cfg_set_uint, .def = "0",
         RANGE(0, 1073741824), .flags = CFG_KEY_LIVE),
+    KEY("slowRequestSeconds", APP(slow_request_seconds), cfg_set_uint, .def = "0",
+        RANGE(0, 86400), .flags = CFG_KEY_LIVE),
     KEY("instanceMaxRequests", APP(instance_max_requests), cfg_set_uint, .def = "10000",
         RANGE(0, 10000000), .flags = CFG_KEY_LIVE),
     KEY("idleTimeout", APP(idle_timeout), cfg_set_uint, .def = "300", RANGE(0, 604800),

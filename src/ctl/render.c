@@ -229,9 +229,10 @@ static void json_pool(buf_t *out, const ctl_pool_status_t *p) {
     json_str(out, p->name ? p->name : "");
     buf_printf(out,
                ",\"limit\":%u,\"auto\":%s,\"min_instances\":%u,\"max_concurrent_starts\":%u"
-               ",\"private_memory_limit_bytes\":%" PRIu64 ",\"autotune\":",
+               ",\"private_memory_limit_bytes\":%" PRIu64 ",\"slow_request_seconds\":%u"
+               ",\"autotune\":",
                p->limit, p->auto_limit ? "true" : "false", p->min_instances,
-               p->max_concurrent_starts, p->private_memory_limit);
+               p->max_concurrent_starts, p->private_memory_limit, p->slow_request_seconds);
     if (p->autotune_note) {
         buf_append_str(out, "{\"note\":");
         json_str(out, p->autotune_note);
@@ -261,8 +262,8 @@ static void json_pool(buf_t *out, const ctl_pool_status_t *p) {
         buf_printf(out, "%s\"%s\":%" PRIu64, i ? "," : "", ctl_recycle_name(i), p->recycles[i]);
     buf_printf(out,
                "},\"exits_unexpected\":%" PRIu64 ",\"stderr_lines\":%" PRIu64
-               ",\"crashes\":%" PRIu64 ",\"last_crash\":",
-               p->exits_unexpected, p->stderr_lines, p->crashes);
+               ",\"slow_requests\":%" PRIu64 ",\"crashes\":%" PRIu64 ",\"last_crash\":",
+               p->exits_unexpected, p->stderr_lines, p->slow_requests, p->crashes);
     json_crash(out, p->last_crash);
     buf_append_str(out, ",\"process_list\":[");
     for (size_t i = 0; i < p->n_procs; i++) {
@@ -399,8 +400,11 @@ static void text_pool_counters(buf_t *out, const ctl_pool_status_t *p) {
     buf_append(out, "\n", 1);
     buf_printf(out,
                "  processes  spawns %" PRIu64 "  spawn failures %" PRIu64 "  rapid fails %" PRIu64
-               "  unexpected exits %" PRIu64 "  stderr lines %" PRIu64 "\n",
+               "  unexpected exits %" PRIu64 "  stderr lines %" PRIu64,
                p->spawns, p->spawn_failures, p->rapid_fails, p->exits_unexpected, p->stderr_lines);
+    if (p->slow_request_seconds || p->slow_requests)
+        buf_printf(out, "  slow requests %" PRIu64, p->slow_requests);
+    buf_append(out, "\n", 1);
     uint64_t total = 0;
     for (unsigned i = 0; i < CTL_RECYCLE_COUNT; i++) total += p->recycles[i];
     buf_printf(out, "  recycles   %" PRIu64, total);
@@ -624,6 +628,8 @@ GETTER(spawn_failures)
 GETTER(exits_unexpected)
 GETTER(stderr_lines)
 GETTER(crashes)
+GETTER(slow_requests)
+GETTER(slow_request_seconds)
 #undef GETTER
 
 static const prom_simple_t prom_simple[] = {
@@ -660,6 +666,10 @@ static const prom_simple_t prom_simple[] = {
     {"fcgihost_crashes_total", "counter",
      "Processes that died by a signal or with a non-zero status without being asked to.",
      get_crashes},
+    {"fcgihost_slow_requests_total", "counter",
+     "Requests slower than slowRequestSeconds (each logged with its phases).", get_slow_requests},
+    {"fcgihost_slow_request_seconds", "gauge", "The slowRequestSeconds setting; 0: off.",
+     get_slow_request_seconds},
 };
 
 static void prom_queue_wait(buf_t *out, const ctl_status_t *st) {

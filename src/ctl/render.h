@@ -45,6 +45,8 @@
  *   fcgihost_stderr_lines_total{app}                   counter    lines written to stderr
  *   fcgihost_crashes_total{app}                        counter    deaths by a signal or a
  *                                                                 non-zero status, unasked
+ *   fcgihost_slow_requests_total{app}                  counter    slower than slowRequestSeconds
+ *   fcgihost_slow_request_seconds{app}                 gauge      the slowRequestSeconds setting
  * Histograms have buckets le="0.005" "0.01" "0.025" "0.05" "0.1" "0.25" "0.5" "1" "2.5" "5" "10"
  * "+Inf" (cumulative; +Inf equals _count), then _sum (seconds) and _count.
  */

@@ -36,6 +36,7 @@
  *       "min_instances": 0,               the minInstances setting (processes kept started)
  *       "max_concurrent_starts": 4,       the maxConcurrentStarts setting
  *       "private_memory_limit_bytes": 0,  privateMemoryLimit (KiB in the file) in bytes; 0: none
+ *       "slow_request_seconds": 0,        the slowRequestSeconds setting; 0: off
  *       "autotune": {"note": "raised 8 -> 12: requests waited", "seconds_ago": 30} | null,
  *                                         the last limit change and why; null if none yet
  *       "failed": false,                  rapid fails (SPEC §4.6): 503 at once until it retries
@@ -61,6 +62,7 @@
  *                                         processes ended by the server, by reason
  *       "exits_unexpected": 0,            processes that exited without being asked to
  *       "stderr_lines": 0,                lines the processes wrote to stderr (FCGI_STDERR included)
+ *       "slow_requests": 0,               requests slower than slowRequestSeconds (each logged)
  *       "crashes": 0,                     processes that died by a signal or with a non-zero
  *                                         status without being asked to
  *       "last_crash": {                   the last of them, or null
@@ -242,6 +244,7 @@ typedef struct ctl_pool_status {
     unsigned min_instances;    /* the minInstances setting */
     unsigned max_concurrent_starts; /* the maxConcurrentStarts setting */
     uint64_t private_memory_limit;  /* the privateMemoryLimit setting, bytes; 0: none */
+    unsigned slow_request_seconds;  /* the slowRequestSeconds setting; 0: off */
     const char *autotune_note; /* borrowed; the last limit change and why, or NULL */
     uint64_t autotune_note_age_s; /* seconds since that change (meaningful with a note) */
     bool failed;
@@ -261,6 +264,7 @@ typedef struct ctl_pool_status {
     uint64_t exits_unexpected;
     uint64_t stderr_lines;
     uint64_t crashes;          /* unexpected deaths by a signal or a non-zero exit status */
+    uint64_t slow_requests;    /* requests slower than slowRequestSeconds */
     const ctl_crash_t *last_crash; /* borrowed; NULL when none */
     const ctl_proc_status_t *procs_list; /* borrowed, n_procs entries, oldest first */
     size_t n_procs;

@@ -944,6 +944,10 @@ const pool_http_t *pool_http_const(const pool_t *p) {
     return &p->http;
 }
 
+void pool_count_slow(pool_t *p) {
+    p->st.slow_requests++;
+}
+
 void pool_count_stderr(pool_t *p, uint64_t lines) {
     p->st.stderr_lines += lines;
 }

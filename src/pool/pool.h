@@ -100,6 +100,7 @@ typedef struct pool_stats {
     uint64_t autotune_changes;
     uint64_t stderr_lines;        /* lines the processes wrote to stderr: FCGI_STDERR and fd 2 */
     uint64_t crashes;             /* unexpected deaths by a signal or a non-zero status */
+    uint64_t slow_requests;       /* requests slower than slowRequestSeconds (SPEC 4.12) */
 } pool_stats_t;
 
 /* Create a pool (no process is started until the first acquire, or pool_warm/pool_tick for
@@ -257,6 +258,8 @@ const pool_http_t *pool_http_const(const pool_t *p);
 /* Count lines a process wrote to stderr (FCGI_STDERR from the request handler, fd 2 from the
  * pool's capture). */
 void pool_count_stderr(pool_t *p, uint64_t lines);
+/* Count a request slower than slowRequestSeconds (the FastCGI handler logs it). */
+void pool_count_slow(pool_t *p);
 
 /* Per-process details for `ctl status`. Calls fn for each live process (spawned, exit not yet
  * seen), oldest first. fn must not call into the pool. */

@@ -424,3 +424,60 @@ def test_php_that_leaks_is_recycled_and_no_request_fails(start_server):
     pool = pool_of(srv, "php")
     assert pool["recycles"]["memory"] >= 1 and pool["requests"]["5xx"] == 0
 
+
+# ---- slowRequestSeconds (SPEC 4.12) -----------------------------------------------------------
+
+SLOW_LINE = (r"{app}\[(\d+)\] request \d+ \({what}\): slow: (\d+\.\d{{3}}) s \(slowRequestSeconds = "
+             r"{limit}\): queued (\S+) s, connected (\S+) s, request sent (\S+) s, first byte (\S+) s, "
+             r"last byte (\S+) s$")
+
+
+def slow_lines(srv, app, what, limit):
+    rx = re.compile(SLOW_LINE.format(app=app, what=what, limit=limit), re.M)
+    return [(int(m.group(1)), [float(x) for x in m.groups()[1:]]) for m in rx.finditer(srv.error_log())]
+
+
+@needs_app
+def test_slow_requests_are_logged_once_with_their_phases(start_server):
+    srv = start(start_server, maxInstances=1, slowRequestSeconds=1)
+    assert srv.get("/t.fcgi").status == 200  # the process is up: no start in the phases below
+    rs = get_many(srv, ["/t.fcgi?sleep=1200&n=1", "/t.fcgi?sleep=1200&n=2"])
+    assert [r.status for r in rs] == [200, 200]
+    assert srv.get("/t.fcgi?fast=1").status == 200
+    what = r"GET /t\.fcgi\?sleep=1200&n=(?:1|2)"
+    lines = helpers.wait_until(lambda: len(slow_lines(srv, "app", what, 1)) == 2 and
+                               slow_lines(srv, "app", what, 1), 5, what="two slow-request lines")
+    for pid, (total, queued, connected, sent, first, last) in lines:
+        assert 0 <= queued <= connected <= sent <= first <= last <= total, lines
+        assert first >= 1.1 and total >= 1.2, lines
+    # the second waited for the first's process: its 'connected' is about the first's duration
+    waited = max(line[1][2] for line in lines)
+    assert waited >= 1.0, lines
+    log = srv.error_log()
+    assert "fast=1" not in "".join(x for x in log.splitlines() if "slow:" in x)
+    assert len(re.findall(r"\): slow: ", log)) == 2  # one line per slow request
+    pool = pool_of(srv)
+    assert pool["slow_requests"] == 2 and pool["slow_request_seconds"] == 1
+    text = prometheus(srv)
+    assert 'fcgihost_slow_requests_total{app="app"} 2' in text
+    assert 'fcgihost_slow_request_seconds{app="app"} 1' in text
+    # off, live: no more lines
+    assert srv.ctl("set", "app", "slowRequestSeconds", "0").returncode == OK
+    assert srv.get("/t.fcgi?sleep=1200&n=3").status == 200
+    assert pool_of(srv)["slow_requests"] == 2
+    assert len(re.findall(r"\): slow: ", srv.error_log())) == 2
+
+
+@needs_php
+def test_slow_php_page_shows_first_and_last_byte_apart(start_server):
+    page = (b"<?php while (ob_get_level()) ob_end_flush(); echo 'first'; flush(); "
+            b"usleep(1200000); echo ' last';")
+    srv = start_server(files={"drip.php": page},
+                       extra=php_section(env="PHP_FCGI_MAX_REQUESTS=0", maxInstances=1,
+                                         slowRequestSeconds=1))
+    r = srv.get("/drip.php")
+    assert r.status == 200 and r.body == b"first last", r
+    (line,) = helpers.wait_until(lambda: slow_lines(srv, "php", r"GET /drip\.php", 1), 5,
+                                 what="the slow-request line")
+    pid, (total, queued, connected, sent, first, last) = line
+    assert first < last - 0.9 and last >= 1.2 and last <= total, line

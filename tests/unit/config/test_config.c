@@ -1191,6 +1191,7 @@ static void test_set_live(void **state) {
         {"minInstances", "3", &a->min_instances, 3},
         {"maxConcurrentStarts", "2", &a->max_concurrent_starts, 2},
         {"privateMemoryLimit", "65536", &a->private_memory_limit, 65536},
+        {"slowRequestSeconds", "2", &a->slow_request_seconds, 2},
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         assert_int_equal(cfg_app_set_live(a, ok[i].key, ok[i].value, err, sizeof(err)), 0);
@@ -1256,7 +1257,7 @@ static void test_key_table(void **state) {
         "activityTimeout", "requestTimeout", "queueLength", "rapidFailsPerMinute", "protocol",
         "flushNamedPipe", "monitorChangesTo", "stderrMode", "signalBeforeTerminateSeconds",
         "responseHeaders", "utf8ServerVariables", "user", "minInstances", "maxConcurrentStarts",
-        "privateMemoryLimit"};
+        "privateMemoryLimit", "slowRequestSeconds"};
     static const char *const handler[] = {"path", "verb", "scriptProcessor", "resourceType",
                                           "responseBufferLimit", "site"};
     static const char *const site[] = {"hosts", "listen", "root", "index", "symlinks",

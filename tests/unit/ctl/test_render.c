@@ -194,6 +194,8 @@ static void make_sample(void) {
     p->min_instances = 2;
     p->max_concurrent_starts = 4;
     p->private_memory_limit = 64ull << 20;
+    p->slow_request_seconds = 5;
+    p->slow_requests = 8;
     p->crashes = 3;
     p->last_crash = &php_crash;
     p->autotune_note = "raised 8 -> 12: requests waited";
@@ -352,7 +354,8 @@ static void test_json_document(void **state) {
     assert_contains(b.data,
                     "\"pools\":[{\"name\":\"php\",\"limit\":12,\"auto\":true,\"min_instances\":2,"
                     "\"max_concurrent_starts\":4,"
-                    "\"private_memory_limit_bytes\":67108864,\"autotune\":"
+                    "\"private_memory_limit_bytes\":67108864,\"slow_request_seconds\":5,"
+                    "\"autotune\":"
                     "{\"note\":\"raised 8 -> 12: requests waited\",\"seconds_ago\":30},"
                     "\"failed\":false,\"retry_in_seconds\":0,\"processes\":{\"total\":12,"
                     "\"starting\":0,\"idle\":3,\"busy\":9,\"draining\":0,\"stopping\":0},"
@@ -363,7 +366,7 @@ static void test_json_document(void **state) {
     assert_contains(b.data,
                     "\"spawns\":14,\"spawn_failures\":1,\"rapid_fails\":2,\"recycles\":"
                     "{\"max_requests\":2,\"idle\":1,\"change\":0,\"kill\":0,\"manual\":0,\"memory\":0},"
-                    "\"exits_unexpected\":3,\"stderr_lines\":17,\"crashes\":3,\"last_crash\":"
+                    "\"exits_unexpected\":3,\"stderr_lines\":17,\"slow_requests\":8,\"crashes\":3,\"last_crash\":"
                     "{\"pid\":1999,\"seconds_ago\":12,\"how\":\"killed by signal 11 (Segmentation "
                     "fault)\",\"signal\":11,\"exit_status\":null,\"request\":{\"method\":\"GET\","
                     "\"uri\":\"/x.php?a=1\",\"elapsed_seconds\":0.2},\"requests\":17,\"stderr\":"
@@ -378,9 +381,9 @@ static void test_json_document(void **state) {
                     "\"request\":null}]}");
     assert_contains(b.data, "{\"name\":\"we\\\"ird\\\\app\\n\",\"limit\":4,\"auto\":false,"
                             "\"min_instances\":0,\"max_concurrent_starts\":0,"
-                            "\"private_memory_limit_bytes\":0,\"autotune\":{\"note\":\"ignored: not auto\",\"seconds_ago\":0},"
+                            "\"private_memory_limit_bytes\":0,\"slow_request_seconds\":0,\"autotune\":{\"note\":\"ignored: not auto\",\"seconds_ago\":0},"
                             "\"failed\":true,\"retry_in_seconds\":42,");
-    assert_contains(b.data, "\"crashes\":0,\"last_crash\":null,\"process_list\":[]}]}\n");
+    assert_contains(b.data, "\"slow_requests\":0,\"crashes\":0,\"last_crash\":null,\"process_list\":[]}]}\n");
 
     /* One pool: the same shape, only that pool. */
     b.len = 0;
@@ -520,7 +523,8 @@ static void test_prometheus(void **state) {
         "fcgihost_queue_acquired_total", "fcgihost_queue_wait_seconds_total",
         "fcgihost_queue_full_total", "fcgihost_failed", "fcgihost_rapid_fails_total",
         "fcgihost_spawns_total", "fcgihost_spawn_failures_total",
-        "fcgihost_exits_unexpected_total", "fcgihost_stderr_lines_total", "fcgihost_crashes_total",
+        "fcgihost_exits_unexpected_total", "fcgihost_stderr_lines_total", "fcgihost_crashes_total", "fcgihost_slow_requests_total",
+        "fcgihost_slow_request_seconds",
     };
     make_sample();
     buf_t b;
@@ -707,7 +711,7 @@ static void test_text_table(void **state) {
         ("\nphp  limit 12 (auto: raised 8 -> 12: requests waited, 30s ago)  min 2  processes 12 (idle 3, "
          "busy 9)  queue 0/1000  requests 12345\n"),
         "  responses  1xx 0  2xx 12000  3xx 0  4xx 0  5xx 345  mean 200.0ms\n",
-        "  processes  spawns 14  spawn failures 1  rapid fails 2  unexpected exits 3  stderr lines 17\n",
+        "  processes  spawns 14  spawn failures 1  rapid fails 2  unexpected exits 3  stderr lines 17  slow requests 8\n",
         "  recycles   3 (max_requests 2, idle 1)\n",
         "  queue      waits 4 (mean 308.5ms)  full (503) 6\n",
         "  last crash 12s ago (3 in all): pid 1999 killed by signal 11 (Segmentation fault) while "
