@@ -52,6 +52,7 @@ struct listener {
     unsigned id;      /* http_listen_id of text: the sites it serves */
     bool proxy;       /* connections start with a PROXY protocol header (may change on reload) */
     bool tls;         /* connections speak TLS (may change on reload) */
+    bool h2c;         /* HTTP/2 with prior knowledge is accepted besides HTTP/1.1 */
     bool polling;
     bool keep;        /* reload bookkeeping */
     listener_t *next;
@@ -272,7 +273,7 @@ static void on_accept_ready(uv_poll_t *p, int status, int events) {
             }
         }
         s->fds_near = (unsigned)fd + fd_reserve(s) + 64 >= s->fd_limit;
-        conn_accept(&s->http, fd, l->is_unix, l->id, l->proxy, l->tls);
+        conn_accept(&s->http, fd, l->is_unix, l->id, l->proxy, l->tls, l->h2c);
         if (s->fds_warned) {
             log_info("file descriptors available again: accepting");
             s->fds_warned = false;
@@ -376,6 +377,7 @@ static int want_listener(server_t *s, const cfg_listen_t *cl) {
         l->keep = true;
         l->proxy = cl->proxy;
         l->tls = cl->tls;
+        l->h2c = cl->h2c;
         return 0;
     }
     listener_t *l;
@@ -383,6 +385,7 @@ static int want_listener(server_t *s, const cfg_listen_t *cl) {
     l->id = http_listen_id(&s->http, l->text);
     l->proxy = cl->proxy;
     l->tls = cl->tls;
+    l->h2c = cl->h2c;
     l->keep = true;
     l->next = s->listeners;
     s->listeners = l;

@@ -183,6 +183,8 @@ bool server_render_status(server_t *s, ctl_format_t fmt, const char *app, buf_t 
             .tls_full = http_tls_stats.full,
             .tls_resumed = http_tls_stats.resumed,
             .tls_failed = http_tls_stats.failed,
+            .h2_connections = s->http.h2_conns,
+            .h2_streams = s->http.h2_streams,
         },
         .pools = pools,
         .n_pools = k,

@@ -780,9 +780,12 @@ static void check_listen_options(loader_t *ld) {
             if (strcmp(all[i]->text, all[j]->text) != 0) continue;
             const char *opt = all[i]->proxy != all[j]->proxy ? "proxy"
                               : all[i]->tls != all[j]->tls   ? "tls"
+                              : all[i]->h2c != all[j]->h2c   ? "h2c"
                                                              : NULL;
             if (opt == NULL) continue;
-            bool with = strcmp(opt, "proxy") == 0 ? all[j]->proxy : all[j]->tls;
+            bool with = strcmp(opt, "proxy") == 0 ? all[j]->proxy
+                        : strcmp(opt, "tls") == 0 ? all[j]->tls
+                                                  : all[j]->h2c;
             char *first = loader_where(ld, all[j]->line);
             error_at(ld, all[i]->line,
                      "listen: %s is also given %s the %s option at %s: one address is one "
@@ -1069,6 +1072,7 @@ static void free_server(cfg_server_t *s) {
 static void free_rewrite(cfg_rewrite_t *rw) {
     free(rw->name);
     free(rw->match);
+    free(rw->prefix);
     if (rw->re) pcre2_code_free(rw->re);
     free(rw->to);
     cfg_strv_free(rw->sites.v, rw->sites.n);

@@ -26,6 +26,7 @@ typedef struct cfg_listen {
     int line;                /* its line; the [server] header's line for the default */
     bool proxy;              /* `proxy`: every connection starts with a PROXY protocol header */
     bool tls;                /* `tls`: TLS 1.2/1.3 (SPEC §7) */
+    bool h2c;                /* `h2c`: HTTP/2 with prior knowledge in clear text (SPEC §7) */
 } cfg_listen_t;
 
 typedef enum cfg_symlinks {
@@ -152,6 +153,8 @@ typedef struct cfg_server {
     unsigned shutdown_timeout;   /* seconds */
     unsigned max_connections;    /* past it accepting pauses (clients wait in the backlog) */
     unsigned max_connections_per_ip; /* past it a client's new connections are closed; 0 = none */
+    bool http2;                  /* ALPN offers h2 on tls listeners (SPEC §7) */
+    unsigned http2_max_streams;  /* SETTINGS_MAX_CONCURRENT_STREAMS */
 } cfg_server_t;
 
 typedef enum cfg_protocol {
@@ -231,6 +234,9 @@ typedef struct cfg_rewrite {
     char *name;
     char *match;                 /* the PCRE2 pattern as written */
     void *re;                    /* pcre2_code *, compiled (with JIT when available) at load */
+    char *prefix;                /* a literal every match starts with ("/wiki/" for ^/wiki/(.*)),
+                                    compared before the pattern runs; NULL when none is known */
+    size_t prefix_len;
     bool unless_file, unless_dir;
     char *to;                    /* with $0..$9 */
     int redirect;                /* 0, 301, 302, 307 or 308 */

@@ -40,6 +40,8 @@
  *   tempDir = /var/tmp             an existing directory; stored canonical (realpath)
  *   maxConnections = 20000         1 .. 10000000
  *   maxConnectionsPerIp = 0        0 .. 10000000; 0: no limit
+ *   http2 = on                     boolean: ALPN offers h2 on tls listeners (SPEC §7)
+ *   http2MaxStreams = 128          1 .. 10000: concurrent streams per HTTP/2 connection
  *
  * [fastcgi:NAME] (NAME: letters, digits, '_', '.', '-', starting with a letter, digit or '_',
  * at most 64 bytes: it is used in socket file names and ctl commands)
@@ -190,6 +192,8 @@ const cfg_key_t cfg_keys[] = {
     KEY("maxConnections", SRV(max_connections), cfg_set_uint, .def = "20000", RANGE(1, 10000000)),
     KEY("maxConnectionsPerIp", SRV(max_connections_per_ip), cfg_set_uint, .def = "0",
         RANGE(0, 10000000)),
+    KEY("http2", SRV(http2), cfg_set_bool, .def = "on"),
+    KEY("http2MaxStreams", SRV(http2_max_streams), cfg_set_uint, .def = "128", RANGE(1, 10000)),
     KEY("compress", SRV(site.compress), cfg_set_compress, .def = "gzip br"),
     KEY("compressMinBytes", SRV(site.compress_min_bytes), cfg_set_bytes, .def = "512",
         RANGE(0, G)),

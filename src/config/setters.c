@@ -439,8 +439,8 @@ static int listen_address(cfg_server_t *srv, char *value, const cfg_listen_t *lp
 int cfg_set_listen(const cfg_key_t *key, void *obj, const char *whole, cfg_setctx_t *ctx) {
     cfg_server_t *srv = obj;
     cfg_listen_t l = {.line = ctx->line};
-    /* The address, then options: `tls` (SPEC §7), `proxy` (the PROXY protocol starts every
-     * connection). */
+    /* The address, then options: `tls` (SPEC §7), `h2c` (HTTP/2 with prior knowledge besides
+     * HTTP/1.1, in clear text), `proxy` (the PROXY protocol starts every connection). */
     size_t alen = strcspn(whole, " \t");
     char *value = xstrndup(whole, alen);
     for (const char *p = whole + alen; *p;) {
@@ -451,8 +451,10 @@ int cfg_set_listen(const cfg_key_t *key, void *obj, const char *whole, cfg_setct
             l.proxy = true;
         } else if (n == 3 && memcmp(p, "tls", 3) == 0) {
             l.tls = true;
+        } else if (n == 3 && memcmp(p, "h2c", 3) == 0) {
+            l.h2c = true;
         } else {
-            fail(ctx, "'%.*s' after the address of listen is not an option: use tls or proxy",
+            fail(ctx, "'%.*s' after the address of listen is not an option: use tls, h2c or proxy",
                  (int)n, p);
             free(value);
             return -1;

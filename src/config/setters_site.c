@@ -271,6 +271,39 @@ int cfg_set_sites(const cfg_key_t *key, void *obj, const char *value, cfg_setctx
     return 0;
 }
 
+/* The literal text every match of an anchored pattern starts with: "^/wiki/(.*)$" gives
+ * "/wiki/", "^/sitemap\\.xml$" gives "/sitemap.xml". NULL when the pattern is not simply anchored
+ * (no '^', an alternation anywhere, inline options) or starts with no literal. A character
+ * followed by a quantifier that allows zero of it is not part of the prefix. */
+static char *literal_prefix(const char *pat, size_t *len) {
+    *len = 0;
+    if (pat[0] != '^' || strchr(pat, '|')) return NULL;
+    char out[64];
+    size_t n = 0;
+    const char *p = pat + 1;
+    while (*p && n < sizeof(out)) {
+        char ch;
+        const char *next;
+        if (*p == '\\') {
+            unsigned char e = (unsigned char)p[1];
+            if (e == '\0' || (e < 0x80 && isalnum(e))) break; /* \d, \w, \1...: not literal */
+            ch = (char)e;
+            next = p + 2;
+        } else if (strchr(".^$|?*+()[]{}", *p) || (unsigned char)*p >= 0x80) {
+            break;
+        } else {
+            ch = *p;
+            next = p + 1;
+        }
+        if (*next == '?' || *next == '*' || *next == '{') break; /* maybe zero of it */
+        out[n++] = ch;
+        p = next;
+    }
+    if (n == 0) return NULL;
+    *len = n;
+    return xstrndup(out, n);
+}
+
 /* match: compiled here, so that -t reports the expression's error at its line; JIT when the
  * library has it (the interpreter otherwise: same results). */
 int cfg_set_regex(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx) {
@@ -290,6 +323,8 @@ int cfg_set_regex(const cfg_key_t *key, void *obj, const char *value, cfg_setctx
     rw->re = re;
     free(rw->match);
     rw->match = xstrdup(value);
+    free(rw->prefix);
+    rw->prefix = literal_prefix(value, &rw->prefix_len);
     return 0;
 }
 

@@ -162,9 +162,10 @@ static void json_server(buf_t *out, const ctl_server_status_t *s) {
     buf_printf(out,
                ",\"compression\":{\"responses\":%" PRIu64 ",\"bytes_in\":%" PRIu64
                ",\"bytes_out\":%" PRIu64 "},\"tls_handshakes\":{\"full\":%" PRIu64
-               ",\"resumed\":%" PRIu64 ",\"failed\":%" PRIu64 "}}",
+               ",\"resumed\":%" PRIu64 ",\"failed\":%" PRIu64 "},\"http2\":{\"connections\":%" PRIu64
+               ",\"streams\":%" PRIu64 "}}",
                s->compressed, s->compress_in_bytes, s->compress_out_bytes, s->tls_full,
-               s->tls_resumed, s->tls_failed);
+               s->tls_resumed, s->tls_failed, s->h2_connections, s->h2_streams);
 }
 
 static void json_proc(buf_t *out, const ctl_proc_status_t *pr) {
@@ -599,6 +600,10 @@ static void prom_server(buf_t *out, const ctl_server_status_t *s) {
                s->tls_resumed);
     buf_printf(out, "fcgihost_tls_handshakes_total{result=\"failed\"} %" PRIu64 "\n",
                s->tls_failed);
+    prom_family(out, "fcgihost_http2_connections_total", "counter", "HTTP/2 connections accepted.");
+    buf_printf(out, "fcgihost_http2_connections_total %" PRIu64 "\n", s->h2_connections);
+    prom_family(out, "fcgihost_http2_streams_total", "counter", "HTTP/2 streams that carried a request.");
+    buf_printf(out, "fcgihost_http2_streams_total %" PRIu64 "\n", s->h2_streams);
 }
 
 /* The per-application families that hold one number per pool, in output order. */

@@ -285,6 +285,8 @@ typedef struct ctl_server_status {
     uint64_t compressed, compress_in_bytes, compress_out_bytes;
     /* TLS handshakes (SPEC §7): full, resumed (session tickets), failed. */
     uint64_t tls_full, tls_resumed, tls_failed;
+    /* HTTP/2 (SPEC §7): connections and streams (requests) since start. */
+    uint64_t h2_connections, h2_streams;
 } ctl_server_status_t;
 
 typedef struct ctl_status {

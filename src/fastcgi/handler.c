@@ -684,7 +684,8 @@ static void on_end_request(fcgi_req_t *fr, bool trailing) {
              * Content-Length when it gave one (SPEC §3), else by what it sent. */
             size_t held = fr->hdr.len - fr->body_at;
             build_head(fr);
-            int64_t announce = (int64_t)held;
+            /* HEAD: the application sends no body, so GET's length is known only when it said. */
+            int64_t announce = r->head_only && held == 0 ? -1 : (int64_t)held;
             if (fr->app_len >= 0) {
                 announce = fr->app_len;
                 if (body_expected(fr) && held > (uint64_t)fr->app_len) {
@@ -1059,6 +1060,7 @@ static void build_params(fcgi_req_t *fr) {
         .https = r->https,
         .ssl_protocol = r->tls_version,
         .minor_version = r->http.minor_version,
+        .http2 = r->http2,
         .content_length = r->error_page ? -1
                           : r->body_chunked ? (int64_t)r->body_total
                                             : (r->http.content_length >= 0 ? r->http.content_length : -1),

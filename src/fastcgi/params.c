@@ -101,7 +101,7 @@ int cgi_params_build(const cgi_vars_t *v, buf_t *out, char *err, size_t errlen) 
     char num[32];
     ADDZ(&b, "GATEWAY_INTERFACE", "CGI/1.1");
     ADDZ(&b, "SERVER_SOFTWARE", "fcgihost/" FCGIHOST_VERSION);
-    ADDZ(&b, "SERVER_PROTOCOL", v->minor_version ? "HTTP/1.1" : "HTTP/1.0");
+    ADDZ(&b, "SERVER_PROTOCOL", v->http2 ? "HTTP/2.0" : v->minor_version ? "HTTP/1.1" : "HTTP/1.0");
     ADD(&b, "REQUEST_METHOD", v->method);
     ADD(&b, "REQUEST_URI", v->request_uri);
     ADD(&b, "QUERY_STRING", v->query);

@@ -23,6 +23,7 @@ typedef struct cgi_vars {
     str_t server_addr, server_port, server_name;
     str_t remote_addr, remote_port;
     int minor_version;      /* HTTP/1.x */
+    bool http2;             /* HTTP/2: SERVER_PROTOCOL is HTTP/2.0 */
     int64_t content_length; /* -1: none */
     const http_header_t *headers;
     size_t n_headers;

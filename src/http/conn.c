@@ -23,6 +23,7 @@
 #include "http/dispatch.h"
 #include "http/encoding.h"
 #include "http/forwarded.h"
+#include "http/h2.h"
 #include "http/parser.h"
 #include "http/proxy_proto.h"
 #include "http/request.h"
@@ -35,6 +36,7 @@
 
 #define RBUF_INITIAL 4096u
 #define RBUF_BODY 65536u
+#define RBUF_H2 16384u           /* HTTP/2: frames of up to 16 KiB come in whole reads */
 #define MAX_HEADERS 256
 #define DISCARD_MAX 65536u        /* a finished request's unread body up to this is skipped */
 #define WRITE_QUEUE_HIGH (256u * 1024u) /* pipelined heads wait while this much is unsent */
@@ -45,7 +47,7 @@ static http_header_t header_scratch[MAX_HEADERS]; /* the loop is single-threaded
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 static void tls_flush(conn_t *c);
 static void conn_process(conn_t *c);
-static void access_log_line(conn_t *c, request_t *r);
+static int h2_begins(conn_t *c);
 static void access_log_refused(conn_t *c, int status, uint64_t bytes);
 static void abandon_request(conn_t *c, request_t *r);
 static void peers_remove(http_server_t *s, uint8_t family, const uint8_t *addr);
@@ -71,7 +73,7 @@ static void set_deadline(conn_t *c, unsigned seconds) {
 
 static void ensure_rbuf(conn_t *c) {
     if (c->rbuf == NULL) {
-        c->rcap = RBUF_INITIAL;
+        c->rcap = c->h2 ? RBUF_H2 : RBUF_INITIAL;
         c->rbuf = xmalloc(c->rcap);
         c->rlen = 0;
     }
@@ -148,6 +150,7 @@ static void on_close(uv_handle_t *h) {
     if (c->next) c->next->prev = c->prev;
     s->n_conns--;
     if (c->peer_counted) peers_remove(s, c->counted_family, c->counted_addr);
+    h2_free(c);
     http_tls_free(c->tls);
     free(c->rbuf);
     free(c);
@@ -159,6 +162,7 @@ void conn_close(conn_t *c) {
     request_t *r = c->req;
     c->state = CONN_STATE_CLOSING;
     if (r) abandon_request(c, r);
+    if (c->h2) h2_closing(c);
     uv_close(&c->h.handle, on_close);
 }
 
@@ -211,7 +215,7 @@ void conn_write_done(conn_t *c, int status) {
         conn_linger(c);
         return;
     }
-    if (c->req == NULL && c->pending_writes == 0) conn_process(c);
+    if (c->h2 || (c->req == NULL && c->pending_writes == 0)) conn_process(c);
 }
 
 /* ---- the deferred pass ---- */
@@ -281,19 +285,27 @@ static void defer_process(conn_t *c) {
     defer_wake(c->srv);
 }
 
-/* Detach the current request from its connection. A handler that has not finished gets on_abort
- * from the deferred pass, never under the caller's stack (which may be the handler itself). */
-static void abandon_request(conn_t *c, request_t *r) {
-    c->req = NULL;
+void conn_wake(conn_t *c) {
+    defer_process(c);
+}
+
+void request_abandon(http_server_t *s, request_t *r) {
     r->conn = NULL;
     r->aborted = true;
     if (!r->finished) {
         request_ref(r);
-        r->defer_next = c->srv->defer_aborts;
-        c->srv->defer_aborts = r;
-        defer_wake(c->srv);
+        r->defer_next = s->defer_aborts;
+        s->defer_aborts = r;
+        defer_wake(s);
     }
     request_unref(r); /* the connection's */
+}
+
+/* Detach the current request from its connection. A handler that has not finished gets on_abort
+ * from the deferred pass, never under the caller's stack (which may be the handler itself). */
+static void abandon_request(conn_t *c, request_t *r) {
+    c->req = NULL;
+    request_abandon(c->srv, r);
 }
 
 /* A protocol error on the connection (malformed head or body, limit exceeded): answer `status`
@@ -308,7 +320,7 @@ static void conn_fail(conn_t *c, int status) {
             r->status = status;
             r->resp_body_bytes = (uint64_t)blen;
         }
-        access_log_line(c, r);
+        conn_access_log(c, r);
         abandon_request(c, r);
         if (begun) {
             conn_close(c);
@@ -346,13 +358,12 @@ static bool head_complete(conn_t *c) {
     return false;
 }
 
-static request_t *request_new(conn_t *c, const http_request_t *h, int head_len) {
+static request_t *request_new(conn_t *c, const http_request_t *h, const char *base, int head_len) {
     size_t nh = h->num_headers;
     request_t *r = xcalloc(1, sizeof(*r) + nh * sizeof(http_header_t) + (size_t)head_len);
     http_header_t *hdrs = (http_header_t *)(r + 1);
     char *head = (char *)(hdrs + nh);
-    memcpy(head, c->rbuf, (size_t)head_len);
-    const char *base = c->rbuf;
+    memcpy(head, base, (size_t)head_len);
 #define REBASE(s) ((s).p = (s).p ? head + ((s).p - base) : NULL)
     r->http = *h;
     REBASE(r->http.method);
@@ -472,6 +483,10 @@ static void feed_body(conn_t *c, request_t *r) {
 }
 
 void req_resume_body(request_t *r) {
+    if (r->h2s) {
+        h2_resume_body(r);
+        return;
+    }
     conn_t *c = r->conn;
     if (c == NULL || c->req != r || !r->body_paused) return;
     r->body_paused = false;
@@ -485,11 +500,12 @@ bool req_client_gone(const request_t *r) {
 }
 
 void req_abort(request_t *r) {
-    if (r->conn) conn_close(r->conn);
+    if (r->h2s) h2_abort(r); /* the stream only: the connection's other streams go on */
+    else if (r->conn) conn_close(r->conn);
 }
 
 void req_close_after(request_t *r) {
-    if (r->conn) r->conn->close_after = true;
+    if (r->conn && !r->h2s) r->conn->close_after = true;
 }
 
 void req_peer_str(const request_t *r, char *out, size_t outlen) {
@@ -524,20 +540,13 @@ void req_local_addr(const request_t *r, char *addr, size_t alen, unsigned *port)
 
 int req_socket_dup(const request_t *r) {
     uv_os_fd_t fd = -1;
-    if (r->conn == NULL || r->conn->state == CONN_STATE_CLOSING || r->conn->tls) return -1;
+    if (r->conn == NULL || r->conn->state == CONN_STATE_CLOSING || r->conn->tls || r->h2s) return -1;
     return uv_fileno(&r->conn->h.handle, &fd) == 0 ? dup(fd) : -1;
 }
 
-static void start_request(conn_t *c, const http_request_t *h, int head_len) {
-    const http_site_t *site = http_site_for(c->srv->gen->sites, h->host, c->listen_id);
-    uint64_t max = site ? site->cfg->max_body_bytes : conn_cfg(c)->site.max_body_bytes;
-    if (!h->chunked && max && h->content_length > 0 && (uint64_t)h->content_length > max) {
-        c->refused_site = site; /* logged in its site's access log */
-        conn_fail(c, 413);
-        c->refused_site = NULL;
-        return;
-    }
-    request_t *r = request_new(c, h, head_len);
+request_t *conn_new_request(conn_t *c, const http_request_t *h, const char *base, int head_len,
+                            const http_site_t *site) {
+    request_t *r = request_new(c, h, base, head_len);
     if (c->tls) {
         r->https = true;
         r->tls_version = http_tls_version(c->tls);
@@ -549,6 +558,19 @@ static void start_request(conn_t *c, const http_request_t *h, int head_len) {
         r->peer.port = 0; /* X-Forwarded-For gives no port */
     r->site = site; /* of r->gen, the generation just used */
     r->listen_id = c->listen_id;
+    return r;
+}
+
+static void start_request(conn_t *c, const http_request_t *h, int head_len) {
+    const http_site_t *site = http_site_for(c->srv->gen->sites, h->host, c->listen_id);
+    uint64_t max = site ? site->cfg->max_body_bytes : conn_cfg(c)->site.max_body_bytes;
+    if (!h->chunked && max && h->content_length > 0 && (uint64_t)h->content_length > max) {
+        c->refused_site = site; /* logged in its site's access log */
+        conn_fail(c, 413);
+        c->refused_site = NULL;
+        return;
+    }
+    request_t *r = conn_new_request(c, h, c->rbuf, head_len, site);
     consume(c, (size_t)head_len);
     c->req = r;
     c->state = CONN_STATE_ACTIVE;
@@ -650,6 +672,7 @@ static bool next_head(conn_t *c) {
     if (c->rlen == 0) return false;
     if (c->proxy_wait && !proxy_header(c)) return false;
     if (c->rlen == 0) return false;
+    if (h2_begins(c) != 0) return true; /* an h2c preface after the PROXY header: the loop starts it */
     const cfg_server_t *sc = conn_cfg(c);
     if (c->state == CONN_STATE_IDLE) {
         c->state = CONN_STATE_HEAD;
@@ -697,11 +720,62 @@ static void arm_body_deadline(conn_t *c, request_t *r) {
     else if (c->deadline == 0) set_deadline(c, conn_cfg(c)->body_timeout);
 }
 
+/* HTTP/2: everything read goes to the session; then what is ready is sent. */
+static void h2_process(conn_t *c) {
+    for (;;) {
+        if (c->rlen) {
+            bool ok = h2_feed(c, c->rbuf, c->rlen);
+            c->rlen = 0;
+            if (!ok) break;
+        }
+        if (c->state == CONN_STATE_CLOSING || !tls_fill(c)) break;
+    }
+    if (c->state == CONN_STATE_CLOSING) return;
+    h2_pump(c);
+    if (c->state == CONN_STATE_CLOSING || c->state == CONN_STATE_LINGER) return;
+    release_rbuf_if_empty(c);
+    if (h2_done(c)) {
+        conn_linger(c);
+        return;
+    }
+    if (h2_active(c)) {
+        c->state = CONN_STATE_ACTIVE;
+        c->deadline = 0;
+    } else if (c->state != CONN_STATE_IDLE || c->deadline == 0) {
+        c->state = CONN_STATE_IDLE;
+        set_deadline(c, conn_cfg(c)->keep_alive_timeout);
+    }
+    if (c->peer_eof) {
+        if (c->pending_writes == 0) conn_close(c);
+        return;
+    }
+    read_start(c);
+}
+
+/* Does the connection turn to HTTP/2 now? ALPN chose h2, or an h2c listener's first bytes are
+ * the preface. -1: not decided yet (a part of the preface came). */
+static int h2_begins(conn_t *c) {
+    if (c->h2 || c->req || c->served || c->proxy_wait) return 0;
+    if (c->tls) return http_tls_alpn_h2(c->tls) ? 1 : 0;
+    if (!c->h2c || c->rlen == 0) return 0;
+    return h2_preface(c->rbuf, c->rlen);
+}
+
 static void conn_process(conn_t *c) {
     if (c->in_process) return;
     c->in_process = true;
     tls_fill(c);
     while (c->state != CONN_STATE_CLOSING && c->state != CONN_STATE_LINGER) {
+        int h2 = c->h2 ? 1 : h2_begins(c);
+        if (h2 < 0) {
+            read_start(c);
+            break;
+        }
+        if (h2 > 0) {
+            if (c->h2 == NULL) h2_start(c);
+            h2_process(c);
+            break;
+        }
         request_t *r = c->req;
         if (r) {
             if (!r->body_complete && !r->body_paused && !r->finished) {
@@ -768,7 +842,7 @@ bool conn_must_close_after(const conn_t *c, const request_t *r) {
 void conn_request_done(conn_t *c) {
     request_t *r = c->req;
     if (r == NULL) return;
-    access_log_line(c, r);
+    conn_access_log(c, r);
     c->served++;
     c->req = NULL;
     r->conn = NULL;
@@ -965,7 +1039,8 @@ static bool count_peer(conn_t *c, uint8_t family, const uint8_t *addr) {
     return true;
 }
 
-void conn_accept(http_server_t *s, int fd, bool is_unix, unsigned listen_id, bool proxy, bool tls) {
+void conn_accept(http_server_t *s, int fd, bool is_unix, unsigned listen_id, bool proxy, bool tls,
+                 bool h2c) {
     uint8_t family = AF_UNIX, addr[16] = {0};
     uint16_t port = 0;
     bool counted = false;
@@ -1009,6 +1084,7 @@ void conn_accept(http_server_t *s, int fd, bool is_unix, unsigned listen_id, boo
         c->peer_counted = true;
     }
     c->proxy_wait = proxy;
+    c->h2c = h2c;
     if (tls) {
         struct ssl_ctx_st *ctx = http_sites_tls_ctx(s->gen->sites, listen_id);
         if (ctx == NULL) { /* -t refuses a tls listener without certificates */
@@ -1089,6 +1165,7 @@ void conn_sweep(http_server_t *s, uint64_t now) {
     for (conn_t *c = s->conns; c; c = next) {
         next = c->next;
         if (c->state != CONN_STATE_CLOSING) check_send(c, now);
+        if (c->h2 && c->state != CONN_STATE_CLOSING) h2_sweep(c, now);
         if (c->state == CONN_STATE_CLOSING || c->deadline == 0 || now < c->deadline) continue;
         c->deadline = 0;
         switch (c->state) {
@@ -1119,7 +1196,8 @@ void conn_begin_stop(http_server_t *s) {
     conn_t *next;
     for (conn_t *c = s->conns; c; c = next) {
         next = c->next;
-        if (c->state == CONN_STATE_IDLE && c->pending_writes == 0) conn_close(c);
+        if (c->h2 && c->state != CONN_STATE_CLOSING) h2_begin_stop(c); /* GOAWAY; closes when done */
+        else if (c->state == CONN_STATE_IDLE && c->pending_writes == 0) conn_close(c);
         else c->close_after = true;
     }
 }
@@ -1161,7 +1239,7 @@ static void access_log_write(conn_t *c, const request_t *r, http_log_t *log, str
     buf_printf(b, "\" %.6f %s\n", secs, app);
 }
 
-static void access_log_line(conn_t *c, request_t *r) {
+void conn_access_log(conn_t *c, request_t *r) {
     double secs = (double)(uv_hrtime() - r->start_ns) / 1e9;
     c->srv->on_response(c->srv->owner, r->app, r->status, secs);
     http_log_t *log = r->site ? r->site->log : http_sites_fallback_log(r->gen->sites);

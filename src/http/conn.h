@@ -53,6 +53,8 @@ typedef struct conn {
     bool peer_counted;      /* counted in the server's per-address table (as counted_*) */
     bool proxy_wait;        /* a `proxy` listener's connection: its PROXY header has not come yet */
     struct http_tls *tls;   /* a `tls` listener's session (owned); NULL: clear text */
+    struct h2_conn *h2;     /* the HTTP/2 session once ALPN or the preface chose it (owned) */
+    bool h2c;               /* an `h2c` listener's: the HTTP/2 preface is accepted in clear text */
     bool tls_eof;           /* the client's close_notify came: end of input once rbuf is used */
     bool tls_notified;      /* our close_notify is queued */
     const struct http_site *refused_site; /* while a head is refused (conn_fail): its site */
@@ -79,8 +81,10 @@ void conn_defer_run(http_server_t *s);
 /* Serve a connection accept() returned (fd: non-blocking; owned from here on, closed at once
  * when the client is over maxConnectionsPerIp); listen_id: its listener (http_listen_id); proxy:
  * the listener expects a PROXY protocol header first (the client it names is the one counted);
- * tls: TLS (after the PROXY header, when both). */
-void conn_accept(http_server_t *s, int fd, bool is_unix, unsigned listen_id, bool proxy, bool tls);
+ * tls: TLS (after the PROXY header, when both), offering h2 by ALPN when `http2` is on; h2c: HTTP/2
+ * with prior knowledge is accepted besides HTTP/1.1. */
+void conn_accept(http_server_t *s, int fd, bool is_unix, unsigned listen_id, bool proxy, bool tls,
+                 bool h2c);
 
 /* Maintenance tick: fire expired deadlines, close connections whose client has taken nothing of a
  * response for sendTimeout. */

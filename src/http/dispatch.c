@@ -292,7 +292,10 @@ void dispatch_request(request_t *r) {
     }
     if (r->srv->intercept && r->srv->intercept(r)) return;
     if (r->site == NULL) {
-        resp_error(r, 404, "no site for this host");
+        /* Over HTTP/2 on TLS a client may send requests for other names on a connection set up
+         * for one (RFC 9113 §9.1.1): 421 tells it to open one of their own (RFC 9110 §15.5.20). */
+        if (r->http2 && r->tls_version) resp_error(r, 421, "no site for this host on this connection");
+        else resp_error(r, 404, "no site for this host");
         return;
     }
     if (redirect_to_https(r)) return;

@@ -28,6 +28,7 @@ typedef struct http_server {
     struct conn_peers *peers; /* open connections per client address (conn.c, maxConnectionsPerIp) */
     uint64_t held_body_bytes; /* request bodies held in memory by handlers (http_body_hold) */
     uint64_t compressed, compress_in, compress_out; /* coded responses and their bytes (response.c) */
+    uint64_t h2_conns, h2_streams; /* HTTP/2 connections and requests since start (h2.c) */
 
     /* Static files (static.c): the file cache, content types. The document roots are the
      * sites' (site.h, in each generation). */

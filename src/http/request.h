@@ -20,6 +20,7 @@
 #include <uv.h>
 
 #include "http/chunked.h"
+#include "http/encoding.h"
 #include "http/parser.h"
 #include "util/buf.h"
 
@@ -58,6 +59,8 @@ struct request {
     request_t *route_next;   /* on the server's deferred re-routing list (errorPage) */
     req_peer_t peer;         /* the client: the TCP peer, or what a PROXY header or a trusted
                                 proxy's X-Forwarded-For said */
+    bool http2;              /* came over HTTP/2 (a stream of an HTTP/2 connection) */
+    struct h2_stream *h2s;   /* private to src/http: its stream while attached */
     bool https;              /* came over TLS, or a trusted proxy's X-Forwarded-Proto said https */
     const char *tls_version; /* "TLSv1.3"... when it came over TLS (static string); else NULL */
     gen_t *gen;              /* the configuration generation this request runs under (a reference) */
@@ -168,6 +171,11 @@ void resp_flush(request_t *r);
 void resp_finish(request_t *r);
 /* A complete short error response ("404 Not Found\n"): for statuses >= 400 with a one-line text. */
 void resp_error(request_t *r, int status, const char *detail);
+/* Whether a 200 of this media type and length (-1: unknown) would get a content coding for this
+ * request's site (SPEC §7): its answers then vary on Accept-Encoding. */
+bool resp_codable(const request_t *r, str_t content_type, int64_t len);
+/* The coding this request's client takes among its site's (HTTP_ENC_IDENTITY when none). */
+http_encoding_t resp_client_coding(const request_t *r);
 /* Bytes queued on the connection and not yet written (for back-pressure decisions). */
 size_t resp_queued_bytes(const request_t *r);
 

@@ -9,6 +9,7 @@
 #include "http/conn.h"
 #include "http/dispatch.h"
 #include "http/encoding.h"
+#include "http/h2.h"
 #include "http/site.h"
 #include "http/request.h"
 #include "http/request_int.h"
@@ -46,6 +47,7 @@ const char *http_status_reason(int status) {
     case 415: return "Unsupported Media Type";
     case 416: return "Range Not Satisfiable";
     case 417: return "Expectation Failed";
+    case 421: return "Misdirected Request";
     case 422: return "Unprocessable Content";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
@@ -79,6 +81,9 @@ void conn_queue_write(conn_t *c, request_t *r, const uv_buf_t *bufs, unsigned n,
         return;
     }
     /* TLS: the records (with whatever the session had queued before them) replace the bytes. */
+    size_t total = 0;
+    for (unsigned i = 0; i < n; i++) total += bufs[i].len;
+    http_tls_reserve(c->tls, total);
     bool ok = http_tls_write(c->tls, bufs, n);
     free(owned);
     buf_t out = http_tls_take_output(c->tls);
@@ -91,6 +96,30 @@ void conn_queue_write(conn_t *c, request_t *r, const uv_buf_t *bufs, unsigned n,
     }
     uv_buf_t b = uv_buf_init(out.data, (unsigned)out.len);
     conn_write_raw(c, r, &b, 1, out.data, cb, ctx);
+}
+
+void conn_write_transient(conn_t *c, const char *data, size_t len) {
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    if (c->tls || c->state == CONN_STATE_CLOSING) { /* encrypted (copied) at once, or dropped */
+        conn_queue_write(c, NULL, &b, 1, NULL, NULL, NULL);
+        return;
+    }
+    if (c->pending_writes == 0 && c->h.stream.write_queue_size == 0) {
+        int w = uv_try_write(&c->h.stream, &b, 1);
+        if (w >= 0 && (size_t)w == len) return;
+        if (w < 0 && w != UV_EAGAIN) {
+            conn_close(c);
+            return;
+        }
+        if (w > 0) {
+            data += w;
+            len -= (size_t)w;
+        }
+    }
+    char *copy = xmalloc(len); /* only what the socket did not take at once */
+    memcpy(copy, data, len);
+    b = uv_buf_init(copy, (unsigned)len);
+    conn_write_raw(c, NULL, &b, 1, copy, NULL, NULL);
 }
 
 void conn_write_raw(conn_t *c, request_t *r, const uv_buf_t *bufs, unsigned n, char *owned,
@@ -163,6 +192,10 @@ void conn_write_raw(conn_t *c, request_t *r, const uv_buf_t *bufs, unsigned n, c
 void resp_continue(request_t *r) {
     if (!r->expect_continue || r->conn == NULL) return;
     r->expect_continue = false;
+    if (r->h2s) {
+        h2_continue(r);
+        return;
+    }
     static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
     uv_buf_t b = uv_buf_init((char *)cont, sizeof(cont) - 1);
     conn_queue_write(r->conn, NULL, &b, 1, NULL, NULL, NULL);
@@ -313,21 +346,19 @@ static bool compressible_status(int st) {
 /* Whether this response gets a content coding: adds Vary (and Content-Encoding when the client
  * takes one) and returns the coding; HTTP_ENC_IDENTITY otherwise. `len`: the body's length, -1
  * when unknown (streamed). */
-static http_encoding_t choose_coding(request_t *r, int64_t len) {
-    if (r->site == NULL || r->no_compress || !r->site->cfg->compress) return HTTP_ENC_IDENTITY;
-    if (!compressible_status(r->status) || r->error_page) return HTTP_ENC_IDENTITY;
-    if (len >= 0 && (uint64_t)len < r->site->cfg->compress_min_bytes) return HTTP_ENC_IDENTITY;
-    str_t ct = head_field(&r->resp_head, "content-type");
-    if (ct.p == NULL || !http_compressible_type(ct)) return HTTP_ENC_IDENTITY;
-    if (head_field(&r->resp_head, "content-encoding").p ||
-        head_field(&r->resp_head, "content-range").p)
-        return HTTP_ENC_IDENTITY; /* already coded, or a part of a whole */
-    buf_append_str(&r->resp_head, "Vary: Accept-Encoding\r\n");
+bool resp_codable(const request_t *r, str_t content_type, int64_t len) {
+    if (r->site == NULL || r->no_compress || !r->site->cfg->compress || r->error_page) return false;
+    if (len >= 0 && (uint64_t)len < r->site->cfg->compress_min_bytes) return false;
+    return content_type.p && http_compressible_type(content_type);
+}
+
+http_encoding_t resp_client_coding(const request_t *r) {
     const http_header_t *ae = HTTP_FIND_HEADER(&r->http, "accept-encoding");
-    http_encoding_t enc = ae ? http_accept_encoding(ae->value, r->site->cfg->compress)
-                             : HTTP_ENC_IDENTITY;
-    if (enc == HTTP_ENC_IDENTITY) return enc;
-    /* A strong validator names one representation: the coded one gets a weak ETag (as nginx). */
+    return ae && r->site ? http_accept_encoding(ae->value, r->site->cfg->compress) : HTTP_ENC_IDENTITY;
+}
+
+/* A strong validator names one representation: the coded one gets a weak ETag (as nginx). */
+static void weaken_etag(request_t *r) {
     str_t etag = head_field(&r->resp_head, "etag");
     if (etag.len && etag.p[0] == '"') {
         size_t at = (size_t)(etag.p - r->resp_head.data);
@@ -336,6 +367,18 @@ static http_encoding_t choose_coding(request_t *r, int64_t len) {
         memcpy(r->resp_head.data + at, "W/", 2);
         r->resp_head.len += 2;
     }
+}
+
+static http_encoding_t choose_coding(request_t *r, int64_t len) {
+    if (!compressible_status(r->status)) return HTTP_ENC_IDENTITY;
+    if (!resp_codable(r, head_field(&r->resp_head, "content-type"), len)) return HTTP_ENC_IDENTITY;
+    if (head_field(&r->resp_head, "content-encoding").p ||
+        head_field(&r->resp_head, "content-range").p)
+        return HTTP_ENC_IDENTITY; /* already coded, or a part of a whole */
+    buf_append_str(&r->resp_head, "Vary: Accept-Encoding\r\n");
+    http_encoding_t enc = resp_client_coding(r);
+    if (enc == HTTP_ENC_IDENTITY) return enc;
+    weaken_etag(r);
     buf_append_str(&r->resp_head, "Content-Encoding: ");
     buf_append_str(&r->resp_head, http_encoding_name(enc));
     buf_append(&r->resp_head, "\r\n", 2);
@@ -357,38 +400,60 @@ static void queue_coded(request_t *r, buf_t *out) {
     queue_body(r, data, len, data);
 }
 
-/* Framing headers and the blank line; returns false when no body may follow. */
-static bool finish_head(request_t *r, int64_t content_length) {
-    conn_t *c = r->conn;
-    bool bodyless = r->status == 204 || r->status == 304 || (r->status >= 100 && r->status < 200);
-    if (content_length >= 0) {
-        if (!bodyless) {
-            buf_append(&r->resp_head, "Content-Length: ", 16);
-            append_u64(&r->resp_head, (uint64_t)content_length);
-            buf_append(&r->resp_head, "\r\n", 2);
-        }
-    } else if (!bodyless && r->http.minor_version >= 1) {
-        r->resp_chunked = !r->head_only;
-        if (!r->head_only) buf_append_str(&r->resp_head, "Transfer-Encoding: chunked\r\n");
-    } else if (!bodyless) {
-        r->resp_until_close = true;
-        if (c) c->close_after = true;
-    }
-    if (bodyless) r->head_only = true;
+/* Strict-Transport-Security and the site's header rules. */
+static void append_site_fields(request_t *r) {
     if (r->https && r->site && r->site->cfg->hsts) {
         buf_append_str(&r->resp_head, "Strict-Transport-Security: max-age=");
         append_u64(&r->resp_head, r->site->cfg->hsts);
         buf_append(&r->resp_head, "\r\n", 2);
     }
     if (r->header_rules) append_rule_headers(r);
-    if (c && conn_must_close_after(c, r)) c->close_after = true;
-    if (c && (c->close_after || c->srv->stopping))
-        buf_append_str(&r->resp_head, "Connection: close\r\n");
-    else if (r->http.minor_version == 0)
-        buf_append_str(&r->resp_head, "Connection: keep-alive\r\n");
+}
+
+/* Framing headers and the blank line; returns false when no body may follow. */
+static bool finish_head(request_t *r, int64_t content_length) {
+    conn_t *c = r->conn;
+    bool bodyless = r->status == 204 || r->status == 304 || (r->status >= 100 && r->status < 200);
+    if (r->h2s) { /* HTTP/2 frames the body itself: a length when known, no connection fields */
+        if (content_length >= 0 && !bodyless) {
+            buf_append(&r->resp_head, "Content-Length: ", 16);
+            append_u64(&r->resp_head, (uint64_t)content_length);
+            buf_append(&r->resp_head, "\r\n", 2);
+        }
+        if (bodyless) r->head_only = true;
+        append_site_fields(r);
+    } else {
+        if (content_length >= 0) {
+            if (!bodyless) {
+                buf_append(&r->resp_head, "Content-Length: ", 16);
+                append_u64(&r->resp_head, (uint64_t)content_length);
+                buf_append(&r->resp_head, "\r\n", 2);
+            }
+        } else if (!bodyless && r->http.minor_version >= 1) {
+            r->resp_chunked = !r->head_only;
+            if (!r->head_only) buf_append_str(&r->resp_head, "Transfer-Encoding: chunked\r\n");
+        } else if (!bodyless && !r->head_only) {
+            r->resp_until_close = true;
+            if (c) c->close_after = true;
+        }
+        if (bodyless) r->head_only = true;
+        append_site_fields(r);
+        if (c && conn_must_close_after(c, r)) c->close_after = true;
+        if (c && (c->close_after || c->srv->stopping))
+            buf_append_str(&r->resp_head, "Connection: close\r\n");
+        else if (r->http.minor_version == 0)
+            buf_append_str(&r->resp_head, "Connection: keep-alive\r\n");
+    }
     buf_append(&r->resp_head, "\r\n", 2);
     r->headers_sent = true;
     return !r->head_only;
+}
+
+/* The finished head (bufs[0], owned) with the first of the body (bufs[1..n), whose callback is cb). */
+static void send_head(request_t *r, const uv_buf_t *bufs, unsigned n, char *owned, resp_write_cb cb,
+                      void *ctx) {
+    if (r->h2s) h2_respond(r, bufs[0].base, bufs[0].len, bufs + 1, n - 1, owned, cb, ctx);
+    else conn_queue_write(r->conn, r, bufs, n, owned, cb, ctx);
 }
 
 void resp_send_headers_cb(request_t *r, int64_t content_length, resp_write_cb cb, void *ctx) {
@@ -404,11 +469,24 @@ void resp_send_headers_cb(request_t *r, int64_t content_length, resp_write_cb cb
     uv_buf_t b = uv_buf_init(r->resp_head.data, (unsigned)r->resp_head.len);
     char *owned = r->resp_head.data;
     buf_init(&r->resp_head); /* ownership moves to the write request */
-    conn_queue_write(r->conn, r, &b, 1, owned, cb, ctx);
+    send_head(r, &b, 1, owned, cb, ctx);
 }
 
 void resp_send(request_t *r, int64_t len, const uv_buf_t *body, unsigned nbody, resp_write_cb cb, void *ctx) {
     http_encoding_t enc = choose_coding(r, len);
+    size_t given = 0;
+    for (unsigned i = 0; i < nbody; i++) given += body[i].len;
+    if (enc != HTTP_ENC_IDENTITY && r->head_only && (len < 0 || given != (uint64_t)len)) {
+        /* HEAD without the body (an application sends none): GET's coded length is unknown, so
+         * none is announced; Content-Encoding and Vary are those GET would get. */
+        if (cb) cb(r, ctx, 0);
+        finish_head(r, -1);
+        uv_buf_t b = uv_buf_init(r->resp_head.data, (unsigned)r->resp_head.len);
+        char *owned = r->resp_head.data;
+        buf_init(&r->resp_head);
+        send_head(r, &b, 1, owned, NULL, NULL);
+        return;
+    }
     if (enc != HTTP_ENC_IDENTITY) {
         /* The whole body is here: code it now and announce the coded length (HEAD too, so that
          * it gets the header fields GET would). */
@@ -433,7 +511,7 @@ void resp_send(request_t *r, int64_t len, const uv_buf_t *body, unsigned nbody, 
             if (with_body) r->resp_body_bytes += out.len;
             char *owned = r->resp_head.data;
             buf_init(&r->resp_head);
-            conn_queue_write(r->conn, r, bufs, with_body ? 2 : 1, owned, resp_free_ctx, out.data);
+            send_head(r, bufs, with_body ? 2 : 1, owned, resp_free_ctx, out.data);
             return;
         }
         buf_dispose(&out); /* cannot happen short of memory: send it as it is */
@@ -446,13 +524,17 @@ void resp_send(request_t *r, int64_t len, const uv_buf_t *body, unsigned nbody, 
     if (with_body) r->resp_body_bytes += (uint64_t)len;
     char *owned = r->resp_head.data;
     buf_init(&r->resp_head);
-    conn_queue_write(r->conn, r, bufs, n, owned, cb, ctx);
+    send_head(r, bufs, n, owned, cb, ctx);
 }
 
 /* One framed piece of body (chunked when the response is), bytes owned by the write. */
 static void queue_body(request_t *r, const char *data, size_t len, char *owned) {
     r->resp_body_bytes += len;
     uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    if (r->h2s) {
+        h2_write(r, &b, 1, NULL, resp_free_ctx, owned);
+        return;
+    }
     if (!r->resp_chunked) {
         conn_queue_write(r->conn, r, &b, 1, NULL, resp_free_ctx, owned);
         return;
@@ -487,6 +569,10 @@ void resp_write(request_t *r, const uv_buf_t *bufs, unsigned nbufs, resp_write_c
         return;
     }
     r->resp_body_bytes += total;
+    if (r->h2s) {
+        h2_write(r, bufs, nbufs, NULL, cb, ctx);
+        return;
+    }
     if (!r->resp_chunked) {
         conn_queue_write(r->conn, r, bufs, nbufs, NULL, cb, ctx);
         return;
@@ -545,7 +631,8 @@ void resp_finish(request_t *r) {
         uv_buf_t b = uv_buf_init((char *)"0\r\n\r\n", 5);
         conn_queue_write(r->conn, r, &b, 1, NULL, NULL, NULL);
     }
-    if (r->conn) conn_request_done(r->conn); /* drops the connection's reference */
+    if (r->h2s) h2_finish(r);                 /* END_STREAM; drops the stream's reference */
+    else if (r->conn) conn_request_done(r->conn); /* drops the connection's reference */
     request_unref(r);                         /* the handler's */
 }
 
@@ -569,5 +656,6 @@ void resp_error(request_t *r, int status, const char *detail) {
 }
 
 size_t resp_queued_bytes(const request_t *r) {
+    if (r->h2s) return h2_queued_bytes(r);
     return r->conn ? r->conn->h.stream.write_queue_size : 0;
 }

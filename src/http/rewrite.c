@@ -3,6 +3,7 @@
 #include "http/rewrite.h"
 
 #include <pcre2.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "http/path.h"
@@ -20,8 +21,6 @@ void rewrite_io_dispose(rewrite_io_t *io) {
     buf_dispose(&io->path);
     buf_dispose(&io->query);
     buf_dispose(&io->location);
-    if (io->match_data) pcre2_match_data_free(io->match_data);
-    io->match_data = NULL;
 }
 
 /* Bytes kept as they are in a query string or a URL built from decoded text. */
@@ -96,18 +95,34 @@ static void append_client_query(buf_t *b, const rewrite_io_t *io, bool have_q) {
     buf_append(b, io->query.data, io->query.len);
 }
 
+/* One match block for every call: the loop is single-threaded and a match's captures are used
+ * before the next pattern runs. Ten pairs: $0..$9. */
+static pcre2_match_data *match_data(void) {
+    static pcre2_match_data *md;
+    if (md == NULL && (md = pcre2_match_data_create(10, NULL)) == NULL) abort();
+    return md;
+}
+
 rewrite_outcome_t rewrite_run(const cfg_t *cfg, const cfg_site_t *site, rewrite_io_t *io,
                               rewrite_probe_fn probe, void *arg) {
     rewrite_outcome_t out = REWRITE_NONE;
     buf_t res;
     buf_init(&res);
+    /* The path's UTF-8 is checked once, not by every pattern (PCRE2_NO_UTF_CHECK); a path that is
+     * not UTF-8 matches no pattern, as PCRE2 would have it. */
+    int utf = -1;
     for (size_t k = 0; k < site->n_rewrites; k++) {
         const cfg_rewrite_t *rw = &cfg->rewrites[site->rewrites[k]];
-        if (io->match_data == NULL) io->match_data = pcre2_match_data_create(10, NULL);
-        pcre2_match_data *md = io->match_data;
+        if (rw->prefix && (io->path.len < rw->prefix_len ||
+                           memcmp(io->path.data, rw->prefix, rw->prefix_len) != 0))
+            continue; /* cannot match: the pattern does not run */
+        if (utf < 0) utf = utf8_valid((const unsigned char *)io->path.data, io->path.len);
+        if (!utf) continue;
+        pcre2_match_data *md = match_data();
         buf_append(&io->path, "", 1); /* NUL-terminate for the probes */
         io->path.len--;
-        int rc = pcre2_match(rw->re, (PCRE2_SPTR)io->path.data, io->path.len, 0, 0, md, NULL);
+        int rc = pcre2_match(rw->re, (PCRE2_SPTR)io->path.data, io->path.len, 0, PCRE2_NO_UTF_CHECK,
+                             md, NULL);
         if (rc < 0) continue; /* no match (or a match limit hit: treated as no match) */
         if ((rw->unless_file || rw->unless_dir) && probe) {
             int is = probe(arg, io->path.data);
@@ -150,6 +165,7 @@ rewrite_outcome_t rewrite_run(const cfg_t *cfg, const cfg_site_t *site, rewrite_
             break;
         }
         out = REWRITE_DONE;
+        utf = -1; /* a new path: checked again if a pattern runs on it */
         if (rw->last) break;
     }
     buf_dispose(&res);

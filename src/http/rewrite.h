@@ -39,7 +39,6 @@ typedef struct rewrite_io {
     unsigned *count;     /* in/out: rewrites so far for the request */
     int status;          /* REWRITE_REDIRECT: 301/302/307/308; REWRITE_BAD: 400/403 */
     buf_t location;      /* REWRITE_REDIRECT: the Location value */
-    void *match_data;    /* scratch (pcre2_match_data *), created on first use; see rewrite_io_dispose */
 } rewrite_io_t;
 
 void rewrite_io_init(rewrite_io_t *io, unsigned *count);

@@ -2,6 +2,7 @@
 
 #include <fnmatch.h>
 #include <string.h>
+#include <strings.h>
 
 static bool verb_allowed(const cfg_handler_t *h, str_t method) {
     if (h->any_verb) return true;
@@ -26,10 +27,19 @@ static bool match_prefix(const char *prefix, const char *path, size_t len, size_
 static bool match_segments(const char *pattern, const char *path, size_t len, size_t *script_len) {
     char seg[256];
     size_t start = 1;
+    /* "*.php", "*.css": a segment ending with a literal suffix, compared without fnmatch (the
+     * common case, run for every request and every mapping). */
+    const char *suffix = pattern[0] == '*' && !strpbrk(pattern + 1, "*?[\\") ? pattern + 1 : NULL;
+    size_t slen = suffix ? strlen(suffix) : 0;
     for (size_t i = 1; i <= len; i++) {
         if (i < len && path[i] != '/') continue;
         size_t n = i - start;
-        if (n > 0 && n < sizeof(seg)) {
+        if (suffix && n > 0 && n < sizeof(seg)) {
+            if (n >= slen && strncasecmp(path + i - slen, suffix, slen) == 0) {
+                *script_len = i;
+                return true;
+            }
+        } else if (n > 0 && n < sizeof(seg)) {
             memcpy(seg, path + start, n);
             seg[n] = '\0';
             if (fnmatch(pattern, seg, FNM_CASEFOLD) == 0) {

@@ -225,9 +225,13 @@ static void fill_entry(http_server_t *s, file_entry_t *e, int fd) {
  * the directory's canonical path and the path under it ("i/srv/www/a.css"). */
 static size_t make_key(char *out, size_t cap, const http_root_t *root, const char *rest) {
     static const char modes[] = {'i', 'o', 'f'};
-    int n = snprintf(out, cap, "%c%s%s", modes[root->symlinks], strcmp(root->real, "/") ? root->real : "",
-                     rest);
-    return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
+    const char *dir = strcmp(root->real, "/") ? root->real : "";
+    size_t dl = strlen(dir), rl = strlen(rest);
+    if (1 + dl + rl >= cap) return 0;
+    out[0] = modes[root->symlinks];
+    memcpy(out + 1, dir, dl);
+    memcpy(out + 1 + dl, rest, rl + 1);
+    return 1 + dl + rl;
 }
 
 static file_entry_t *resolve(http_server_t *s, const http_root_t *root, const char *rest,
@@ -396,8 +400,11 @@ static int parse_range(const request_t *r, const file_entry_t *e, int64_t *from,
 typedef struct sendfile_job {
     request_t *r;       /* NULL once the request was abandoned */
     file_entry_t *e;    /* a reference */
-    int sock;           /* dup of the client socket; -1 when copying (TLS) */
-    char *copy;         /* TLS: the chunk read on the threadpool, encrypted by resp_write */
+    int sock;           /* dup of the client socket; -1 when copying (TLS, HTTP/2, coded) */
+    char *copy[2];      /* copying: two chunk buffers, so that the next chunk is read while the
+                           last one is written (encrypted, framed or coded by resp_write) */
+    unsigned cur;       /* the buffer the next read fills */
+    unsigned writes;    /* our writes whose callbacks have not come (the head, chunks) */
     int64_t off, end;
     uv_work_t work;
     ssize_t res;        /* result of the last sendfile: bytes, or a negative UV_E* code */
@@ -411,7 +418,8 @@ static void job_step(sendfile_job_t *j);
 static void job_release(sendfile_job_t *j) {
     if (j->sock >= 0) close(j->sock);
     entry_unref(j->e);
-    free(j->copy);
+    free(j->copy[0]);
+    free(j->copy[1]);
     free(j);
 }
 
@@ -427,6 +435,12 @@ static void job_free(sendfile_job_t *j) {
     job_release(j);
 }
 
+/* Freed once the request let go of it and no callback of ours is to come (a read on the
+ * threadpool, a write): the last of them frees it. */
+static void job_maybe_free(sendfile_job_t *j) {
+    if (j->r == NULL && !j->busy && j->writes == 0) job_free(j);
+}
+
 static void job_fail(sendfile_job_t *j, int err) {
     request_t *r = j->r;
     j->r = NULL;
@@ -434,7 +448,7 @@ static void job_fail(sendfile_job_t *j, int err) {
         r->hctx = NULL;
         req_abort(r);
     }
-    job_free(j);
+    job_maybe_free(j);
 }
 
 static void on_writable(uv_poll_t *p, int status, int events) {
@@ -454,9 +468,9 @@ static void do_sendfile(uv_work_t *w) {
     sendfile_job_t *j = w->data;
     off_t off = (off_t)j->off;
     int64_t left = j->end - j->off;
-    if (j->copy) { /* TLS: the loop encrypts what the thread reads */
+    if (j->copy[0]) { /* copying: the loop encrypts, frames or codes what the thread reads */
         size_t n = left > COPY_CHUNK ? COPY_CHUNK : (size_t)left;
-        ssize_t r = pread(j->e->fd, j->copy, n, off);
+        ssize_t r = pread(j->e->fd, j->copy[j->cur], n, off);
         j->res = r > 0 ? r : r == 0 ? UV_EIO /* the file shrank under us */ : -errno;
         return;
     }
@@ -466,19 +480,42 @@ static void do_sendfile(uv_work_t *w) {
 }
 
 static void on_written(request_t *r, void *ctx, int status);
+static void on_chunk_written(request_t *r, void *ctx, int status);
+
+/* Copying: the end once every chunk is read and taken, else the next read while at most one
+ * chunk is being written (in the other buffer). */
+static void copy_continue(sendfile_job_t *j) {
+    if (j->r == NULL) {
+        job_maybe_free(j);
+        return;
+    }
+    if (j->off >= j->end && !j->busy && j->writes == 0) {
+        request_t *r = j->r;
+        r->hctx = NULL;
+        j->r = NULL;
+        job_maybe_free(j);
+        resp_finish(r);
+        return;
+    }
+    if (!j->busy && j->writes < 2 && j->off < j->end) job_step(j);
+}
 
 static void on_sendfile(uv_work_t *w, int status) {
     sendfile_job_t *j = w->data;
     ssize_t res = status == UV_ECANCELED ? UV_ECANCELED : j->res;
     j->busy = false;
     if (j->r == NULL) {
-        job_free(j);
+        job_maybe_free(j);
         return;
     }
-    if (j->copy && res > 0) { /* one chunk in flight: the next read waits for its write */
+    if (j->copy[0] && res > 0) {
         j->off += res;
-        uv_buf_t b = uv_buf_init(j->copy, (unsigned)res);
-        resp_write(j->r, &b, 1, on_written, j);
+        uv_buf_t b = uv_buf_init(j->copy[j->cur], (unsigned)res);
+        j->cur ^= 1;
+        j->writes += 2; /* the chunk's, and ours across the call: its callback may run in it */
+        resp_write(j->r, &b, 1, on_chunk_written, j);
+        j->writes--;
+        copy_continue(j);
         return;
     }
     if (res > 0) {
@@ -488,7 +525,8 @@ static void on_sendfile(uv_work_t *w, int status) {
     if (j->off >= j->end) {
         request_t *r = j->r;
         r->hctx = NULL;
-        job_free(j);
+        j->r = NULL;
+        job_maybe_free(j);
         resp_finish(r);
         return;
     }
@@ -508,11 +546,12 @@ static void on_sendfile(uv_work_t *w, int status) {
     job_fail(j, (int)res);
 }
 
-/* The headers, or over TLS a chunk, are written: the next chunk, or the end. */
+/* The headers are written: the first chunk (read, or sendfile), or the end. */
 static void on_written(request_t *r, void *ctx, int status) {
     sendfile_job_t *j = ctx;
+    j->writes--;
     if (j->r == NULL) {
-        job_free(j);
+        job_maybe_free(j);
         return;
     }
     if (status < 0 || req_client_gone(r)) {
@@ -521,11 +560,28 @@ static void on_written(request_t *r, void *ctx, int status) {
     }
     if (j->off >= j->end) {
         r->hctx = NULL;
-        job_free(j);
+        j->r = NULL;
+        job_maybe_free(j);
         resp_finish(r);
         return;
     }
     job_step(j);
+}
+
+/* Copying: a chunk was taken (over TLS: encrypted and written): the next read, or the end once
+ * every chunk is. */
+static void on_chunk_written(request_t *r, void *ctx, int status) {
+    sendfile_job_t *j = ctx;
+    j->writes--;
+    if (j->r == NULL) {
+        job_maybe_free(j);
+        return;
+    }
+    if (status < 0 || req_client_gone(r)) {
+        job_fail(j, status);
+        return;
+    }
+    copy_continue(j);
 }
 
 static void job_step(sendfile_job_t *j) {
@@ -546,9 +602,10 @@ static void static_abort(request_t *r) {
     if (j->poll_init && uv_is_active((uv_handle_t *)&j->poll)) {
         uv_poll_stop(&j->poll);
         job_free(j);
-    } else if (j->busy) {
-        uv_cancel((uv_req_t *)&j->work); /* if not started yet; on_sendfile frees either way */
+        return;
     }
+    if (j->busy) uv_cancel((uv_req_t *)&j->work); /* if not started yet: on_sendfile comes anyway */
+    job_maybe_free(j); /* else the last pending callback frees it */
 }
 
 static const request_handler_t static_handler = {
@@ -561,23 +618,30 @@ static void on_inline_written(request_t *r, void *ctx, int status) {
 }
 
 static void send_body(request_t *r, file_entry_t *e, int64_t from, int64_t len) {
-    /* Coded on the fly: files kept in memory (up to 64 KiB); larger ones go out as they are
-     * (sendfile), or from a precompressed sibling. */
-    if (e->data == NULL) r->no_compress = true;
+    /* Coded on the fly: files kept in memory (up to 64 KiB) at once; larger ones as they are read
+     * on the threadpool, in chunks (not sendfile) — unless a precompressed sibling was chosen
+     * (no_compress is set then) or the client takes no coding. */
+    bool coded = e->data == NULL && len == e->size && !HTTP_FIND_HEADER(&r->http, "range") &&
+                 resp_codable(r, str_make(e->ctype, strlen(e->ctype)), len) &&
+                 resp_client_coding(r) != HTTP_ENC_IDENTITY;
+    if (e->data == NULL && !coded) r->no_compress = true;
     if (e->data || r->head_only || len == 0) {
         e->refs++;
         uv_buf_t b = uv_buf_init(e->data ? e->data + from : NULL, (unsigned)len);
-        resp_send(r, len, &b, 1, on_inline_written, e);
+        resp_send(r, len, &b, e->data ? 1 : 0, on_inline_written, e); /* HEAD of a large file: no bytes */
         resp_finish(r);
         return;
     }
-    int sock = -1;
-    if (r->tls_version == NULL && (sock = req_socket_dup(r)) < 0) {
+    int sock = -1; /* over TLS and HTTP/2, or coded, the file is read on the threadpool */
+    if (r->tls_version == NULL && !r->http2 && !coded && (sock = req_socket_dup(r)) < 0) {
         resp_error(r, 500, NULL);
         return;
     }
     sendfile_job_t *j = xcalloc(1, sizeof(*j));
-    if (sock < 0) j->copy = xmalloc(COPY_CHUNK);
+    if (sock < 0) {
+        j->copy[0] = xmalloc(COPY_CHUNK);
+        j->copy[1] = xmalloc(COPY_CHUNK);
+    }
     j->r = r;
     j->e = e;
     e->refs++;
@@ -587,18 +651,24 @@ static void send_body(request_t *r, file_entry_t *e, int64_t from, int64_t len) 
     j->work.data = j;
     r->hctx = j;
     r->handler = &static_handler;
+    j->writes = 1; /* the head's */
     resp_send_headers_cb(r, len, on_written, j);
 }
 
 /* A precompressed sibling (SPEC §7): FILE.br or FILE.gz, a regular file not older than FILE,
  * sent as is with Content-Encoding for a client that takes its coding. Not for ranges. Returns
- * the sibling's entry (a reference) or NULL; *enc its coding. */
-static file_entry_t *precompressed(request_t *r, const file_entry_t *e, http_encoding_t *enc) {
+ * the sibling's entry (a reference) or NULL; *enc its coding. *varies: the URL's answers depend on
+ * Accept-Encoding (a sibling exists, or the file is coded on the fly), so they carry Vary. */
+static file_entry_t *precompressed(request_t *r, const file_entry_t *e, http_encoding_t *enc, bool *varies) {
     const cfg_site_t *site = r->site->cfg;
+    *enc = HTTP_ENC_IDENTITY;
+    *varies = false;
     if (!site->compress || r->error_page || HTTP_FIND_HEADER(&r->http, "range")) return NULL;
     if (!http_compressible_type(str_make(e->ctype, strlen(e->ctype)))) return NULL;
     const http_header_t *ae = HTTP_FIND_HEADER(&r->http, "accept-encoding");
-    if (ae == NULL) return NULL;
+    /* A file in memory is coded on the fly anyway (its Vary comes with the answer): without
+     * Accept-Encoding there is nothing to look for. */
+    if (ae == NULL && e->data) return NULL;
     static const struct { http_encoding_t enc; const char *ext; } sib[] = {
         {HTTP_ENC_BR, ".br"}, {HTTP_ENC_GZIP, ".gz"}};
     file_entry_t *found[2] = {NULL, NULL};
@@ -615,7 +685,8 @@ static file_entry_t *precompressed(request_t *r, const file_entry_t *e, http_enc
             entry_unref(f);
         }
     }
-    *enc = have ? http_accept_encoding(ae->value, have) : HTTP_ENC_IDENTITY;
+    *varies = have != 0;
+    *enc = have && ae ? http_accept_encoding(ae->value, have) : HTTP_ENC_IDENTITY;
     file_entry_t *pick = NULL;
     for (size_t i = 0; i < 2; i++) {
         if (found[i] && sib[i].enc == *enc) pick = found[i];
@@ -631,8 +702,9 @@ static void serve_file(request_t *r, file_entry_t *e) {
         resp_error(r, 405, NULL);
         return;
     }
-    http_encoding_t enc;
-    file_entry_t *pre = r->site ? precompressed(r, e, &enc) : NULL;
+    http_encoding_t enc = HTTP_ENC_IDENTITY;
+    bool varies = false;
+    file_entry_t *pre = r->site ? precompressed(r, e, &enc, &varies) : NULL;
     if (pre) { /* the sibling's bytes, validators and length; the original's type */
         char etag[56];
         snprintf(etag, sizeof(etag), "W/%s", pre->etag);
@@ -655,10 +727,18 @@ static void serve_file(request_t *r, file_entry_t *e) {
         entry_unref(pre);
         return;
     }
+    /* Coded on the fly: its 304 carries the validator and Vary of the coded 200 (RFC 9110
+     * §15.4.5), so that a cache can freshen what it holds. */
+    bool on_the_fly = !HTTP_FIND_HEADER(&r->http, "range") &&
+                      resp_codable(r, str_make(e->ctype, strlen(e->ctype)), e->size);
     if (not_modified(r, e)) {
+        char etag[56];
+        snprintf(etag, sizeof(etag), "W/%s", e->etag);
+        bool weak = on_the_fly && resp_client_coding(r) != HTTP_ENC_IDENTITY;
         resp_start(r, 304);
-        resp_header_str(r, "ETag", e->etag);
+        resp_header_str(r, "ETag", weak ? etag : e->etag);
         resp_header_str(r, "Last-Modified", e->lastmod);
+        if (varies || on_the_fly) resp_header_str(r, "Vary", "Accept-Encoding");
         resp_send_headers(r, -1);
         resp_finish(r);
         return;
@@ -678,6 +758,11 @@ static void serve_file(request_t *r, file_entry_t *e) {
     }
     resp_start(r, range ? 206 : 200);
     resp_header_str(r, "Content-Type", e->ctype);
+    /* A large file sent as is to this client, though its answers vary (siblings, or coded for
+     * others); a coded answer gets its Vary when coded (response.c). */
+    if (e->data == NULL && !range && (varies || on_the_fly) &&
+        !(on_the_fly && resp_client_coding(r) != HTTP_ENC_IDENTITY))
+        resp_header_str(r, "Vary", "Accept-Encoding");
     resp_header_str(r, "Last-Modified", e->lastmod);
     resp_header_str(r, "ETag", e->etag);
     resp_header_str(r, "Accept-Ranges", "bytes");

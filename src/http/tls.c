@@ -135,13 +135,18 @@ static int servername_cb(SSL *ssl, int *alert, void *arg) {
     return SSL_TLSEXT_ERR_OK;
 }
 
-/* ALPN: HTTP/1.1 (a client offering only other protocols gets no ALPN answer, and HTTP/1.1). */
+/* ALPN: h2 when `http2` is on and the client offers it, else HTTP/1.1 (a client offering only
+ * other protocols gets no ALPN answer, and HTTP/1.1). */
 static int alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
                    unsigned int inlen, void *arg) {
-    (void)ssl, (void)arg;
-    static const unsigned char h1[] = "\x08http/1.1";
+    (void)arg;
+    static const unsigned char both[] = "\x02h2\x08http/1.1";
+    const http_tls_t *t = SSL_get_app_data(ssl);
+    bool h2 = t && t->hs->gen && t->hs->gen->cfg->server.http2;
+    const unsigned char *ours = h2 ? both : both + 3;
+    unsigned ours_len = h2 ? sizeof(both) - 1 : sizeof(both) - 4;
     unsigned char *sel = NULL;
-    if (SSL_select_next_proto(&sel, outlen, h1, sizeof(h1) - 1, in, inlen) != OPENSSL_NPN_NEGOTIATED)
+    if (SSL_select_next_proto(&sel, outlen, ours, ours_len, in, inlen) != OPENSSL_NPN_NEGOTIATED)
         return SSL_TLSEXT_ERR_NOACK;
     *out = sel;
     return SSL_TLSEXT_ERR_OK;
@@ -282,6 +287,23 @@ bool http_tls_pending(const http_tls_t *t) {
 
 bool http_tls_write(http_tls_t *t, const uv_buf_t *bufs, unsigned n) {
     ERR_clear_error();
+    /* Small pieces (a response head and its short body) go out as one record, not one each:
+     * a record costs its header, tag and a cipher call whatever its size. */
+    static char gather[16384];
+    size_t total = 0;
+    for (unsigned i = 0; i < n && total <= sizeof(gather); i++) total += bufs[i].len;
+    if (n > 1 && total <= sizeof(gather)) {
+        size_t at = 0, done;
+        for (unsigned i = 0; i < n; i++) {
+            if (bufs[i].len) memcpy(gather + at, bufs[i].base, bufs[i].len);
+            at += bufs[i].len;
+        }
+        if (at && (SSL_write_ex(t->ssl, gather, at, &done) != 1 || done != at)) {
+            openssl_reason(t->err, sizeof(t->err));
+            return false;
+        }
+        return true;
+    }
     for (unsigned i = 0; i < n; i++) {
         if (bufs[i].len == 0) continue;
         size_t done;
@@ -301,6 +323,12 @@ void http_tls_close_notify(http_tls_t *t) {
     }
 }
 
+void http_tls_reserve(http_tls_t *t, size_t plaintext) {
+    /* Records add at most 22 bytes (TLS 1.3: header, tag, type) per 16 KiB; TLS 1.2 a little
+     * more: room for 64 per record, so that the output grows once, not by doubling. */
+    buf_reserve(&t->out, plaintext + (plaintext / 16384 + 1) * 64);
+}
+
 buf_t http_tls_take_output(http_tls_t *t) {
     buf_t b = t->out;
     buf_init(&t->out);
@@ -309,6 +337,14 @@ buf_t http_tls_take_output(http_tls_t *t) {
 
 bool http_tls_handshaken(const http_tls_t *t) {
     return t->handshaken;
+}
+
+bool http_tls_alpn_h2(const http_tls_t *t) {
+    const unsigned char *p = NULL;
+    unsigned n = 0;
+    if (!t->handshaken) return false;
+    SSL_get0_alpn_selected(t->ssl, &p, &n);
+    return n == 2 && memcmp(p, "h2", 2) == 0;
 }
 
 const char *http_tls_version(const http_tls_t *t) {

@@ -51,6 +51,8 @@ http_tls_rc_t http_tls_read(http_tls_t *t, char *out, size_t cap, size_t *got);
 bool http_tls_pending(const http_tls_t *t);
 /* Encrypt bufs[0..n) into the output buffer. False on a session error. */
 bool http_tls_write(http_tls_t *t, const uv_buf_t *bufs, unsigned n);
+/* Make room in the output buffer for the records of `plaintext` bytes about to be written. */
+void http_tls_reserve(http_tls_t *t, size_t plaintext);
 /* Queue a close_notify alert (the output buffer gets it). */
 void http_tls_close_notify(http_tls_t *t);
 /* The ciphertext waiting to be sent (handshake, alerts, records): the caller takes the buffer
@@ -58,6 +60,8 @@ void http_tls_close_notify(http_tls_t *t);
 buf_t http_tls_take_output(http_tls_t *t);
 
 bool http_tls_handshaken(const http_tls_t *t);
+/* The handshake is done and ALPN chose h2. */
+bool http_tls_alpn_h2(const http_tls_t *t);
 /* "TLSv1.3"..., for SSL_PROTOCOL. */
 const char *http_tls_version(const http_tls_t *t);
 /* Why the last HTTP_TLS_ERR happened (OpenSSL's reason), for the log. */

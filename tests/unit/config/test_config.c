@@ -1007,8 +1007,21 @@ static void test_listen_forms(void **state) {
     assert_int_equal(cfg->server.trusted_proxies[1].family, AF_INET6);
     cfg_free(cfg);
     expect_error(BASE "listen = 127.0.0.1:8080 proxy tsl\n",
-                 "t.conf:3: listen: 'tsl' after the address of listen is not an option: use tls "
-                 "or proxy");
+                 "t.conf:3: listen: 'tsl' after the address of listen is not an option: use tls, "
+                 "h2c or proxy");
+    cfg = load_ok(BASE "listen = 127.0.0.1:8080 h2c\nlisten = 127.0.0.1:8443 tls\n"
+                       "tlsCertificate = /etc/hostname\nhttp2 = off\nhttp2MaxStreams = 7\n");
+    assert_true(cfg->server.listen[0].h2c && !cfg->server.listen[0].tls);
+    assert_true(cfg->server.listen[1].tls && !cfg->server.listen[1].h2c);
+    assert_false(cfg->server.http2);
+    assert_int_equal(cfg->server.http2_max_streams, 7);
+    cfg_free(cfg);
+    expect_error(BASE "http2MaxStreams = 0\n",
+                 "t.conf:3: http2MaxStreams: '0' is not a whole number from 1 to 10000");
+    expect_error(BASE "listen = 127.0.0.1:8080 h2c\n[site:a]\nhosts = *\nroot = www\n"
+                      "listen = 127.0.0.1:8080\n",
+                 "t.conf:7: listen: 127.0.0.1:8080 is also given with the h2c option at line 3: "
+                 "one address is one socket, give it the same options everywhere");
     expect_error(BASE "trustedProxies = 10.0.0.0/33\n",
                  "t.conf:3: trustedProxies: '10.0.0.0/33' is not an IPv4 or IPv6 address or CIDR "
                  "range");
@@ -1249,7 +1262,7 @@ static void test_key_table(void **state) {
         "listen", "root", "index", "accessLog", "errorLog", "logLevel", "controlSocket",
         "runtimeDir", "user", "symlinks", "statusPath", "statusAllow", "trustedProxies", "maxUrlBytes",
         "maxHeaderBytes", "maxBodyBytes", "headerTimeout", "bodyTimeout", "sendTimeout",
-        "keepAliveTimeout", "shutdownTimeout", "tempDir", "maxConnections", "maxConnectionsPerIp",
+        "keepAliveTimeout", "shutdownTimeout", "tempDir", "maxConnections", "maxConnectionsPerIp", "http2", "http2MaxStreams",
         "compress", "compressMinBytes", "tlsCertificate", "tlsKey", "tlsCiphers",
         "redirectToHttps", "hsts", "alias", "fallback", "errorPage", "deny"};
     static const char *const fastcgi[] = {

@@ -350,7 +350,8 @@ static void test_json_document(void **state) {
                     "{\"0.005\":2,\"0.01\":2,\"0.025\":2,\"0.05\":2,\"0.1\":2,\"0.25\":3,\"0.5\":3,"
                     "\"1\":3,\"2.5\":3,\"5\":3,\"10\":3,\"+Inf\":4},\"sum\":30.205,\"count\":4},"
                     "\"compression\":{\"responses\":0,\"bytes_in\":0,\"bytes_out\":0},"
-                    "\"tls_handshakes\":{\"full\":0,\"resumed\":0,\"failed\":0}}");
+                    "\"tls_handshakes\":{\"full\":0,\"resumed\":0,\"failed\":0},"
+                    "\"http2\":{\"connections\":0,\"streams\":0}}");
     assert_contains(b.data,
                     "\"pools\":[{\"name\":\"php\",\"limit\":12,\"auto\":true,\"min_instances\":2,"
                     "\"max_concurrent_starts\":4,"
@@ -513,7 +514,7 @@ static void test_prometheus(void **state) {
         "fcgihost_reloads_total", "fcgihost_connections", "fcgihost_http_requests_total",
         "fcgihost_http_responses_total", "fcgihost_http_request_duration_seconds",
         "fcgihost_compressed_responses_total", "fcgihost_compression_bytes_total",
-        "fcgihost_tls_handshakes_total",
+        "fcgihost_tls_handshakes_total", "fcgihost_http2_connections_total", "fcgihost_http2_streams_total",
         "fcgihost_app_requests_total",
         "fcgihost_app_request_duration_seconds", "fcgihost_processes", "fcgihost_recycles_total",
         "fcgihost_fastcgi_requests_total", "fcgihost_instance_limit",

@@ -147,11 +147,41 @@ static void test_sites(void **state) {
     cfg_free(cfg);
 }
 
+/* The literal prefix checked before a pattern runs never changes what matches: optional last
+ * characters, escapes, classes and alternations; and a path that is not UTF-8 matches nothing. */
+static void test_prefix_shortcut(void **state) {
+    cfg_t *cfg = load("[rewrite:feed]\nmatch = ^/feed/?$\nto = /feed.php\n");
+    assert_string_equal(cfg->rewrites[0].prefix, "/feed");
+    assert_string_equal(run(cfg, "/feed", NULL, 0).path, "/feed.php");
+    assert_string_equal(run(cfg, "/feed/", NULL, 0).path, "/feed.php");
+    assert_int_equal(run(cfg, "/fee", NULL, 0).out, REWRITE_NONE);
+    assert_int_equal(run(cfg, "/feedx", NULL, 0).out, REWRITE_NONE);
+    cfg_free(cfg);
+    cfg = load("[rewrite:s]\nmatch = ^/sitemap\\.xml$\nto = /s.php\n");
+    assert_string_equal(cfg->rewrites[0].prefix, "/sitemap.xml");
+    assert_int_equal(run(cfg, "/sitemap.xml", NULL, 0).out, REWRITE_DONE);
+    assert_int_equal(run(cfg, "/sitemapXxml", NULL, 0).out, REWRITE_NONE);
+    cfg_free(cfg);
+    cfg = load("[rewrite:a]\nmatch = ^/a/b|^/c\nto = /x\n[rewrite:d]\nmatch = ^/(\\d+)\nto = /n\n"
+               "[rewrite:e]\nmatch = ^/x{2}y\nto = /e\n[rewrite:f]\nmatch = /tail$\nto = /t\n");
+    assert_null(cfg->rewrites[0].prefix);     /* an alternation */
+    assert_string_equal(cfg->rewrites[1].prefix, "/");
+    assert_string_equal(cfg->rewrites[2].prefix, "/");   /* x{2}: not a literal "x" */
+    assert_null(cfg->rewrites[3].prefix);     /* not anchored */
+    assert_string_equal(run(cfg, "/c", NULL, 0).path, "/x");
+    assert_string_equal(run(cfg, "/xxy", NULL, 0).path, "/e");
+    assert_string_equal(run(cfg, "/q/tail", NULL, 0).path, "/t");
+    assert_int_equal(run(cfg, "/q/\xff/tail", NULL, 0).out, REWRITE_NONE); /* not UTF-8 */
+    assert_string_equal(run(cfg, "/q/\xc3\xa9/tail", NULL, 0).path, "/t");
+    cfg_free(cfg);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_captures_and_query), cmocka_unit_test(test_path_groups_and_dollar),
         cmocka_unit_test(test_unless_and_last),    cmocka_unit_test(test_redirect),
         cmocka_unit_test(test_loop_and_unsafe),    cmocka_unit_test(test_sites),
+        cmocka_unit_test(test_prefix_shortcut),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
