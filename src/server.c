@@ -160,6 +160,7 @@ static void attach_pools(server_t *s, gen_t *g) {
         log_info("application %s removed: it stops once its requests have ended", pool_name(old[k]));
         s->retired = xrealloc(s->retired, (s->n_retired + 1) * sizeof(pool_t *));
         s->retired[s->n_retired++] = old[k];
+        pool_retire(old[k]); /* minInstances no longer applies */
         pool_put(s, old[k]); /* the list's reference; older generations keep theirs */
     }
     free(old);

@@ -441,7 +441,8 @@ static void text_crash(buf_t *out, const ctl_pool_status_t *p) {
         buf_append_str(out, " between requests");
     }
     buf_printf(out, ", after %" PRIu64 " requests\n", c->requests);
-    for (size_t i = 0; i < c->n_stderr; i++) buf_printf(out, "    stderr: %s\n", c->stderr_lines[i]);
+    for (size_t i = 0; i < c->n_stderr; i++)
+        buf_printf(out, "    stderr: %s\n", c->stderr_lines[i]);
     for (size_t j = start; j < out->len; j++) /* borrowed text from the application */
         if (((unsigned char)out->data[j] < 0x20 && out->data[j] != '\n') || out->data[j] == 0x7f)
             out->data[j] = '?';

@@ -294,7 +294,7 @@ static void start_processes(pool_t *p) {
      * server drops its privileges, and no process may start before that. */
     unsigned n = pool_policy_spawns_needed(p->n_queued, p->n_state[WORKER_STATE_STARTING],
                                            counted(p), p->limit,
-                                           p->warm ? p->app.min_instances : 0);
+                                           p->warm && !p->retired ? p->app.min_instances : 0);
     n = pool_policy_starts_allowed(n, p->n_unready, p->app.max_concurrent_starts);
     for (unsigned i = 0; i < n; i++) {
         int r = worker_spawn(p);
@@ -463,7 +463,8 @@ void pool_report_crash(worker_t *wk) {
     else
         snprintf(what, sizeof(what), "between requests (after %llu completed)",
                  (unsigned long long)c->completed);
-    size_t n = (size_t)snprintf(err, sizeof(err), "%s", c->n_stderr ? "; last stderr: " : "; no stderr output");
+    size_t n = (size_t)snprintf(err, sizeof(err), "%s",
+                                c->n_stderr ? "; last stderr: " : "; no stderr output");
     for (unsigned i = 0; i < c->n_stderr && n < sizeof(err); i++)
         n += (size_t)snprintf(err + n, sizeof(err) - n, "%s%s", i ? " | " : "", c->stderr_lines[i]);
     log_error("%scrashed: %s %s%s", wk->tag, c->how, what, err);
@@ -542,6 +543,7 @@ pool_t *pool_new(uv_loop_t *loop, const cfg_app_t *app, const char *runtime_dir,
 
 void pool_configure(pool_t *p, const cfg_app_t *app) {
     bool changed = app_process_differs(&p->app, app);
+    p->retired = false;
     cfg_app_t fresh;
     app_copy(&fresh, app);
     app_dispose(&p->app);
@@ -890,6 +892,10 @@ static void autotune_tick(pool_t *p, uint64_t now) {
     autotune_restart_interval(p, now);
 }
 
+void pool_retire(pool_t *p) {
+    p->retired = true;
+}
+
 void pool_warm(pool_t *p) {
     p->warm = true;
     maintain(p);
@@ -904,7 +910,7 @@ void pool_tick(pool_t *p, uint64_t now) {
     /* The idle list runs from the most to the least recently used: the expired ones are at its
      * tail. minInstances of them stay. */
     while (!p->stopping && p->idle_tail &&
-           pool_policy_may_end_idle(counted(p), p->app.min_instances) &&
+           pool_policy_may_end_idle(counted(p), p->retired ? 0 : p->app.min_instances) &&
            pool_policy_idle_expired(now, p->idle_tail->idle_since_ms, p->app.idle_timeout)) {
         p->st.recycles_idle++;
         worker_end(p->idle_tail, "idle timeout");

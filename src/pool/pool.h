@@ -239,6 +239,9 @@ void pool_tick(pool_t *p, uint64_t now);
 /* The server has started (its privileges are dropped): start the minInstances processes now
  * rather than at the first pool_tick. A pool starts no process before either call. */
 void pool_warm(pool_t *p);
+/* A reload removed the application: the pool only serves what older generations still send it,
+ * and starts no process for minInstances. pool_configure (the application is back) undoes it. */
+void pool_retire(pool_t *p);
 
 void pool_get_stats(const pool_t *p, pool_stats_t *out);
 

@@ -157,6 +157,7 @@ struct pool {
 
     bool stopping, done_called;
     bool warm;                       /* the server has started: minInstances may be started */
+    bool retired;                    /* removed by a reload (pool_retire): no minInstances */
     uint64_t spawn_retry_at;         /* loop ms: no start before (descriptors or memory ran out) */
     unsigned refs;           /* pool_ref/pool_unref: the server's list and each generation naming it */
     void (*done)(pool_t *p, void *arg);

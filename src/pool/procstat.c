@@ -82,7 +82,8 @@ bool procstat_private(pid_t pid, uint64_t *private_bytes, uint64_t *rss) {
     snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
     if (read_small(path, buf, sizeof(buf)) && strstr(buf, "Private_Dirty:")) {
         *rss = field_kb(buf, "\nRss:") * 1024;
-        *private_bytes = (field_kb(buf, "\nPrivate_Clean:") + field_kb(buf, "\nPrivate_Dirty:")) * 1024;
+        *private_bytes =
+            (field_kb(buf, "\nPrivate_Clean:") + field_kb(buf, "\nPrivate_Dirty:")) * 1024;
         return true;
     }
     return procstat_rss(pid, rss, private_bytes);

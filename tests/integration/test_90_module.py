@@ -5,6 +5,7 @@ processes, real signals, and waits on conditions with deadlines."""
 import json
 import os
 import re
+import signal
 import subprocess
 import threading
 import time
@@ -116,6 +117,30 @@ def test_min_instances_live_set_and_recycle_replace_at_once(start_server):
     assert cp.returncode == REFUSED and "minInstances" in cp.stderr, cp
     pool = pool_of(srv)
     assert pool["min_instances"] == 3 and pool["limit"] == 3
+
+
+@needs_app
+def test_min_instances_do_not_apply_to_an_application_a_reload_removed(start_server):
+    srv = start(start_server, minInstances=2, maxInstances=2)
+    helpers.wait_until(lambda: len(procs(srv, "idle")) == 2, 10, what="two processes")
+    out = {}
+    t = threading.Thread(target=lambda: out.setdefault("r", srv.get("/t.fcgi?mark=inflight&sleep=1500")))
+    t.start()
+    try:
+        srv.wait_for_log(r"fcgi_app \d+ mark inflight")
+        idle = procs(srv, "idle")[0]["pid"]
+        with open(srv.conf, "w") as f:  # the application and its handler leave the configuration
+            f.write(srv.config_text.split("[fastcgi:app]")[0])
+        srv.signal(signal.SIGHUP)
+        srv.wait_for_log(r"configuration reloaded")
+        os.kill(idle, 9)
+        srv.wait_for_log(rf"app\[{idle}\]: crashed: killed by signal 9")
+    finally:
+        t.join(15)
+    assert out["r"].status == 200, out["r"]
+    srv.wait_for_log(r"app: stopping")
+    # the retired pool served its request and started nothing to stay at minInstances
+    assert len(re.findall(r"app: started process", srv.error_log())) == 2, srv.error_log()[-3000:]
 
 
 def test_min_instances_above_max_instances_is_an_error_at_its_line(tmp_path):
