@@ -108,6 +108,11 @@ struct worker {
                                         closed the probe): no longer "starting" for
                                         maxConcurrentStarts (SPEC 4.9) */
     bool probing;                    /* the connection is the FCGI_GET_VALUES probe */
+    bool probe_kept;                 /* ... kept as its first connection: until a request goes
+                                        over it, an end of it is no exit (reconnect instead) */
+    unsigned char probe_hdr[8];      /* the answer's record header, as it arrives */
+    unsigned probe_have;             /* header bytes in probe_hdr */
+    uint32_t probe_left;             /* content and padding bytes of the answer still to come */
     bool finishing;                  /* process gone, not leased: closing handles, then freed */
 
     worker_linebuf_t out_line, err_line;

@@ -246,9 +246,15 @@ static void on_conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
  * at once, long before the application has loaded and calls accept(). A process is therefore
  * "starting" (for maxConcurrentStarts) until it answers an FCGI_GET_VALUES record, which php-cgi,
  * libfcgi and the other FastCGI libraries answer from their accept loop; an application that
- * ignores it is taken as ready after WORKER_PROBE_MS. The probe has its own connection, closed
- * after the answer (php-cgi closes it itself once it has answered), so no byte of it can be
- * taken for part of a request; then the worker connects again and becomes idle. */
+ * ignores it is taken as ready after WORKER_PROBE_MS.
+ *
+ * The probe's connection then becomes the process's connection, once the answer record has been
+ * read whole (so no byte of it is taken for part of a request): libfcgi (C, Perl, Ruby) drops a
+ * unix-socket connection on which nothing arrives within 2 s of its accept(), so a connection
+ * opened after the probe would be dropped under an idle process (minInstances). php-cgi closes
+ * the connection once it has answered a management record: for php-cgi (fullPath) the worker
+ * connects again at once; for another program that does the same, the end of a kept probe
+ * connection before any request is taken the same way, not as an exit. */
 
 static void worker_set_ready(worker_t *wk) {
     if (wk->ready) return;
@@ -270,9 +276,28 @@ static void probe_done(worker_t *wk, const char *how) {
     }
 }
 
+/* The answer was read whole (or none came in time): the process is ready. */
+static void probe_answered(worker_t *wk, const char *how) {
+    if (pool_policy_is_php_cgi(wk->pool->app.full_path)) { /* it closes this connection itself */
+        probe_done(wk, how);
+        return;
+    }
+    log_debug("%sready (%s)", wk->tag, how);
+    if (wk->timer_kind == WORKER_TIMER_PROBE) {
+        uv_timer_stop(&wk->timer);
+        wk->timer_kind = WORKER_TIMER_NONE;
+    }
+    worker_set_ready(wk);
+    wk->probing = false;
+    wk->probe_kept = true;
+    pool_on_worker_connected(wk);
+}
+
 static void probe_start(worker_t *wk) {
     uv_buf_t b = uv_buf_init((char *)probe_record, sizeof(probe_record));
     wk->probing = true;
+    wk->probe_have = 0;
+    wk->probe_left = 0;
     /* A fresh connection's send buffer takes 32 bytes at once, or the connection is broken. */
     if (uv_try_write(&wk->conn.stream, &b, 1) != (int)sizeof(probe_record)) {
         probe_done(wk, "the probe could not be sent");
@@ -287,11 +312,30 @@ static void probe_start(worker_t *wk) {
     timer_start(wk, WORKER_TIMER_PROBE, WORKER_PROBE_MS);
 }
 
-/* Any answer will do: the process has reached its accept loop. EOF or an error also ends the
- * probe: a process that is dying is handled by the exit path; one that lives is used. */
-static void on_probe_read(worker_t *wk, ssize_t nread) {
+/* Any answer record will do: the process has reached its accept loop. It is read to its end
+ * (header, then content and padding as the header says). EOF, an error or bytes beyond the record
+ * end the probe on a new connection: a process that is dying is handled by the exit path; one
+ * that lives is used. */
+static void on_probe_read(worker_t *wk, ssize_t nread, const uv_buf_t *buf) {
     if (nread == 0) return;
-    probe_done(wk, nread > 0 ? "answered FCGI_GET_VALUES" : "closed the probe without answering");
+    if (nread < 0) {
+        probe_done(wk, "closed the probe without answering");
+        return;
+    }
+    const unsigned char *p = (const unsigned char *)buf->base;
+    size_t n = (size_t)nread;
+    while (n > 0 && wk->probe_have < sizeof(wk->probe_hdr)) {
+        wk->probe_hdr[wk->probe_have++] = *p++;
+        n--;
+        if (wk->probe_have == sizeof(wk->probe_hdr))
+            wk->probe_left = ((uint32_t)wk->probe_hdr[4] << 8 | wk->probe_hdr[5]) + wk->probe_hdr[6];
+    }
+    size_t skip = n < wk->probe_left ? n : wk->probe_left;
+    wk->probe_left -= (uint32_t)skip;
+    n -= skip;
+    if (wk->probe_have < sizeof(wk->probe_hdr) || wk->probe_left > 0) return; /* more to come */
+    if (n > 0) probe_done(wk, "answered FCGI_GET_VALUES, and more");
+    else probe_answered(wk, "answered FCGI_GET_VALUES");
 }
 
 static void on_connect(uv_connect_t *req, int status) {
@@ -341,6 +385,17 @@ static void on_idle_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
         worker_end(wk, "sent data outside a request");
         return;
     }
+    if (wk->probe_kept && wk->completed == 0 && wk->state == WORKER_STATE_IDLE) {
+        /* the end of the probe's connection (a program that closes it after a management
+         * record, as php-cgi does): connect again rather than take it for an exit */
+        log_debug("%sclosed the probe's connection: connecting again", wk->tag);
+        wk->probe_kept = false;
+        worker_close_conn(wk);
+        pool_set_state(wk, WORKER_STATE_STARTING);
+        wk->connect_tries = 0;
+        worker_connect(wk);
+        return;
+    }
     log_debug("%sidle connection closed: %s", wk->tag, uv_strerror((int)nread));
     worker_expect_exit(wk, "closed its connection");
 }
@@ -356,7 +411,7 @@ static void on_conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 static void on_conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     worker_t *wk = container_of(s, worker_t, conn.stream);
     if (wk->lessee_read) wk->lessee_read(s, nread, buf);
-    else if (wk->probing) on_probe_read(wk, nread);
+    else if (wk->probing) on_probe_read(wk, nread, buf);
     else on_idle_read(s, nread, buf);
 }
 
@@ -506,7 +561,7 @@ static void on_timer(uv_timer_t *t) {
         close_timer(wk);
         break;
     case WORKER_TIMER_PROBE:
-        if (wk->probing) probe_done(wk, "no answer to FCGI_GET_VALUES within 2 s");
+        if (wk->probing) probe_answered(wk, "no answer to FCGI_GET_VALUES within 2 s");
         break;
     case WORKER_TIMER_NONE: break;
     }
