@@ -242,6 +242,7 @@ static void fail_waiters(pool_t *p, int status) {
 static void lease(pool_t *p, worker_t *wk, pool_waiter_t *w) {
     worker_unwatch(wk);
     wk->probe_kept = false; /* a request goes over it: its end is an ordinary one from now on */
+    wk->probe_late = false;
     pool_set_state(wk, WORKER_STATE_BUSY);
     wk->leased = true;
     uint64_t now = uv_now(p->loop);

@@ -110,6 +110,8 @@ struct worker {
     bool probing;                    /* the connection is the FCGI_GET_VALUES probe */
     bool probe_kept;                 /* ... kept as its first connection: until a request goes
                                         over it, an end of it is no exit (reconnect instead) */
+    bool probe_late;                 /* kept unanswered (its grace passed): the answer may still
+                                        come while it is idle, and is read as such */
     unsigned char probe_hdr[8];      /* the answer's record header, as it arrives */
     unsigned probe_have;             /* header bytes in probe_hdr */
     uint32_t probe_left;             /* content and padding bytes of the answer still to come */

@@ -276,6 +276,22 @@ static void probe_done(worker_t *wk, const char *how) {
     }
 }
 
+/* Feed bytes of the answer record to the probe's reader. Returns 1 when the record is complete,
+ * 0 when more is to come, -1 when bytes follow the record. */
+static int probe_feed(worker_t *wk, const unsigned char *p, size_t n) {
+    while (n > 0 && wk->probe_have < sizeof(wk->probe_hdr)) {
+        wk->probe_hdr[wk->probe_have++] = *p++;
+        n--;
+        if (wk->probe_have == sizeof(wk->probe_hdr))
+            wk->probe_left = ((uint32_t)wk->probe_hdr[4] << 8 | wk->probe_hdr[5]) + wk->probe_hdr[6];
+    }
+    size_t skip = n < wk->probe_left ? n : wk->probe_left;
+    wk->probe_left -= (uint32_t)skip;
+    n -= skip;
+    if (wk->probe_have < sizeof(wk->probe_hdr) || wk->probe_left > 0) return 0;
+    return n > 0 ? -1 : 1;
+}
+
 /* The answer was read whole (or none came in time): the process is ready. */
 static void probe_answered(worker_t *wk, const char *how) {
     if (pool_policy_is_php_cgi(wk->pool->app.full_path)) { /* it closes this connection itself */
@@ -322,20 +338,9 @@ static void on_probe_read(worker_t *wk, ssize_t nread, const uv_buf_t *buf) {
         probe_done(wk, "closed the probe without answering");
         return;
     }
-    const unsigned char *p = (const unsigned char *)buf->base;
-    size_t n = (size_t)nread;
-    while (n > 0 && wk->probe_have < sizeof(wk->probe_hdr)) {
-        wk->probe_hdr[wk->probe_have++] = *p++;
-        n--;
-        if (wk->probe_have == sizeof(wk->probe_hdr))
-            wk->probe_left = ((uint32_t)wk->probe_hdr[4] << 8 | wk->probe_hdr[5]) + wk->probe_hdr[6];
-    }
-    size_t skip = n < wk->probe_left ? n : wk->probe_left;
-    wk->probe_left -= (uint32_t)skip;
-    n -= skip;
-    if (wk->probe_have < sizeof(wk->probe_hdr) || wk->probe_left > 0) return; /* more to come */
-    if (n > 0) probe_done(wk, "answered FCGI_GET_VALUES, and more");
-    else probe_answered(wk, "answered FCGI_GET_VALUES");
+    int r = probe_feed(wk, (const unsigned char *)buf->base, (size_t)nread);
+    if (r < 0) probe_done(wk, "answered FCGI_GET_VALUES, and more");
+    else if (r > 0) probe_answered(wk, "answered FCGI_GET_VALUES");
 }
 
 static void on_connect(uv_connect_t *req, int status) {
@@ -380,6 +385,14 @@ void worker_connect(worker_t *wk) {
 static void on_idle_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     worker_t *wk = container_of(s, worker_t, conn.stream);
     if (nread == 0) return;
+    if (nread > 0 && wk->probe_late) { /* the late answer to the probe */
+        int r = probe_feed(wk, (const unsigned char *)buf->base, (size_t)nread);
+        if (r >= 0) {
+            wk->probe_late = r == 0;
+            return;
+        }
+        wk->probe_late = false;
+    }
     if (nread > 0) {
         log_warn("%ssent %zd bytes outside a request", wk->tag, nread);
         worker_end(wk, "sent data outside a request");
@@ -561,7 +574,10 @@ static void on_timer(uv_timer_t *t) {
         close_timer(wk);
         break;
     case WORKER_TIMER_PROBE:
-        if (wk->probing) probe_answered(wk, "no answer to FCGI_GET_VALUES within 2 s");
+        if (wk->probing) {
+            wk->probe_late = true; /* a slow start: its answer may come while it is idle */
+            probe_answered(wk, "no answer to FCGI_GET_VALUES within 2 s");
+        }
         break;
     case WORKER_TIMER_NONE: break;
     }

@@ -106,6 +106,21 @@ def test_min_instances_started_at_start_and_kept_after_idle_timeout(start_server
 
 
 @needs_app
+def test_a_process_slower_to_start_than_the_probe_grace_is_kept(start_server):
+    # ready after the 2 s grace of FCGI_GET_VALUES; its answer comes later, while it is idle
+    srv = start(start_server, minInstances=1, maxInstances=2, env="FCGI_APP_START_DELAY_MS=2600")
+    m = srv.wait_for_log(r"fcgi_app (\d+) start", timeout=10)
+    pid = int(m.group(1))
+    srv.wait_for_log(r"app: started process", timeout=5)
+    helpers.wait_until(lambda: procs(srv, "idle") and procs(srv, "idle")[0]["idle_seconds"] >= 2,
+                       15, what="the slow process idle for 2 s after its start")
+    r = srv.get("/t.fcgi")
+    assert r.status == 200 and int(env_of(r.body)["pid"]) == pid, r
+    assert pool_of(srv)["spawns"] == 1
+    assert "outside a request" not in srv.error_log()
+
+
+@needs_app
 def test_min_instances_live_set_and_recycle_replace_at_once(start_server):
     srv = start(start_server, minInstances=1, maxInstances=3)
     helpers.wait_until(lambda: len(procs(srv, "idle")) == 1, 10, what="one process")
