@@ -174,8 +174,14 @@ def test_min_instances_above_max_instances_is_an_error_at_its_line(tmp_path):
     assert cp.returncode == 1
     assert re.search(r"t\.conf:5: minInstances: '10001'", cp.stderr), cp.stderr
     assert re.search(r"t\.conf:6: maxConcurrentStarts: '0'", cp.stderr), cp.stderr
+    cp = check_config(tmp_path, "[fastcgi:a]\nfullPath = /bin/cat\nprivateMemoryLimit = 1g\n"
+                      "slowRequestSeconds = -1\n")
+    assert cp.returncode == 1
+    assert re.search(r"t\.conf:5: privateMemoryLimit: '1g' is not a whole number", cp.stderr), cp.stderr
+    assert re.search(r"t\.conf:6: slowRequestSeconds: '-1'", cp.stderr), cp.stderr
     cp = check_config(tmp_path, "[fastcgi:a]\nfullPath = /bin/cat\nmaxInstances = 0\n"
-                      "minInstances = 30\nmaxConcurrentStarts = 2\n")
+                      "minInstances = 30\nmaxConcurrentStarts = 2\nprivateMemoryLimit = 262144\n"
+                      "slowRequestSeconds = 5\n")
     assert cp.returncode == 0, cp.stderr
 
 
