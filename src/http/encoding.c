@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <libdeflate.h>
 #include <zlib.h>
 
 #include "util/xalloc.h"
@@ -129,16 +130,34 @@ bool http_compressible_type(str_t ct) {
 struct http_compressor {
     http_encoding_t enc;
     bool finished;
+    int level;
     z_stream z;
     BrotliEncoderState *br;
 };
 
+/* gzip streams are kept for reuse (deflateReset) instead of being set up and torn down per
+ * response: zlib's state is some 256 KiB in five allocations, which malloc would otherwise map
+ * and unmap for every coded response. Used on the event loop's thread only. */
+#define GZIP_SPARE 8
+static http_compressor_t *gzip_spare[GZIP_SPARE];
+static unsigned n_gzip_spare;
+
 http_compressor_t *http_compressor_new(http_encoding_t enc, int level) {
     if (enc == HTTP_ENC_IDENTITY) return NULL;
+    if (enc == HTTP_ENC_GZIP && (level < 1 || level > 9)) level = 1;
+    if (enc == HTTP_ENC_GZIP && n_gzip_spare) {
+        for (unsigned i = n_gzip_spare; i-- > 0;) {
+            http_compressor_t *c = gzip_spare[i];
+            if (c->level != level || deflateReset(&c->z) != Z_OK) continue;
+            gzip_spare[i] = gzip_spare[--n_gzip_spare];
+            c->finished = false;
+            return c;
+        }
+    }
     http_compressor_t *c = xcalloc(1, sizeof(*c));
     c->enc = enc;
+    c->level = level;
     if (enc == HTTP_ENC_GZIP) {
-        if (level < 1 || level > 9) level = 1;
         /* windowBits 15 + 16: a gzip wrapper; memLevel 8: zlib's default (as nginx) */
         if (deflateInit2(&c->z, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
             free(c);
@@ -165,6 +184,7 @@ static int feed_gzip(http_compressor_t *c, const void *in, size_t n, http_compre
                                              : Z_NO_FLUSH;
     c->z.next_in = (Bytef *)(uintptr_t)in;
     c->z.avail_in = (uInt)n;
+    buf_reserve(out, n / 2 + CHUNK); /* text codes to well under half: one allocation, no regrowth */
     for (;;) {
         char *dst = buf_reserve(out, CHUNK);
         c->z.next_out = (Bytef *)dst;
@@ -207,8 +227,38 @@ int http_compressor_feed(http_compressor_t *c, const void *in, size_t n, http_co
     return c->enc == HTTP_ENC_GZIP ? feed_gzip(c, in, n, mode, out) : feed_br(c, in, n, mode, out);
 }
 
+int http_compress_whole(http_encoding_t enc, const void *in, size_t n, buf_t *out) {
+    if (enc == HTTP_ENC_GZIP) {
+        static struct libdeflate_compressor *ld; /* the loop's thread only; kept for reuse */
+        if (ld == NULL && (ld = libdeflate_alloc_compressor(1)) == NULL) return -1;
+        size_t bound = libdeflate_gzip_compress_bound(ld, n);
+        char *dst = buf_reserve(out, bound);
+        size_t got = libdeflate_gzip_compress(ld, in, n, dst, bound);
+        if (got == 0) return -1;
+        out->len += got;
+        return 0;
+    }
+    if (enc != HTTP_ENC_BR) return -1;
+    size_t bound = BrotliEncoderMaxCompressedSize(n);
+    if (bound == 0) bound = n + 1024; /* too large for the estimate: the streaming path's bound */
+    size_t got = bound;
+    char *dst = buf_reserve(out, bound);
+    if (!BrotliEncoderCompress(4, 20, BROTLI_MODE_TEXT, n, in, &got, (uint8_t *)dst)) {
+        http_compressor_t *c = http_compressor_new(HTTP_ENC_BR, -1);
+        int rc = c ? http_compressor_feed(c, in, n, HTTP_COMPRESS_FINISH, out) : -1;
+        http_compressor_free(c);
+        return rc;
+    }
+    out->len += got;
+    return 0;
+}
+
 void http_compressor_free(http_compressor_t *c) {
     if (c == NULL) return;
+    if (c->enc == HTTP_ENC_GZIP && n_gzip_spare < GZIP_SPARE) {
+        gzip_spare[n_gzip_spare++] = c;
+        return;
+    }
     if (c->enc == HTTP_ENC_GZIP) deflateEnd(&c->z);
     if (c->br) BrotliEncoderDestroyInstance(c->br);
     free(c);

@@ -51,4 +51,9 @@ int http_compressor_feed(http_compressor_t *c, const void *in, size_t n, http_co
                          buf_t *out);
 void http_compressor_free(http_compressor_t *c);
 
+/* A whole body coded at once (not streamed), appended to out: gzip with libdeflate (level 1:
+ * about three times zlib's speed, and smaller than zlib's level 1, nginx's default), br with
+ * brotli's one-shot encoder (quality 4, as the streaming one). Returns 0, or -1 (memory). */
+int http_compress_whole(http_encoding_t enc, const void *in, size_t n, buf_t *out);
+
 #endif

@@ -490,14 +490,19 @@ void resp_send(request_t *r, int64_t len, const uv_buf_t *body, unsigned nbody, 
     if (enc != HTTP_ENC_IDENTITY) {
         /* The whole body is here: code it now and announce the coded length (HEAD too, so that
          * it gets the header fields GET would). */
-        http_compressor_t *c = http_compressor_new(enc, -1);
         buf_t out;
         buf_init(&out);
-        int rc = c ? 0 : -1;
-        for (unsigned i = 0; rc == 0 && i < nbody; i++)
-            rc = http_compressor_feed(c, body[i].base, body[i].len, HTTP_COMPRESS_MORE, &out);
-        if (rc == 0) rc = http_compressor_feed(c, NULL, 0, HTTP_COMPRESS_FINISH, &out);
-        http_compressor_free(c);
+        int rc;
+        if (nbody == 1) {
+            rc = http_compress_whole(enc, body[0].base, body[0].len, &out);
+        } else {
+            http_compressor_t *c = http_compressor_new(enc, -1);
+            rc = c ? 0 : -1;
+            for (unsigned i = 0; rc == 0 && i < nbody; i++)
+                rc = http_compressor_feed(c, body[i].base, body[i].len, HTTP_COMPRESS_MORE, &out);
+            if (rc == 0) rc = http_compressor_feed(c, NULL, 0, HTTP_COMPRESS_FINISH, &out);
+            http_compressor_free(c);
+        }
         if (rc == 0) {
             if (r->srv) {
                 r->srv->compressed++;

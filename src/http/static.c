@@ -61,6 +61,9 @@ typedef struct file_entry {
     char etag[48];
     char lastmod[40];
     char *data;         /* the whole file when small */
+    char *coded[3];     /* data coded (index: http_encoding_t), made on the first request that
+                           takes the coding and kept with the entry: coded once, not per request */
+    uint32_t coded_len[3];
 } file_entry_t;
 
 struct file_cache {
@@ -86,6 +89,8 @@ static void entry_unref(file_entry_t *e) {
     if (--e->refs > 0) return;
     if (e->fd >= 0) close(e->fd);
     free(e->data);
+    free(e->coded[HTTP_ENC_GZIP]);
+    free(e->coded[HTTP_ENC_BR]);
     free(e->key);
     free(e);
 }
@@ -96,6 +101,7 @@ static void table_remove(file_cache_t *fc, file_entry_t **link) {
     e->in_table = false;
     fc->n--;
     if (e->data) fc->data_bytes -= (uint64_t)e->size; /* counted while in the table only */
+    fc->data_bytes -= (uint64_t)e->coded_len[HTTP_ENC_GZIP] + e->coded_len[HTTP_ENC_BR];
     if (e->fd >= 0) fc->n_fds--;
     entry_unref(e);
 }
@@ -405,6 +411,7 @@ typedef struct sendfile_job {
                            last one is written (encrypted, framed or coded by resp_write) */
     unsigned cur;       /* the buffer the next read fills */
     unsigned writes;    /* our writes whose callbacks have not come (the head, chunks) */
+    bool whole;         /* one coded chunk: the response is sent after the read, in one piece */
     int64_t off, end;
     uv_work_t work;
     ssize_t res;        /* result of the last sendfile: bytes, or a negative UV_E* code */
@@ -415,11 +422,27 @@ typedef struct sendfile_job {
 
 static void job_step(sendfile_job_t *j);
 
+/* Chunk buffers are kept for the next copy instead of being mapped and unmapped by malloc for
+ * every response (256 KiB is past its mmap threshold). At most CHUNK_SPARE are kept. */
+#define CHUNK_SPARE 16
+static char *chunk_spare[CHUNK_SPARE];
+static unsigned n_chunk_spare;
+
+static char *chunk_get(void) {
+    return n_chunk_spare ? chunk_spare[--n_chunk_spare] : xmalloc(COPY_CHUNK);
+}
+
+static void chunk_put(char *p) {
+    if (p == NULL) return;
+    if (n_chunk_spare < CHUNK_SPARE) chunk_spare[n_chunk_spare++] = p;
+    else free(p);
+}
+
 static void job_release(sendfile_job_t *j) {
     if (j->sock >= 0) close(j->sock);
     entry_unref(j->e);
-    free(j->copy[0]);
-    free(j->copy[1]);
+    chunk_put(j->copy[0]);
+    chunk_put(j->copy[1]);
     free(j);
 }
 
@@ -480,21 +503,25 @@ static void do_sendfile(uv_work_t *w) {
 }
 
 static void on_written(request_t *r, void *ctx, int status);
-static void on_chunk_written(request_t *r, void *ctx, int status);
 
-/* Copying: the end once every chunk is read and taken, else the next read while at most one
- * chunk is being written (in the other buffer). */
-static void copy_continue(sendfile_job_t *j) {
+/* The response is complete: the request is let go of, the job freed once nothing is pending. */
+static void job_done(sendfile_job_t *j) {
+    request_t *r = j->r;
+    r->hctx = NULL;
+    j->r = NULL;
+    job_maybe_free(j);
+    resp_finish(r);
+}
+
+/* The end once every byte is read (or sent) and taken, else the next read or sendfile, copying
+ * while at most one chunk is being written (in the other buffer). */
+static void job_continue(sendfile_job_t *j) {
     if (j->r == NULL) {
         job_maybe_free(j);
         return;
     }
     if (j->off >= j->end && !j->busy && j->writes == 0) {
-        request_t *r = j->r;
-        r->hctx = NULL;
-        j->r = NULL;
-        job_maybe_free(j);
-        resp_finish(r);
+        job_done(j);
         return;
     }
     if (!j->busy && j->writes < 2 && j->off < j->end) job_step(j);
@@ -508,14 +535,31 @@ static void on_sendfile(uv_work_t *w, int status) {
         job_maybe_free(j);
         return;
     }
+    if (j->whole && res > 0) {
+        if (res != j->end - j->off) { /* the file changed under us: nothing was answered yet */
+            request_t *r = j->r;
+            r->hctx = NULL;
+            j->r = NULL;
+            job_maybe_free(j);
+            resp_error(r, 500, "the file changed while it was read");
+            return;
+        }
+        j->off += res;
+        uv_buf_t b = uv_buf_init(j->copy[0], (unsigned)res);
+        j->writes += 2; /* as below: the callback may run within the call */
+        resp_send(j->r, res, &b, 1, on_written, j);
+        j->writes--;
+        job_continue(j);
+        return;
+    }
     if (j->copy[0] && res > 0) {
         j->off += res;
         uv_buf_t b = uv_buf_init(j->copy[j->cur], (unsigned)res);
-        j->cur ^= 1;
+        if (j->copy[1]) j->cur ^= 1;
         j->writes += 2; /* the chunk's, and ours across the call: its callback may run in it */
-        resp_write(j->r, &b, 1, on_chunk_written, j);
+        resp_write(j->r, &b, 1, on_written, j);
         j->writes--;
-        copy_continue(j);
+        job_continue(j);
         return;
     }
     if (res > 0) {
@@ -523,11 +567,7 @@ static void on_sendfile(uv_work_t *w, int status) {
         j->r->resp_body_bytes += (uint64_t)res;
     }
     if (j->off >= j->end) {
-        request_t *r = j->r;
-        r->hctx = NULL;
-        j->r = NULL;
-        job_maybe_free(j);
-        resp_finish(r);
+        job_done(j);
         return;
     }
     if (res == UV_EAGAIN || res > 0) {
@@ -546,7 +586,8 @@ static void on_sendfile(uv_work_t *w, int status) {
     job_fail(j, (int)res);
 }
 
-/* The headers are written: the first chunk (read, or sendfile), or the end. */
+/* The head, or a chunk (copying: over TLS encrypted and written), was taken: the next read or
+ * sendfile, or the end once everything is. */
 static void on_written(request_t *r, void *ctx, int status) {
     sendfile_job_t *j = ctx;
     j->writes--;
@@ -558,30 +599,7 @@ static void on_written(request_t *r, void *ctx, int status) {
         job_fail(j, status);
         return;
     }
-    if (j->off >= j->end) {
-        r->hctx = NULL;
-        j->r = NULL;
-        job_maybe_free(j);
-        resp_finish(r);
-        return;
-    }
-    job_step(j);
-}
-
-/* Copying: a chunk was taken (over TLS: encrypted and written): the next read, or the end once
- * every chunk is. */
-static void on_chunk_written(request_t *r, void *ctx, int status) {
-    sendfile_job_t *j = ctx;
-    j->writes--;
-    if (j->r == NULL) {
-        job_maybe_free(j);
-        return;
-    }
-    if (status < 0 || req_client_gone(r)) {
-        job_fail(j, status);
-        return;
-    }
-    copy_continue(j);
+    job_continue(j);
 }
 
 static void job_step(sendfile_job_t *j) {
@@ -639,9 +657,12 @@ static void send_body(request_t *r, file_entry_t *e, int64_t from, int64_t len) 
     }
     sendfile_job_t *j = xcalloc(1, sizeof(*j));
     if (sock < 0) {
-        j->copy[0] = xmalloc(COPY_CHUNK);
-        j->copy[1] = xmalloc(COPY_CHUNK);
+        j->copy[0] = chunk_get();
+        if (len > COPY_CHUNK) j->copy[1] = chunk_get(); /* one chunk: no read ahead needed */
     }
+    /* Coded, and the whole file is one chunk: read first, then answered at once (coded in one go,
+     * with its coded length) instead of a head and a coded stream. */
+    j->whole = coded && len <= COPY_CHUNK;
     j->r = r;
     j->e = e;
     e->refs++;
@@ -651,6 +672,10 @@ static void send_body(request_t *r, file_entry_t *e, int64_t from, int64_t len) 
     j->work.data = j;
     r->hctx = j;
     r->handler = &static_handler;
+    if (j->whole) {
+        job_step(j);
+        return;
+    }
     j->writes = 1; /* the head's */
     resp_send_headers_cb(r, len, on_written, j);
 }
@@ -696,6 +721,52 @@ static file_entry_t *precompressed(request_t *r, const file_entry_t *e, http_enc
 }
 
 static void send_body(request_t *r, file_entry_t *e, int64_t from, int64_t len);
+
+/* The file in memory coded with enc, made once and kept with its cache entry (counted in the
+ * cache's memory); NULL when it cannot be kept (the entry left the table, memory is full, the
+ * coder failed): the answer is then coded as it goes out. */
+static const char *entry_coded(http_server_t *s, file_entry_t *e, http_encoding_t enc, size_t *len) {
+    if (e->coded[enc]) {
+        *len = e->coded_len[enc];
+        return e->coded[enc];
+    }
+    if (!e->in_table || s->files->data_bytes + (uint64_t)e->size > CACHE_MAX_DATA) return NULL;
+    buf_t out;
+    buf_init(&out);
+    int rc = http_compress_whole(enc, e->data, (size_t)e->size, &out);
+    if (rc < 0 || out.len == 0 || out.len > UINT32_MAX) {
+        buf_dispose(&out);
+        return NULL;
+    }
+    e->coded[enc] = out.data;
+    e->coded_len[enc] = (uint32_t)out.len;
+    s->files->data_bytes += out.len;
+    *len = out.len;
+    return out.data;
+}
+
+/* 200 from the entry's coded copy: as a precompressed sibling is sent (weak ETag, Vary). */
+static void serve_coded(request_t *r, file_entry_t *e, http_encoding_t enc, const char *coded,
+                        size_t len) {
+    char etag[56];
+    snprintf(etag, sizeof(etag), "W/%s", e->etag);
+    r->no_compress = true;
+    if (r->srv) {
+        r->srv->compressed++;
+        r->srv->compress_in += (uint64_t)e->size;
+        r->srv->compress_out += len;
+    }
+    resp_start(r, 200);
+    resp_header_str(r, "Content-Type", e->ctype);
+    resp_header_str(r, "Content-Encoding", http_encoding_name(enc));
+    resp_header_str(r, "Vary", "Accept-Encoding");
+    resp_header_str(r, "Last-Modified", e->lastmod);
+    resp_header_str(r, "ETag", etag);
+    e->refs++;
+    uv_buf_t b = uv_buf_init((char *)coded, (unsigned)len);
+    resp_send(r, (int64_t)len, &b, 1, on_inline_written, e);
+    resp_finish(r);
+}
 
 static void serve_file(request_t *r, file_entry_t *e) {
     if (r->http.method_id != HTTP_METHOD_GET && r->http.method_id != HTTP_METHOD_HEAD) {
@@ -755,6 +826,15 @@ static void serve_file(request_t *r, file_entry_t *e) {
         resp_write_copy(r, "416 Range Not Satisfiable\n\n", 27);
         resp_finish(r);
         return;
+    }
+    if (!range && e->data && on_the_fly) {
+        http_encoding_t want = resp_client_coding(r);
+        size_t clen;
+        const char *coded = want != HTTP_ENC_IDENTITY ? entry_coded(r->srv, e, want, &clen) : NULL;
+        if (coded) {
+            serve_coded(r, e, want, coded, clen);
+            return;
+        }
     }
     resp_start(r, range ? 206 : 200);
     resp_header_str(r, "Content-Type", e->ctype);

@@ -5,8 +5,10 @@ what the server answers, including whether it closes the connection afterwards.
 Every wait here is a poll with a deadline: nothing sleeps a fixed time and hopes.
 """
 import email.utils
+import os
 import re
 import socket
+import subprocess
 import time
 
 DEFAULT_TIMEOUT = 5.0
@@ -361,3 +363,17 @@ def check_common_headers(resp, method="GET"):
             "neither Content-Length nor Transfer-Encoding in %r" % (resp.raw_head,)
         if cl is not None and method != "HEAD":
             assert int(cl) == len(resp.body)
+
+
+def make_cert(d, name, cn, sans, key_type="rsa:2048"):
+    """A self-signed certificate and key for cn with subjectAltName DNS names `sans`."""
+    cert, key = os.path.join(d, name + ".pem"), os.path.join(d, name + ".key")
+    args = ["openssl", "req", "-x509", "-nodes", "-days", "2", "-subj", "/CN=" + cn,
+            "-addext", "subjectAltName=" + ",".join("DNS:" + s for s in sans),
+            "-keyout", key, "-out", cert]
+    if key_type == "ec":
+        args[2:2] = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
+    else:
+        args[2:2] = ["-newkey", key_type]
+    subprocess.run(args, check=True, capture_output=True)
+    return cert, key

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from conftest import free_ports
-from helpers import wait_until
+from helpers import make_cert, wait_until
 
 PHP_CGI = "/usr/bin/php-cgi"
 
@@ -26,20 +26,6 @@ echo json_encode(['HTTPS' => $_SERVER['HTTPS'] ?? null, 'SSL_PROTOCOL' => $_SERV
   'REQUEST_SCHEME' => $_SERVER['REQUEST_SCHEME'] ?? null, 'SERVER_PORT' => $_SERVER['SERVER_PORT'] ?? null,
   'REMOTE_ADDR' => $_SERVER['REMOTE_ADDR'] ?? null, 'len' => strlen($in), 'md5' => md5($in)]);
 """
-
-
-def make_cert(d, name, cn, sans, key_type="rsa:2048"):
-    """A self-signed certificate and key for cn with subjectAltName DNS names `sans`."""
-    cert, key = os.path.join(d, name + ".pem"), os.path.join(d, name + ".key")
-    args = ["openssl", "req", "-x509", "-nodes", "-days", "2", "-subj", "/CN=" + cn,
-            "-addext", "subjectAltName=" + ",".join("DNS:" + s for s in sans),
-            "-keyout", key, "-out", cert]
-    if key_type == "ec":
-        args[2:2] = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
-    else:
-        args[2:2] = ["-newkey", key_type]
-    subprocess.run(args, check=True, capture_output=True)
-    return cert, key
 
 
 def client_ctx():
