@@ -160,6 +160,7 @@ static void attach_pools(server_t *s, gen_t *g) {
         log_info("application %s removed: it stops once its requests have ended", pool_name(old[k]));
         s->retired = xrealloc(s->retired, (s->n_retired + 1) * sizeof(pool_t *));
         s->retired[s->n_retired++] = old[k];
+        pool_retire(old[k]); /* minInstances no longer applies */
         pool_put(s, old[k]); /* the list's reference; older generations keep theirs */
     }
     free(old);
@@ -724,6 +725,7 @@ int server_run(const char *conf_path) {
     uv_timer_init(&loop, &s->maint);
     s->maint.data = s;
     uv_timer_start(&s->maint, on_maint, MAINT_INTERVAL_MS, MAINT_INTERVAL_MS);
+    for (size_t i = 0; i < s->n_pools; i++) pool_warm(s->pools[i]); /* minInstances, now dropped */
     uv_prepare_init(&loop, &s->flush);
     s->flush.data = s;
     uv_prepare_start(&s->flush, on_prepare);

@@ -45,6 +45,8 @@ typedef struct proc_list {
     ctl_proc_status_t *v;
     size_t n, cap;
     uint64_t now;
+    ctl_crash_t crash;          /* the pool's last crash, when it has one */
+    const char *crash_lines[POOL_CRASH_LINES];
 } proc_list_t;
 
 static void add_proc(const worker_info_t *wi, void *arg) {
@@ -62,8 +64,9 @@ static void add_proc(const worker_info_t *wi, void *arg) {
     case WORKER_STATE_DRAINING: st = CTL_PROC_DRAINING; break;
     default: st = CTL_PROC_STOPPING; break;
     }
-    uint64_t rss = 0, priv;
+    uint64_t rss = 0, priv, cpu_ns = 0, runq_ns;
     if (!procstat_rss(wi->pid, &rss, &priv)) rss = 0;
+    bool cpu_known = procstat_sched(wi->pid, &cpu_ns, &runq_ns);
     *ps = (ctl_proc_status_t){
         .pid = wi->pid,
         .state = ctl_proc_state_name(st),
@@ -73,6 +76,11 @@ static void add_proc(const worker_info_t *wi, void *arg) {
                       ? (int64_t)((l->now - wi->idle_since_ms) / 1000)
                       : -1,
         .rss_bytes = rss,
+        .cpu_known = cpu_known,
+        .cpu_ms = cpu_ns / 1000000,
+        .method = wi->req_method, /* borrowed until the next call into the pool */
+        .uri = wi->req_uri,
+        .request_ms = wi->req_method && l->now > wi->req_start_ms ? l->now - wi->req_start_ms : 0,
     };
 }
 
@@ -86,6 +94,10 @@ static void fill_pool(server_t *s, pool_t *p, const cfg_app_t *app, ctl_pool_sta
         .name = pool_name(p),
         .limit = st.limit,
         .auto_limit = st.auto_limit,
+        .min_instances = app ? app->min_instances : 0,
+        .max_concurrent_starts = app ? app->max_concurrent_starts : 0,
+        .private_memory_limit = app ? (uint64_t)app->private_memory_limit * 1024 : 0,
+        .slow_request_seconds = app ? app->slow_request_seconds : 0,
         .autotune_note = st.autotune_reason,
         .autotune_note_age_s = now > st.autotune_changed_ms ? (now - st.autotune_changed_ms) / 1000
                                                             : 0,
@@ -104,13 +116,34 @@ static void fill_pool(server_t *s, pool_t *p, const cfg_app_t *app, ctl_pool_sta
         .rapid_fails = st.rapid_fails,
         .exits_unexpected = st.exits_unexpected,
         .stderr_lines = st.stderr_lines,
+        .crashes = st.crashes,
+        .slow_requests = st.slow_requests,
     };
+    const pool_crash_t *c = pool_last_crash(p);
+    if (c) {
+        for (unsigned i = 0; i < c->n_stderr; i++) procs->crash_lines[i] = c->stderr_lines[i];
+        procs->crash = (ctl_crash_t){
+            .pid = c->pid,
+            .age_s = now > c->when_ms ? (now - c->when_ms) / 1000 : 0,
+            .how = c->how,
+            .signal = c->signal,
+            .exit_status = c->status,
+            .method = c->in_request ? c->method : NULL,
+            .uri = c->in_request ? c->uri : NULL,
+            .request_ms = c->request_ms,
+            .requests = c->completed,
+            .stderr_lines = procs->crash_lines,
+            .n_stderr = c->n_stderr,
+        };
+        out->last_crash = &procs->crash;
+    }
     memcpy(out->requests, h->classes, sizeof(out->requests));
     out->recycles[CTL_RECYCLE_MAX_REQUESTS] = st.recycles_max_requests;
     out->recycles[CTL_RECYCLE_IDLE] = st.recycles_idle;
     out->recycles[CTL_RECYCLE_CHANGE] = st.recycles_change;
     out->recycles[CTL_RECYCLE_KILL] = st.recycles_kill;
     out->recycles[CTL_RECYCLE_MANUAL] = st.recycles_manual;
+    out->recycles[CTL_RECYCLE_MEMORY] = st.recycles_memory;
     procs->now = now;
     pool_foreach_worker(p, add_proc, procs);
     for (size_t i = 0; i < procs->n; i++)

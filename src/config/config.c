@@ -923,6 +923,16 @@ static void finish(loader_t *ld) {
         (void)cfg_split_arguments(app->arguments ? app->arguments : "", app->full_path,
                                   &app->argv);
     }
+    for (size_t i = 0; i < ld->n_sects; i++) {
+        const section_t *sec = &ld->sects[i];
+        const char *key = NULL, *rule;
+        if (sec->kind != CFG_SECT_FASTCGI) continue;
+        const cfg_app_t *app = &cfg->apps[sec->index];
+        if ((rule = cfg_app_check(app, &key)) == NULL) continue;
+        int at = seen_at(sec, key);
+        error_at(ld, at ? at : sec->line, "%s: %u %s (%u)", key, app->min_instances, rule,
+                 app->max_instances);
+    }
     size_t sp_row = (size_t)(cfg_key_find(CFG_SECT_HANDLER, "scriptProcessor") - cfg_keys);
     for (size_t i = 0; i < ld->n_sects; i++)
         if (ld->sects[i].kind == CFG_SECT_HANDLER) resolve_handler(ld, &ld->sects[i], sp_row);
@@ -1123,9 +1133,18 @@ cfg_app_t *cfg_find_app(const cfg_t *cfg, const char *name) {
     return NULL;
 }
 
+const char *cfg_app_check(const cfg_app_t *app, const char **key) {
+    if (app->max_instances && app->min_instances > app->max_instances) {
+        if (key) *key = "minInstances";
+        return "is above maxInstances: at most maxInstances processes may run";
+    }
+    return NULL;
+}
+
 int cfg_app_set_live(cfg_app_t *app, const char *key, const char *value, char *err, size_t errlen) {
     char msg[512];
     const cfg_key_t *k = cfg_key_find(CFG_SECT_FASTCGI, key);
+    const char *rule;
     if (k == NULL) {
         snprintf(msg, sizeof(msg), "unknown key '%s'", key);
     } else if (!(k->flags & CFG_KEY_LIVE)) {
@@ -1135,8 +1154,18 @@ int cfg_app_set_live(cfg_app_t *app, const char *key, const char *value, char *e
     } else {
         char why[400];
         cfg_setctx_t ctx = {.dir = NULL, .line = 0, .err = why, .errlen = sizeof(why)};
-        if (k->set(k, app, value, &ctx) == 0) return 0;
-        snprintf(msg, sizeof(msg), "%s: %s", k->name, why);
+        unsigned char old[16];
+        memcpy(old, (char *)app + k->off, k->size < sizeof(old) ? k->size : sizeof(old));
+        if (k->set(k, app, value, &ctx) != 0) {
+            snprintf(msg, sizeof(msg), "%s: %s", k->name, why);
+        } else if ((rule = cfg_app_check(app, NULL)) != NULL) {
+            snprintf(msg, sizeof(msg), "%s: '%s' refused: minInstances (%u) %s (%u)", k->name,
+                     value, app->min_instances, rule, app->max_instances);
+            /* live keys are scalars: putting the old bytes back undoes the change */
+            memcpy((char *)app + k->off, old, k->size < sizeof(old) ? k->size : sizeof(old));
+        } else {
+            return 0;
+        }
     }
     if (err && errlen) snprintf(err, errlen, "%s", msg);
     return -1;

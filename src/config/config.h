@@ -179,6 +179,10 @@ typedef struct cfg_app {
     char **env;                  /* "NAME=value" entries in file order */
     size_t n_env;
     unsigned max_instances;      /* LIVE; 0 = automatic (§4.2) */
+    unsigned min_instances;      /* LIVE; processes kept started, even when idle (§4.9) */
+    unsigned max_concurrent_starts; /* LIVE; processes of the pool starting at once (§4.9) */
+    unsigned private_memory_limit;  /* LIVE; KiB; 0 = none: recycle a bigger process (§4.10) */
+    unsigned slow_request_seconds;  /* LIVE; log a request slower than this, 0 = off (§4.12) */
     unsigned instance_max_requests; /* LIVE; 0 = never recycle by count */
     unsigned idle_timeout;       /* LIVE; seconds; 0 = never end an idle process */
     unsigned activity_timeout;   /* LIVE; seconds */
@@ -297,12 +301,18 @@ cfg_t *cfg_load(const char *path, cfg_diag_t *diag);
 cfg_t *cfg_load_string(const char *text, const char *name, const char *dir, cfg_diag_t *diag);
 void cfg_free(cfg_t *cfg);
 
+/* The rules between an application's keys (minInstances <= maxInstances when maxInstances is not
+ * 0). Returns NULL when they hold, else a static message naming the key to blame first. */
+const char *cfg_app_check(const cfg_app_t *app, const char **key);
+
 /* Find an application by name; NULL if none. */
 cfg_app_t *cfg_find_app(const cfg_t *cfg, const char *name);
 
 /* Live settings (ctl set): parse and apply KEY VALUE to `app`. Keys use the config file's names
- * (maxInstances, queueLength, instanceMaxRequests, idleTimeout, activityTimeout, requestTimeout,
- * stderrMode, signalBeforeTerminateSeconds). Returns 0, or -1 with a message in err. */
+ * (the keys marked LIVE above: maxInstances, minInstances, queueLength, instanceMaxRequests,
+ * idleTimeout, activityTimeout, requestTimeout, stderrMode, signalBeforeTerminateSeconds, ...).
+ * A value that would break a rule between keys (minInstances above a non-zero maxInstances) is
+ * refused and `app` is left as it was. Returns 0, or -1 with a message in err. */
 int cfg_app_set_live(cfg_app_t *app, const char *key, const char *value, char *err, size_t errlen);
 
 #endif

@@ -52,6 +52,15 @@
  *                                  digit); VALUE may be empty; a NAME twice is an error;
  *                                  _FCGI_X_PIPE_ is reserved
  *   maxInstances = 0               LIVE. 0 .. 10000; 0: automatic (SPEC 4.2)
+ *   minInstances = 0               LIVE. 0 .. 10000; processes started at start-up and kept
+ *                                  (idleTimeout ends none below this count); at most
+ *                                  maxInstances when that is not 0 (SPEC 4.9)
+ *   maxConcurrentStarts = 4        LIVE. 1 .. 10000; processes of the pool starting at once
+ *                                  (started, not yet answering FCGI_GET_VALUES) (SPEC 4.9)
+ *   privateMemoryLimit = 0         LIVE. KiB, 0 .. 1073741824; 0: none. A process whose private
+ *                                  memory passed it is recycled after its request (SPEC 4.10)
+ *   slowRequestSeconds = 0         LIVE. seconds, 0 .. 86400; 0: off. A request slower than this
+ *                                  is logged with its phases once it ends (SPEC 4.12)
  *   instanceMaxRequests = 10000    LIVE. 0 .. 10000000; 0: never recycle by count
  *   idleTimeout = 300              LIVE. seconds, 0 .. 604800; 0: never end idle processes
  *   activityTimeout = 70           LIVE. seconds, 1 .. 86400
@@ -237,6 +246,14 @@ const cfg_key_t cfg_keys[] = {
     KEY("env", APP_ANY, cfg_set_env, .flags = CFG_KEY_REPEAT),
     KEY("maxInstances", APP(max_instances), cfg_set_uint, .def = "0", RANGE(0, 10000),
         .flags = CFG_KEY_LIVE),
+    KEY("minInstances", APP(min_instances), cfg_set_uint, .def = "0", RANGE(0, 10000),
+        .flags = CFG_KEY_LIVE),
+    KEY("maxConcurrentStarts", APP(max_concurrent_starts), cfg_set_uint, .def = "4",
+        RANGE(1, 10000), .flags = CFG_KEY_LIVE),
+    KEY("privateMemoryLimit", APP(private_memory_limit), cfg_set_uint, .def = "0",
+        RANGE(0, 1073741824), .flags = CFG_KEY_LIVE),
+    KEY("slowRequestSeconds", APP(slow_request_seconds), cfg_set_uint, .def = "0",
+        RANGE(0, 86400), .flags = CFG_KEY_LIVE),
     KEY("instanceMaxRequests", APP(instance_max_requests), cfg_set_uint, .def = "10000",
         RANGE(0, 10000000), .flags = CFG_KEY_LIVE),
     KEY("idleTimeout", APP(idle_timeout), cfg_set_uint, .def = "300", RANGE(0, 604800),

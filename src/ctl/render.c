@@ -175,15 +175,65 @@ static void json_proc(buf_t *out, const ctl_proc_status_t *pr) {
                pr->requests, pr->age_s);
     if (pr->idle_s >= 0) buf_printf(out, "%" PRId64, pr->idle_s);
     else buf_append_str(out, "null");
-    if (pr->rss_bytes) buf_printf(out, ",\"rss_bytes\":%" PRIu64 "}", pr->rss_bytes);
-    else buf_append_str(out, ",\"rss_bytes\":null}");
+    if (pr->rss_bytes) buf_printf(out, ",\"rss_bytes\":%" PRIu64, pr->rss_bytes);
+    else buf_append_str(out, ",\"rss_bytes\":null");
+    char b[48];
+    if (pr->cpu_known) {
+        fmt_ms_as_seconds(b, sizeof(b), pr->cpu_ms);
+        buf_printf(out, ",\"cpu_seconds\":%s", b);
+    } else {
+        buf_append_str(out, ",\"cpu_seconds\":null");
+    }
+    if (pr->method) {
+        buf_append_str(out, ",\"request\":{\"method\":");
+        json_str(out, pr->method);
+        buf_append_str(out, ",\"uri\":");
+        json_str(out, pr->uri ? pr->uri : "");
+        fmt_ms_as_seconds(b, sizeof(b), pr->request_ms);
+        buf_printf(out, ",\"elapsed_seconds\":%s}}", b);
+    } else {
+        buf_append_str(out, ",\"request\":null}");
+    }
+}
+
+static void json_crash(buf_t *out, const ctl_crash_t *c) {
+    char b[48];
+    if (c == NULL) {
+        buf_append_str(out, "null");
+        return;
+    }
+    buf_printf(out, "{\"pid\":%jd,\"seconds_ago\":%" PRIu64 ",\"how\":", (intmax_t)c->pid,
+               c->age_s);
+    json_str(out, c->how ? c->how : "");
+    if (c->signal) buf_printf(out, ",\"signal\":%d,\"exit_status\":null", c->signal);
+    else buf_printf(out, ",\"signal\":null,\"exit_status\":%" PRId64, c->exit_status);
+    if (c->method) {
+        buf_append_str(out, ",\"request\":{\"method\":");
+        json_str(out, c->method);
+        buf_append_str(out, ",\"uri\":");
+        json_str(out, c->uri ? c->uri : "");
+        fmt_ms_as_seconds(b, sizeof(b), c->request_ms);
+        buf_printf(out, ",\"elapsed_seconds\":%s}", b);
+    } else {
+        buf_append_str(out, ",\"request\":null");
+    }
+    buf_printf(out, ",\"requests\":%" PRIu64 ",\"stderr\":[", c->requests);
+    for (size_t i = 0; i < c->n_stderr; i++) {
+        if (i) buf_append(out, ",", 1);
+        json_str(out, c->stderr_lines[i]);
+    }
+    buf_append_str(out, "]}");
 }
 
 static void json_pool(buf_t *out, const ctl_pool_status_t *p) {
     buf_append_str(out, "{\"name\":");
     json_str(out, p->name ? p->name : "");
-    buf_printf(out, ",\"limit\":%u,\"auto\":%s,\"autotune\":", p->limit,
-               p->auto_limit ? "true" : "false");
+    buf_printf(out,
+               ",\"limit\":%u,\"auto\":%s,\"min_instances\":%u,\"max_concurrent_starts\":%u"
+               ",\"private_memory_limit_bytes\":%" PRIu64 ",\"slow_request_seconds\":%u"
+               ",\"autotune\":",
+               p->limit, p->auto_limit ? "true" : "false", p->min_instances,
+               p->max_concurrent_starts, p->private_memory_limit, p->slow_request_seconds);
     if (p->autotune_note) {
         buf_append_str(out, "{\"note\":");
         json_str(out, p->autotune_note);
@@ -213,8 +263,10 @@ static void json_pool(buf_t *out, const ctl_pool_status_t *p) {
         buf_printf(out, "%s\"%s\":%" PRIu64, i ? "," : "", ctl_recycle_name(i), p->recycles[i]);
     buf_printf(out,
                "},\"exits_unexpected\":%" PRIu64 ",\"stderr_lines\":%" PRIu64
-               ",\"process_list\":[",
-               p->exits_unexpected, p->stderr_lines);
+               ",\"slow_requests\":%" PRIu64 ",\"crashes\":%" PRIu64 ",\"last_crash\":",
+               p->exits_unexpected, p->stderr_lines, p->slow_requests, p->crashes);
+    json_crash(out, p->last_crash);
+    buf_append_str(out, ",\"process_list\":[");
     for (size_t i = 0; i < p->n_procs; i++) {
         if (i) buf_append(out, ",", 1);
         json_proc(out, &p->procs_list[i]);
@@ -323,6 +375,7 @@ static void text_pool_summary(buf_t *out, const ctl_pool_status_t *p) {
     } else if (p->auto_limit) {
         buf_append_str(out, " (auto)");
     }
+    if (p->min_instances) buf_printf(out, "  min %u", p->min_instances);
     if (p->failed) {
         ctl_human_duration(t, sizeof(t), p->failed_retry_s);
         buf_printf(out, "  FAILED (retry in %s)", t);
@@ -348,8 +401,11 @@ static void text_pool_counters(buf_t *out, const ctl_pool_status_t *p) {
     buf_append(out, "\n", 1);
     buf_printf(out,
                "  processes  spawns %" PRIu64 "  spawn failures %" PRIu64 "  rapid fails %" PRIu64
-               "  unexpected exits %" PRIu64 "  stderr lines %" PRIu64 "\n",
+               "  unexpected exits %" PRIu64 "  stderr lines %" PRIu64,
                p->spawns, p->spawn_failures, p->rapid_fails, p->exits_unexpected, p->stderr_lines);
+    if (p->slow_request_seconds || p->slow_requests)
+        buf_printf(out, "  slow requests %" PRIu64, p->slow_requests);
+    buf_append(out, "\n", 1);
     uint64_t total = 0;
     for (unsigned i = 0; i < CTL_RECYCLE_COUNT; i++) total += p->recycles[i];
     buf_printf(out, "  recycles   %" PRIu64, total);
@@ -368,22 +424,68 @@ static void text_pool_counters(buf_t *out, const ctl_pool_status_t *p) {
     buf_printf(out, "  full (503) %" PRIu64 "\n", p->queue_full);
 }
 
-#define PROC_ROW "  %-8s %-9s %9s  %-7s %-7s %7s\n"
+/* "  last crash 12s ago: pid 2345 killed by signal 11 (Segmentation fault) while serving GET /x
+ *  (0.20s), after 17 requests" and its stderr lines. */
+static void text_crash(buf_t *out, const ctl_pool_status_t *p) {
+    const ctl_crash_t *c = p->last_crash;
+    if (c == NULL) return;
+    char t[32];
+    size_t start = out->len;
+    ctl_human_duration(t, sizeof(t), c->age_s);
+    buf_printf(out, "  last crash %s ago (%" PRIu64 " in all): pid %jd %s", t, p->crashes,
+               (intmax_t)c->pid, c->how ? c->how : "?");
+    if (c->method) {
+        ctl_human_seconds(t, sizeof(t), (double)c->request_ms / 1000);
+        buf_printf(out, " while serving %s %s (%s)", c->method, c->uri ? c->uri : "", t);
+    } else {
+        buf_append_str(out, " between requests");
+    }
+    buf_printf(out, ", after %" PRIu64 " requests\n", c->requests);
+    for (size_t i = 0; i < c->n_stderr; i++)
+        buf_printf(out, "    stderr: %s\n", c->stderr_lines[i]);
+    for (size_t j = start; j < out->len; j++) /* borrowed text from the application */
+        if (((unsigned char)out->data[j] < 0x20 && out->data[j] != '\n') || out->data[j] == 0x7f)
+            out->data[j] = '?';
+}
+
+#define PROC_ROW "  %-8s %-9s %9s  %-7s %-7s %7s %7s  %s\n"
+#define PROC_URI_SHOWN 60 /* the table cuts a longer URI (the JSON has it whole) */
+#define PROC_ROW_REQUEST 160
+
+/* "GET /x.php?a=1 (2.50s)" or "-". */
+static void text_request(char *out, size_t size, const ctl_proc_status_t *pr) {
+    if (pr->method == NULL) {
+        snprintf(out, size, "-");
+        return;
+    }
+    char t[32];
+    const char *uri = pr->uri ? pr->uri : "";
+    int n = (int)strlen(uri);
+    ctl_human_seconds(t, sizeof(t), (double)pr->request_ms / 1000);
+    if (n > PROC_URI_SHOWN)
+        snprintf(out, size, "%s %.*s... (%s)", pr->method, PROC_URI_SHOWN - 3, uri, t);
+    else
+        snprintf(out, size, "%s %s (%s)", pr->method, uri, t);
+}
 
 static void text_procs(buf_t *out, const ctl_pool_status_t *p) {
     if (p->n_procs == 0) return;
-    buf_printf(out, PROC_ROW, "PID", "STATE", "REQUESTS", "AGE", "IDLE", "RSS");
+    buf_printf(out, PROC_ROW, "PID", "STATE", "REQUESTS", "AGE", "IDLE", "RSS", "CPU",
+               "REQUEST");
     for (size_t i = 0; i < p->n_procs; i++) {
         const ctl_proc_status_t *pr = &p->procs_list[i];
-        char pid[24], req[24], age[32], idle[32] = "-", rss[32];
+        char pid[24], req[24], age[32], idle[32] = "-", rss[32], cpu[32] = "-";
+        char cur[PROC_ROW_REQUEST];
         snprintf(pid, sizeof(pid), "%jd", (intmax_t)pr->pid);
         snprintf(req, sizeof(req), "%" PRIu64, pr->requests);
         ctl_human_duration(age, sizeof(age), pr->age_s);
         if (pr->idle_s >= 0) ctl_human_duration(idle, sizeof(idle), (uint64_t)pr->idle_s);
         ctl_human_bytes(rss, sizeof(rss), pr->rss_bytes);
+        if (pr->cpu_known) ctl_human_seconds(cpu, sizeof(cpu), (double)pr->cpu_ms / 1000);
+        text_request(cur, sizeof(cur), pr);
         size_t start = out->len;
-        buf_printf(out, PROC_ROW, pid, pr->state ? pr->state : "?", req, age, idle, rss);
-        for (size_t j = start; j < out->len - 1; j++) /* the state string is borrowed */
+        buf_printf(out, PROC_ROW, pid, pr->state ? pr->state : "?", req, age, idle, rss, cpu, cur);
+        for (size_t j = start; j < out->len - 1; j++) /* state, method and URI are borrowed */
             if ((unsigned char)out->data[j] < 0x20 || out->data[j] == 0x7f) out->data[j] = '?';
     }
 }
@@ -396,6 +498,7 @@ void ctl_render_text(buf_t *out, const ctl_status_t *st, const ctl_pool_status_t
         if (!only) buf_append(out, "\n", 1);
         text_pool_summary(out, p);
         text_pool_counters(out, p);
+        text_crash(out, p);
         text_procs(out, p);
     }
     if (!only && st->n_pools == 0) buf_append_str(out, "\nno FastCGI applications configured\n");
@@ -517,6 +620,9 @@ typedef struct prom_simple {
 GETTER(completed)
 GETTER(limit)
 GETTER(auto_limit)
+GETTER(min_instances)
+GETTER(max_concurrent_starts)
+GETTER(private_memory_limit)
 GETTER(queued)
 GETTER(queue_length)
 GETTER(acquired)
@@ -527,6 +633,9 @@ GETTER(spawns)
 GETTER(spawn_failures)
 GETTER(exits_unexpected)
 GETTER(stderr_lines)
+GETTER(crashes)
+GETTER(slow_requests)
+GETTER(slow_request_seconds)
 #undef GETTER
 
 static const prom_simple_t prom_simple[] = {
@@ -535,6 +644,13 @@ static const prom_simple_t prom_simple[] = {
     {"fcgihost_instance_limit", "gauge", "The effective maxInstances now.", get_limit},
     {"fcgihost_instance_limit_auto", "gauge",
      "1 when maxInstances = 0 and the limit is tuned automatically.", get_auto_limit},
+    {"fcgihost_min_instances", "gauge", "The minInstances setting: processes kept started.",
+     get_min_instances},
+    {"fcgihost_max_concurrent_starts", "gauge",
+     "The maxConcurrentStarts setting: processes that may be starting at once.",
+     get_max_concurrent_starts},
+    {"fcgihost_private_memory_limit_bytes", "gauge",
+     "The privateMemoryLimit setting in bytes; 0: none.", get_private_memory_limit},
     {"fcgihost_queue_length", "gauge", "Requests waiting for a process now.", get_queued},
     {"fcgihost_queue_capacity", "gauge", "The queueLength setting.", get_queue_length},
     {"fcgihost_queue_acquired_total", "counter", "Queued requests that got a process.",
@@ -553,6 +669,13 @@ static const prom_simple_t prom_simple[] = {
      get_exits_unexpected},
     {"fcgihost_stderr_lines_total", "counter", "Lines the processes wrote to stderr.",
      get_stderr_lines},
+    {"fcgihost_crashes_total", "counter",
+     "Processes that died by a signal or with a non-zero status without being asked to.",
+     get_crashes},
+    {"fcgihost_slow_requests_total", "counter",
+     "Requests slower than slowRequestSeconds (each logged with its phases).", get_slow_requests},
+    {"fcgihost_slow_request_seconds", "gauge", "The slowRequestSeconds setting; 0: off.",
+     get_slow_request_seconds},
 };
 
 static void prom_queue_wait(buf_t *out, const ctl_status_t *st) {

@@ -25,6 +25,9 @@
  *                                                                 ended (completed or not)
  *   fcgihost_instance_limit{app}                       gauge      effective maxInstances now
  *   fcgihost_instance_limit_auto{app}                  gauge      1 when maxInstances = 0
+ *   fcgihost_min_instances{app}                        gauge      the minInstances setting
+ *   fcgihost_max_concurrent_starts{app}                gauge      the maxConcurrentStarts setting
+ *   fcgihost_private_memory_limit_bytes{app}           gauge      privateMemoryLimit; 0: none
  *   fcgihost_processes{app,state}                      gauge      state: starting idle busy
  *                                                                 draining stopping
  *   fcgihost_queue_length{app}                         gauge      requests waiting now
@@ -37,9 +40,13 @@
  *   fcgihost_spawns_total{app}                         counter    processes started
  *   fcgihost_spawn_failures_total{app}                 counter    starts that failed
  *   fcgihost_recycles_total{app,reason}                counter    reason: max_requests idle
- *                                                                 change kill manual
+ *                                                                 change kill manual memory
  *   fcgihost_exits_unexpected_total{app}               counter    exits the server did not ask for
  *   fcgihost_stderr_lines_total{app}                   counter    lines written to stderr
+ *   fcgihost_crashes_total{app}                        counter    deaths by a signal or a
+ *                                                                 non-zero status, unasked
+ *   fcgihost_slow_requests_total{app}                  counter    slower than slowRequestSeconds
+ *   fcgihost_slow_request_seconds{app}                 gauge      the slowRequestSeconds setting
  * Histograms have buckets le="0.005" "0.01" "0.025" "0.05" "0.1" "0.25" "0.5" "1" "2.5" "5" "10"
  * "+Inf" (cumulative; +Inf equals _count), then _sum (seconds) and _count.
  */

@@ -33,12 +33,18 @@
  *       "name": "php",
  *       "limit": 12,                      the effective maxInstances now
  *       "auto": true,                     maxInstances = 0: the limit is tuned automatically
+ *       "min_instances": 0,               the minInstances setting (processes kept started)
+ *       "max_concurrent_starts": 4,       the maxConcurrentStarts setting
+ *       "private_memory_limit_bytes": 0,  privateMemoryLimit (KiB in the file) in bytes; 0: none
+ *       "slow_request_seconds": 0,        the slowRequestSeconds setting; 0: off
  *       "autotune": {"note": "raised 8 -> 12: requests waited", "seconds_ago": 30} | null,
  *                                         the last limit change and why; null if none yet
  *       "failed": false,                  rapid fails (SPEC §4.6): 503 at once until it retries
  *       "retry_in_seconds": 0,            seconds until a failed pool tries again; 0 when not failed
  *       "processes": {"total": 12, "starting": 0, "idle": 3, "busy": 9, "draining": 0,
- *                     "stopping": 0},     live processes by state; busy does not include draining
+ *                     "stopping": 0},     live processes by state; busy does not include draining;
+ *                                         starting: started and not yet answering FCGI_GET_VALUES
+ *                                         (at most maxConcurrentStarts), or reconnecting
  *       "queue": {"queued": 0,            requests waiting for a process now
  *                 "length": 1000,         the queueLength setting
  *                 "acquired": 5000,       waiters that got a process
@@ -51,16 +57,35 @@
  *       "request_duration_seconds": HISTOGRAM,
  *       "spawns": 14, "spawn_failures": 0,
  *       "rapid_fails": 0,                 SPEC §4.6
- *       "recycles": {"max_requests": 2, "idle": 1, "change": 0, "kill": 0, "manual": 0},
+ *       "recycles": {"max_requests": 2, "idle": 1, "change": 0, "kill": 0, "manual": 0,
+ *                    "memory": 0},
  *                                         processes ended by the server, by reason
  *       "exits_unexpected": 0,            processes that exited without being asked to
  *       "stderr_lines": 0,                lines the processes wrote to stderr (FCGI_STDERR included)
+ *       "slow_requests": 0,               requests slower than slowRequestSeconds (each logged)
+ *       "crashes": 0,                     processes that died by a signal or with a non-zero
+ *                                         status without being asked to
+ *       "last_crash": {                   the last of them, or null
+ *         "pid": 2345, "seconds_ago": 12,
+ *         "how": "killed by signal 11 (Segmentation fault)" | "exited with status 3",
+ *         "signal": 11 | null, "exit_status": 3 | null,
+ *         "request": {"method": "GET", "uri": "/x.php", "elapsed_seconds": 0.2} | null,
+ *                                         the request it was serving when it died
+ *         "requests": 17,                 requests it had completed
+ *         "stderr": ["...", ...]          its last stderr lines (fd 2 and FCGI_STDERR), at most 5,
+ *                                         oldest first, each at most 199 bytes
+ *       } | null,
  *       "process_list": [ {
  *         "pid": 2345, "state": "idle",   starting | idle | busy | draining | stopping
  *         "requests": 1234,               requests this process completed
  *         "age_seconds": 192,
  *         "idle_seconds": 2 | null,       null unless idle
- *         "rss_bytes": 47395635 | null    resident memory; null when unknown
+ *         "rss_bytes": 47395635 | null,   resident memory; null when unknown
+ *         "cpu_seconds": 1.25 | null,     CPU time used (user + system); null when unknown
+ *         "request": {"method": "GET",    the request it serves now (busy, draining), else null
+ *                     "uri": "/x.php?a=1",   the target as the client sent it (at most 255 bytes:
+ *                                            a longer one is cut and ends in "...")
+ *                     "elapsed_seconds": 2.5} | null   since the request got this process
  *       } ]
  *     } ]
  *   }
@@ -171,12 +196,13 @@ typedef enum ctl_recycle {
     CTL_RECYCLE_CHANGE,       /* configuration or monitorChangesTo file changed */
     CTL_RECYCLE_KILL,         /* misbehaved: timeout, protocol error, TerminateProcess */
     CTL_RECYCLE_MANUAL,       /* ctl recycle */
+    CTL_RECYCLE_MEMORY,       /* privateMemoryLimit passed */
 } ctl_recycle_t;
-#define CTL_RECYCLE_COUNT (CTL_RECYCLE_MANUAL + 1)
+#define CTL_RECYCLE_COUNT (CTL_RECYCLE_MEMORY + 1)
 
 static inline const char *ctl_recycle_name(unsigned r) {
     static const char *const names[CTL_RECYCLE_COUNT] = {"max_requests", "idle", "change", "kill",
-                                                         "manual"};
+                                                         "manual", "memory"};
     return r < CTL_RECYCLE_COUNT ? names[r] : "unknown";
 }
 
@@ -189,12 +215,36 @@ typedef struct ctl_proc_status {
     uint64_t age_s;
     int64_t idle_s;     /* seconds idle, or -1 when not idle */
     uint64_t rss_bytes; /* resident memory, 0 when unknown */
+    bool cpu_known;     /* cpu_ms is known */
+    uint64_t cpu_ms;    /* CPU time it used (user + system) */
+    const char *method; /* borrowed: the request it serves now, or NULL */
+    const char *uri;    /* borrowed: that request's target as the client sent it */
+    uint64_t request_ms; /* how long that request has had this process */
 } ctl_proc_status_t;
+
+/* The last process of a pool that died unexpectedly (SPEC 4.12). Strings borrowed. */
+typedef struct ctl_crash {
+    pid_t pid;
+    uint64_t age_s;            /* seconds since it died */
+    const char *how;           /* "killed by signal 11 (Segmentation fault)", "exited with status 3" */
+    int signal;                /* 0 when it exited */
+    int64_t exit_status;       /* when signal is 0 */
+    const char *method;        /* the request it was serving, or NULL */
+    const char *uri;
+    uint64_t request_ms;       /* how long it had been serving it */
+    uint64_t requests;         /* requests it had completed */
+    const char *const *stderr_lines; /* its last stderr lines, oldest first */
+    size_t n_stderr;
+} ctl_crash_t;
 
 typedef struct ctl_pool_status {
     const char *name;          /* borrowed */
     unsigned limit;            /* effective maxInstances now */
     bool auto_limit;           /* maxInstances = 0 */
+    unsigned min_instances;    /* the minInstances setting */
+    unsigned max_concurrent_starts; /* the maxConcurrentStarts setting */
+    uint64_t private_memory_limit;  /* the privateMemoryLimit setting, bytes; 0: none */
+    unsigned slow_request_seconds;  /* the slowRequestSeconds setting; 0: off */
     const char *autotune_note; /* borrowed; the last limit change and why, or NULL */
     uint64_t autotune_note_age_s; /* seconds since that change (meaningful with a note) */
     bool failed;
@@ -213,6 +263,9 @@ typedef struct ctl_pool_status {
     uint64_t recycles[CTL_RECYCLE_COUNT];
     uint64_t exits_unexpected;
     uint64_t stderr_lines;
+    uint64_t crashes;          /* unexpected deaths by a signal or a non-zero exit status */
+    uint64_t slow_requests;    /* requests slower than slowRequestSeconds */
+    const ctl_crash_t *last_crash; /* borrowed; NULL when none */
     const ctl_proc_status_t *procs_list; /* borrowed, n_procs entries, oldest first */
     size_t n_procs;
 } ctl_pool_status_t;

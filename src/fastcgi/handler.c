@@ -123,6 +123,9 @@ typedef struct fcgi_req {
 
     uv_timer_t timer;
     uint64_t started, activity;
+    /* slowRequestSeconds (SPEC 4.12): loop ms of each phase's end, 0 until reached */
+    uint64_t t_arrived, t_queued, t_connected, t_sent, t_first, t_last;
+    char *what;              /* "METHOD URI" for the slow-request line (only while it is on) */
     int attempts;            /* processes this request was sent to */
     uint64_t attempt_rx;     /* bytes received from the process in the current attempt */
     bool exit_cb_pending;    /* pool_release_gone's callback is still to come (fr must live) */
@@ -161,6 +164,7 @@ static bool fr_answering(const fcgi_req_t *fr) {
 }
 
 static void fr_finish(fcgi_req_t *fr, pool_release_t how);
+static void note_sent(fcgi_req_t *fr);
 static void pump(fcgi_req_t *fr);
 static void start_attempt(fcgi_req_t *fr);
 
@@ -283,6 +287,7 @@ static void on_body_end(request_t *r) {
     if (r->body_chunked) {
         build_params(fr);
         if (!fr->params_built) return;
+        fr->t_queued = now_ms(fr);
         fr_set_state(fr, FR_QUEUED);
         pool_acquire(fr->pool, &fr->waiter, fr->waiter.cb);
         return;
@@ -314,6 +319,7 @@ static void on_worker_write(uv_write_t *w, int status) {
     }
     if (status < 0) return; /* the read side reports the broken connection */
     fr->activity = now_ms(fr);
+    note_sent(fr);
     if (!fr->replayable) {
         /* Written blocks are no longer needed. */
         while (fr->blocks && fr->blocks->done) {
@@ -615,6 +621,7 @@ static void on_stderr(fcgi_req_t *fr, const char *data, size_t len) {
         char tag[160];
         snprintf(tag, sizeof(tag), "%s[%d] request %" PRIu64 " stderr: ", fr->app->name, (int)fr->pid, fr->id);
         log_lines(LOG_LEVEL_WARN, tag, data, keep);
+        if (fr->wk) worker_note_stderr(fr->wk, data, keep); /* for a crash report */
     }
     fr->err_total += len;
     if (len) {
@@ -640,6 +647,7 @@ static void on_stderr(fcgi_req_t *fr, const char *data, size_t len) {
 
 static void on_end_request(fcgi_req_t *fr, bool trailing) {
     request_t *r = fr->r;
+    fr->t_last = now_ms(fr);
     pool_release_t how = fr->writes ? POOL_RELEASE_CLOSE : POOL_RELEASE_OK;
     if (trailing) { /* what follows END_REQUEST belongs to no request: never to the next one */
         log_req(fr, LOG_LEVEL_WARN, "the application sent data after END_REQUEST", "the process is ended");
@@ -720,6 +728,7 @@ static void on_gone_exit(void *data, bool clean) {
     }
     if (clean) {
         log_req(fr, LOG_LEVEL_INFO, "the process exited on its own before answering, sending the request to another", NULL);
+        fr->waiter.prefer_fresh = true; /* not one that may be about to leave the same way */
         fr_set_state(fr, FR_QUEUED);
         pool_acquire(fr->pool, &fr->waiter, fr->waiter.cb);
         return;
@@ -765,6 +774,7 @@ static void on_worker_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) 
         return;
     }
     fr->activity = now_ms(fr);
+    if (fr->attempt_rx == 0) fr->t_first = fr->activity;
     fr->attempt_rx += (uint64_t)nread;
     const char *p = buf->base;
     size_t left = (size_t)nread;
@@ -831,12 +841,18 @@ static void on_acquired(pool_waiter_t *w, worker_t *wk, int status) {
                           : status == POOL_ESTOPPING ? "application stopping"
                                                      : "cannot start the application";
         log_req(fr, LOG_LEVEL_WARN, "503", why);
+        if (fr->r) fr->r->retry_after = pool_retry_after(fr->pool); /* SPEC 4.12 */
         fail_client(fr, 503, why);
         fr_finish(fr, POOL_RELEASE_OK);
         return;
     }
     fr->wk = wk;
     fr->pid = worker_pid(wk);
+    fr->t_connected = now_ms(fr);
+    fr->t_sent = fr->t_first = 0; /* this attempt's */
+    if (fr->r) /* for `ctl status` and a crash report (SPEC 4.12) */
+        worker_set_request(wk, fr->r->http.method.p, fr->r->http.method.len, fr->r->http.target.p,
+                           fr->r->http.target.len);
     fr_set_state(fr, FR_HEAD);
     fr->attempts++;
     fr->attempt_rx = 0;
@@ -877,6 +893,7 @@ static void start_attempt(fcgi_req_t *fr) {
     fr->spill_reading = false;
     if (fr->spill_fd >= 0) fr->end_queued = false;
     pump(fr);
+    note_sent(fr); /* all of it may have been written at once */
 }
 
 static void maybe_free(fcgi_req_t *fr) {
@@ -886,6 +903,7 @@ static void maybe_free(fcgi_req_t *fr) {
     buf_dispose(&fr->params);
     buf_dispose(&fr->hdr);
     buf_dispose(&fr->errtext);
+    free(fr->what);
     if (fr->spill_fd >= 0) close(fr->spill_fd);
     free(fr->rbuf);
     gen_unref(fr->gen);
@@ -899,8 +917,44 @@ static void on_timer_closed(uv_handle_t *h) {
 }
 
 /* The exchange is over: give the process back and free once our writes have completed. */
+/* The request is fully written to the process: its end record went out and no write is pending. */
+static void note_sent(fcgi_req_t *fr) {
+    if (fr->t_sent || !fr->end_queued || fr->writes || fr->body_unwritten ||
+        (fr->spill_fd >= 0 && fr->spill_sent < fr->spill_len))
+        return;
+    fr->t_sent = now_ms(fr);
+}
+
+/* "1.234 s" since the request arrived, or "-" when the phase was not reached. */
+static void phase(char *out, size_t size, const fcgi_req_t *fr, uint64_t t) {
+    if (t == 0) snprintf(out, size, "-");
+    else snprintf(out, size, "%.3f s", (double)(t - fr->t_arrived) / 1000);
+}
+
+/* slowRequestSeconds (SPEC 4.12): one line once a slow request has ended, with the time at which
+ * each phase ended, counted from its arrival at the handler: queued (it waited for a process
+ * from then on), connected (a process took it), request sent (its last byte was written), first
+ * byte and last byte (END_REQUEST) of the answer. */
+static void log_if_slow(fcgi_req_t *fr) {
+    unsigned limit = fr->app->slow_request_seconds;
+    uint64_t now = now_ms(fr), total = now - fr->t_arrived;
+    if (limit == 0 || total < (uint64_t)limit * 1000) return;
+    char q[32], c[32], s[32], f[32], l[32];
+    phase(q, sizeof(q), fr, fr->t_queued);
+    phase(c, sizeof(c), fr, fr->t_connected);
+    phase(s, sizeof(s), fr, fr->t_sent);
+    phase(f, sizeof(f), fr, fr->t_first);
+    phase(l, sizeof(l), fr, fr->t_last);
+    log_warn("%s[%d] request %" PRIu64 " (%s): slow: %.3f s (slowRequestSeconds = %u): queued %s, "
+             "connected %s, request sent %s, first byte %s, last byte %s",
+             fr->app->name, (int)fr->pid, fr->id, fr->what ? fr->what : "-", (double)total / 1000,
+             limit, q, c, s, f, l);
+    pool_count_slow(fr->pool);
+}
+
 static void fr_finish(fcgi_req_t *fr, pool_release_t how) {
     if (fr->state == FR_DONE) return;
+    log_if_slow(fr);
     fr_set_state(fr, FR_DONE);
     if (fr->r) {
         fr->r->hctx = NULL;
@@ -1065,6 +1119,10 @@ void fcgi_serve(request_t *r, size_t handler_index, size_t script_len) {
     fr->app_len = -1;
     fr->replayable = true;
     fr->rbuf = xmalloc(READ_BUF);
+    fr->t_arrived = uv_now(r->loop);
+    if (fr->app->slow_request_seconds) /* named in its slow-request line */
+        fr->what = xasprintf("%.*s %.*s", (int)r->http.method.len, r->http.method.p,
+                             (int)r->http.target.len, r->http.target.p);
     fr->waiter.data = fr;
     fr->waiter.cb = on_acquired;
     fr->script_len = script_len;
@@ -1083,6 +1141,7 @@ void fcgi_serve(request_t *r, size_t handler_index, size_t script_len) {
     build_params(fr);
     if (!fr->params_built) return;
     fr->body_end = r->body_complete || r->error_page;
+    fr->t_queued = now_ms(fr);
     fr_set_state(fr, FR_QUEUED);
     pool_acquire(fr->pool, &fr->waiter, on_acquired);
 }

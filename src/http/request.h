@@ -102,6 +102,8 @@ struct request {
     unsigned reroutes;       /* rewrites and internal re-routings so far (at most 10) */
     int error_page;          /* the original status while an errorPage answers; else 0 */
     char *allow;             /* a 405's Allow value (owned), kept for its errorPage answer */
+    unsigned retry_after;    /* a 503's Retry-After in seconds, set by its handler (kept for its
+                                errorPage answer); 0: none */
     uint64_t header_rules;   /* bit i: the site's header rule i applies (set at resp_start) */
     bool no_compress;        /* the handler sends the body past resp_write (sendfile) */
     struct http_compressor *comp; /* the body's content coding while it streams (owned) */

@@ -257,6 +257,12 @@ static void append_rule_headers(request_t *r) {
     }
 }
 
+static void retry_after_header(request_t *r) {
+    char v[16];
+    snprintf(v, sizeof(v), "%u", r->retry_after);
+    resp_header_str(r, "Retry-After", v); /* also on an errorPage */
+}
+
 void resp_start(request_t *r, int status) {
     http_server_t *s = r->srv;
     status = begin_response(r, status);
@@ -272,6 +278,7 @@ void resp_start(request_t *r, int status) {
     if (s) buf_append(b, http_date(s), 29);
     buf_append(b, "\r\n", 2);
     if (status == 405 && r->allow) resp_header_str(r, "Allow", r->allow); /* also on an errorPage */
+    if (status == 503 && r->retry_after) retry_after_header(r);
 }
 
 void resp_start_reason(request_t *r, int status, const char *reason, size_t rlen) {
@@ -286,6 +293,7 @@ void resp_start_reason(request_t *r, int status, const char *reason, size_t rlen
     buf_printf(&r->resp_head, "HTTP/1.1 %d %.*s\r\nServer: fcgihost\r\nDate: %s\r\n", status, (int)rlen,
                reason, s ? http_date(s) : "");
     if (status == 405 && r->allow) resp_header_str(r, "Allow", r->allow); /* also on an errorPage */
+    if (status == 503 && r->retry_after) retry_after_header(r);
 }
 
 void resp_header(request_t *r, const char *name, const char *value, size_t vlen) {

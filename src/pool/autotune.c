@@ -34,6 +34,11 @@ void autotune_init(autotune_t *a, unsigned ncpu, uint64_t now_ms) {
     a->last_wait_ms = now_ms;
 }
 
+void autotune_set_min(autotune_t *a, unsigned min) {
+    a->min = min > AUTOTUNE_MAX ? AUTOTUNE_MAX : min;
+    if (a->limit < a->min) a->limit = a->min;
+}
+
 static unsigned umin(unsigned a, unsigned b) {
     return a < b ? a : b;
 }
@@ -76,6 +81,7 @@ static bool grows_fast(const autotune_t *a, const autotune_sample_t *s) {
 static bool change(autotune_t *a, const autotune_sample_t *s, unsigned to, int judge, double tput,
                    const char *why) {
     if (to < 1) to = 1;
+    if (to < a->min) to = a->min;
     if (to > AUTOTUNE_MAX) to = AUTOTUNE_MAX;
     if (to == a->limit) return false;
     snprintf(a->reason, sizeof(a->reason), "%u -> %u: %s", a->limit, to, why);
@@ -118,7 +124,14 @@ bool autotune_step(autotune_t *a, const autotune_sample_t *s) {
         return change(a, s, to, 0, tput, why);
     }
 
-    /* 2. Judge the last change, on the interval that followed it. */
+    /* 2. Judge the last change, on the interval that followed it, once the processes a growth
+     * allowed have started: processes still starting (maxConcurrentStarts) add nothing yet, and
+     * the growth would be undone for it. Nothing else changes meanwhile. */
+    if (a->probing > 0 && s->starting > 0 && a->deferred < AUTOTUNE_DEFER_MAX) {
+        a->deferred++;
+        return false;
+    }
+    a->deferred = 0;
     int judged = a->probing;
     a->probing = 0;
     if (judged > 0 && demand && tput < a->tput_before * GAIN_MIN) {

@@ -11,7 +11,10 @@
  *     processes at what each uses now, else by a quarter, never
  *     past the demand it saw (busy + queued) or a memory budget; a saturated CPU stops growth only
  *     for CPU-bound processes (see below): processes that mostly wait add throughput anyway;
- *   - then checks each growth: if the next interval did not complete at least 5 % more requests,
+ *   - then checks each growth once the processes it allowed have started (processes start at most
+ *     maxConcurrentStarts at a time, so a growth may take several intervals to be in place; the
+ *     judgement waits while processes are starting, at most AUTOTUNE_DEFER_MAX intervals): if the
+ *     interval did not complete at least 5 % more requests,
  *     the growth is undone and the limit held there for AUTOTUNE_HOLD_MS (then it may probe again);
  *     so is a growth after which nothing waited and no more processes were busy than before (the
  *     waits were a passing burst: clients reconnecting, or the spawns of the last growth);
@@ -39,6 +42,7 @@
 #define AUTOTUNE_HOLD_MS 30000      /* how long a limit found too high/low is not probed again */
 #define AUTOTUNE_DECAY_MS 60000     /* no waits for this long: an unused limit may come down */
 #define AUTOTUNE_MAX 1024           /* the limit never goes above this */
+#define AUTOTUNE_DEFER_MAX 3        /* intervals a growth's judgement waits for starting processes */
 
 typedef struct autotune_sample {
     uint64_t now_ms;
@@ -50,6 +54,8 @@ typedef struct autotune_sample {
     uint64_t refused;         /* requests refused with 503 because the queue was full */
     unsigned queued_max;      /* the longest the queue was during the interval */
     unsigned counted;         /* processes counting against the limit now */
+    unsigned starting;        /* ... of which are still starting (maxConcurrentStarts spreads the
+                                 starts of a growth over time) */
     unsigned busy_max;        /* the most processes busy at once during the interval */
     double busy_avg;          /* processes busy, averaged over the interval */
     double cpu_machine;       /* fraction of all CPUs busy during the interval, 0..1; < 0 unknown */
@@ -63,11 +69,13 @@ typedef struct autotune_sample {
 typedef struct autotune {
     unsigned ncpu;            /* CPUs available (>= 1) */
     unsigned initial;         /* the limit it starts from and does not decay below */
+    unsigned min;             /* minInstances: the limit never goes below it (0: none) */
     unsigned limit;           /* the limit now */
     /* the change being judged */
     int probing;              /* +1 grew, -1 shrank (judge it next step), 0 nothing to judge */
     unsigned prev_limit;
     double tput_before;       /* requests/s in the interval before the change */
+    unsigned deferred;        /* intervals the judgement of a growth waited for its starts */
     /* a chain of downward probes is judged against the limit and throughput it started from */
     bool shrinking;
     unsigned ref_limit;
@@ -88,6 +96,10 @@ unsigned autotune_initial(unsigned ncpu);
 unsigned autotune_cpu_cap(unsigned ncpu);
 
 void autotune_init(autotune_t *a, unsigned ncpu, uint64_t now_ms);
+/* minInstances (SPEC 4.9): the pre-started processes are part of the pool the controller tunes,
+ * so its limit never goes below them: a limit under `min` is raised to it now (not counted as a
+ * change), and no later step (decay, downward probe, memory pressure) goes below it. */
+void autotune_set_min(autotune_t *a, unsigned min);
 /* One decision. Returns true when a->limit changed; a->reason then says from what, to what and
  * why (for the log and `ctl status`). */
 bool autotune_step(autotune_t *a, const autotune_sample_t *s);

@@ -4,16 +4,30 @@
 #include <stdlib.h>
 #include <string.h>
 
-unsigned pool_policy_limit(unsigned max_instances, unsigned auto_limit) {
+unsigned pool_policy_limit(unsigned max_instances, unsigned auto_limit, unsigned min_instances) {
     unsigned l = max_instances ? max_instances : auto_limit;
+    if (l < min_instances) l = min_instances;
     return l ? l : 1;
 }
 
 unsigned pool_policy_spawns_needed(unsigned queued, unsigned starting, unsigned counted,
-                                   unsigned limit) {
-    if (queued <= starting || counted >= limit) return 0;
-    unsigned want = queued - starting, room = limit - counted;
+                                   unsigned limit, unsigned min_instances) {
+    if (counted >= limit) return 0;
+    unsigned want = queued > starting ? queued - starting : 0;
+    unsigned below_min = min_instances > counted ? min_instances - counted : 0;
+    if (below_min > want) want = below_min;
+    unsigned room = limit - counted;
     return want < room ? want : room;
+}
+
+unsigned pool_policy_starts_allowed(unsigned wanted, unsigned starting, unsigned max_starts) {
+    if (max_starts == 0) max_starts = 1;
+    unsigned room = max_starts > starting ? max_starts - starting : 0;
+    return wanted < room ? wanted : room;
+}
+
+bool pool_policy_may_end_idle(unsigned counted, unsigned min_instances) {
+    return counted > min_instances;
 }
 
 bool pool_policy_queue_accepts(unsigned queued, unsigned queue_length, unsigned startable) {

@@ -12,14 +12,25 @@
 
 /* ---- Instance limit ---- */
 
-/* The effective limit: max_instances when set, else the automatic one (autotune.h). Never below 1. */
-unsigned pool_policy_limit(unsigned max_instances, unsigned auto_limit);
+/* The effective limit: max_instances when set, else the automatic one (autotune.h), and never
+ * below min_instances (minInstances, SPEC 4.9; the configuration keeps it at most a non-zero
+ * maxInstances) nor below 1. */
+unsigned pool_policy_limit(unsigned max_instances, unsigned auto_limit, unsigned min_instances);
 
 /* How many processes to start now: one for each queued waiter that no starting process will serve,
- * as long as `counted` (starting + idle + busy + draining: processes that count against the limit)
- * stays within `limit`. */
+ * and as many as bring `counted` (starting + idle + busy + draining: processes that count against
+ * the limit) up to min_instances, as long as `counted` stays within `limit`. */
 unsigned pool_policy_spawns_needed(unsigned queued, unsigned starting, unsigned counted,
-                                   unsigned limit);
+                                   unsigned limit, unsigned min_instances);
+
+/* maxConcurrentStarts (SPEC 4.9): of `wanted` new processes, how many may start now while
+ * `starting` processes have not finished starting (not ready yet). Never more than max_starts at
+ * once (a max_starts of 0 counts as 1), so that a growth or a recycle cannot stall the machine. */
+unsigned pool_policy_starts_allowed(unsigned wanted, unsigned starting, unsigned max_starts);
+
+/* May an idle process beyond idleTimeout be ended? Not when that would leave fewer than
+ * min_instances processes counting against the limit. */
+bool pool_policy_may_end_idle(unsigned counted, unsigned min_instances);
 
 /* Whether a new waiter may join a queue that holds `queued` waiters. The queue holds at most
  * queue_length waiters beyond those that processes now starting or still startable will take

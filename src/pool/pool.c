@@ -110,7 +110,10 @@ static void update_limits(pool_t *p) {
     unsigned php = process_env_number(p, "PHP_FCGI_MAX_REQUESTS", &found);
     if (!found && pool_policy_is_php_cgi(p->app.full_path)) php = POOL_PHP_CGI_DEFAULT_MAX_REQUESTS;
     p->request_limit = pool_policy_request_limit(p->app.instance_max_requests, php);
-    p->limit = pool_policy_limit(p->app.max_instances, p->auto_limit);
+    /* minInstances: the automatic limit never goes below the processes kept started */
+    autotune_set_min(&p->at, p->app.min_instances);
+    if (p->app.max_instances == 0) p->auto_limit = p->at.limit;
+    p->limit = pool_policy_limit(p->app.max_instances, p->auto_limit, p->app.min_instances);
 }
 
 /* PHP_FCGI_CHILDREN > 0 makes php-cgi a master that forks its own workers. The pool gains nothing
@@ -238,6 +241,8 @@ static void fail_waiters(pool_t *p, int status) {
 
 static void lease(pool_t *p, worker_t *wk, pool_waiter_t *w) {
     worker_unwatch(wk);
+    wk->probe_kept = false; /* a request goes over it: its end is an ordinary one from now on */
+    wk->probe_late = false;
     pool_set_state(wk, WORKER_STATE_BUSY);
     wk->leased = true;
     uint64_t now = uv_now(p->loop);
@@ -287,8 +292,12 @@ static void start_processes(pool_t *p) {
     if (p->failed || p->stopping) return;
     if (p->spawn_retry_at && uv_now(p->loop) < p->spawn_retry_at) return;
     p->spawn_retry_at = 0;
+    /* minInstances only once the server has started (pool_warm): pools are created before the
+     * server drops its privileges, and no process may start before that. */
     unsigned n = pool_policy_spawns_needed(p->n_queued, p->n_state[WORKER_STATE_STARTING],
-                                           counted(p), p->limit);
+                                           counted(p), p->limit,
+                                           p->warm && !p->retired ? p->app.min_instances : 0);
+    n = pool_policy_starts_allowed(n, p->n_unready, p->app.max_concurrent_starts);
     for (unsigned i = 0; i < n; i++) {
         int r = worker_spawn(p);
         if (r == 0) {
@@ -310,6 +319,34 @@ static void start_processes(pool_t *p) {
     }
 }
 
+/* The process for waiter w among the idle ones, or NULL when w should rather wait: a retry
+ * (prefer_fresh) takes a process that has not served yet — an idle one, or one still starting or
+ * startable — since a process that has just completed a request may be the next to exit on its own
+ * (php-cgi after PHP_FCGI_MAX_REQUESTS, the retry's very cause). With no fresh one to come it
+ * takes what there is. */
+static worker_t *pick_idle(pool_t *p, const pool_waiter_t *w) {
+    worker_t *wk = p->idle_head;
+    if (wk == NULL || !w->prefer_fresh || wk->completed == 0) return wk;
+    for (worker_t *f = wk; f; f = f->idle_next)
+        if (f->completed == 0) return f;
+    bool fresh_coming = p->n_state[WORKER_STATE_STARTING] > 0 || counted(p) < p->limit;
+    return fresh_coming && !p->failed ? NULL : wk;
+}
+
+/* Serve queued waiters with idle processes, oldest waiter first; a retry waiting for a fresh
+ * process lets the waiters behind it go first. */
+static void serve_queue(pool_t *p) {
+    while (p->q_head && p->idle_head) {
+        pool_waiter_t *w = p->q_head;
+        worker_t *wk = pick_idle(p, w);
+        while (wk == NULL && (w = w->next) != NULL) wk = pick_idle(p, w);
+        if (wk == NULL) return;
+        dequeue(p, w);
+        p->st.waited++;
+        lease(p, wk, w);
+    }
+}
+
 static void maintain(pool_t *p) {
     if (p->in_maintain) {
         p->maintain_again = true;
@@ -318,12 +355,7 @@ static void maintain(pool_t *p) {
     p->in_maintain = true;
     do {
         p->maintain_again = false;
-        while (p->q_head && p->idle_head) {
-            pool_waiter_t *w = p->q_head;
-            dequeue(p, w);
-            p->st.waited++;
-            lease(p, p->idle_head, w);
-        }
+        serve_queue(p);
         trim_surplus(p);
         start_processes(p);
     } while (p->maintain_again);
@@ -352,25 +384,32 @@ void pool_on_worker_connect_failed(worker_t *wk) {
     maintain(p);
 }
 
-static void log_exit(const worker_t *wk, int64_t status, int sig) {
-    char how[64];
-    if (sig) snprintf(how, sizeof(how), "killed by signal %d (%s)", sig, strsignal(sig));
-    else snprintf(how, sizeof(how), "exited with status %lld", (long long)status);
+static void describe_exit(char *out, size_t size, int64_t status, int sig);
+
+/* Logged once the process is gone and no longer leased (settle_exit): only then is it known
+ * whether a request it had was completed, so an exit right after an answer (php-cgi after
+ * PHP_FCGI_MAX_REQUESTS) is told apart from one in the middle of a request, whichever of the
+ * exit and the end of the lease the loop sees first. */
+static void log_exit(const worker_t *wk) {
+    char how[80];
+    describe_exit(how, sizeof(how), wk->exit_status, wk->exit_signal);
     unsigned long long n = (unsigned long long)wk->completed;
+    bool in_request = wk->in_request_death || (wk->gone_before_answer && !wk->exit_clean);
     if (wk->requested) {
         log_info("%s%s, ended by the server (%s), after %llu requests", wk->tag, how, wk->reason,
                  n);
-    } else if (!wk->leased && sig == 0 && status == 0 && n > 0) {
+    } else if (wk->exit_clean && n > 0 && !in_request) {
         log_info("%s%s on its own after %llu requests", wk->tag, how, n); /* php-cgi's way */
     } else {
         log_warn("%s%s unexpectedly%s, after %llu requests", wk->tag, how,
-                 wk->leased ? " while leased" : "", n);
+                 in_request ? " during a request" : "", n);
     }
 }
 
 /* The process is gone and the worker no longer leased: count a rapid fail if it was one, and
  * close the worker. */
 static void settle_exit(pool_t *p, worker_t *wk) {
+    log_exit(wk);
     pool_exit_facts_t f = {
         .requested = wk->requested,
         .completed = wk->completed,
@@ -387,11 +426,68 @@ static void settle_exit(pool_t *p, worker_t *wk) {
     if (pool_policy_is_rapid_fail(&f)) pool_rapid_fail(p);
 }
 
+/* "killed by signal 11 (Segmentation fault)" or "exited with status 3". */
+static void describe_exit(char *out, size_t size, int64_t status, int sig) {
+    if (sig) snprintf(out, size, "killed by signal %d (%s)", sig, strsignal(sig));
+    else snprintf(out, size, "exited with status %lld", (long long)status);
+}
+
+void pool_report_crash(worker_t *wk) {
+    pool_t *p = wk->pool;
+    pool_crash_t *c = &p->last_crash;
+    wk->crash_pending = false;
+    memset(c, 0, sizeof(*c));
+    c->pid = wk->pid;
+    c->signal = wk->exit_signal;
+    c->status = wk->exit_status;
+    c->when_ms = wk->exit_ms;
+    c->completed = wk->completed;
+    describe_exit(c->how, sizeof(c->how), wk->exit_status, wk->exit_signal);
+    c->in_request = wk->req_active;
+    if (c->in_request) {
+        memcpy(c->method, wk->req_method, sizeof(c->method));
+        memcpy(c->uri, wk->req_uri, sizeof(c->uri));
+        c->request_ms = wk->exit_ms > wk->req_start_ms ? wk->exit_ms - wk->req_start_ms : 0;
+    }
+    for (unsigned i = 0; i < wk->err_keep_n; i++) {
+        unsigned k = (wk->err_keep_next + POOL_CRASH_LINES - wk->err_keep_n + i) % POOL_CRASH_LINES;
+        memcpy(c->stderr_lines[i], wk->err_keep[k], POOL_CRASH_LINE_MAX);
+    }
+    c->n_stderr = wk->err_keep_n;
+    p->has_crash = true;
+
+    char what[WORKER_URI_MAX + 96], err[POOL_CRASH_LINES * (POOL_CRASH_LINE_MAX + 3) + 32];
+    if (c->in_request)
+        snprintf(what, sizeof(what), "while serving %s %s (for %.2f s)", c->method, c->uri,
+                 (double)c->request_ms / 1000);
+    else if (c->completed == 0)
+        snprintf(what, sizeof(what), "before its first request");
+    else
+        snprintf(what, sizeof(what), "between requests (after %llu completed)",
+                 (unsigned long long)c->completed);
+    size_t n = (size_t)snprintf(err, sizeof(err), "%s",
+                                c->n_stderr ? "; last stderr: " : "; no stderr output");
+    for (unsigned i = 0; i < c->n_stderr && n < sizeof(err); i++)
+        n += (size_t)snprintf(err + n, sizeof(err) - n, "%s%s", i ? " | " : "", c->stderr_lines[i]);
+    log_error("%scrashed: %s %s%s", wk->tag, c->how, what, err);
+}
+
+const pool_crash_t *pool_last_crash(const pool_t *p) {
+    return p->has_crash ? &p->last_crash : NULL;
+}
+
 void pool_on_worker_exit(worker_t *wk, int64_t status, int term_signal) {
     pool_t *p = wk->pool;
-    log_exit(wk, status, term_signal);
     wk->exit_clean = status == 0 && term_signal == 0;
+    wk->exit_status = status;
+    wk->exit_signal = term_signal;
+    wk->exit_ms = uv_now(p->loop);
     if (!wk->requested) p->st.exits_unexpected++;
+    if (!wk->requested && !wk->exit_clean) { /* SPEC 4.12: a crash, reported with its output */
+        p->st.crashes++;
+        wk->crash_pending = true;
+        if (!wk->out_open && !wk->err_open) pool_report_crash(wk);
+    }
     /* While leased, the lessee will see EOF or an error and release; whether a request was in
      * progress (a rapid fail) or had just completed is known only then. */
     if (wk->leased) pool_set_state(wk, WORKER_STATE_EXITED);
@@ -449,6 +545,7 @@ pool_t *pool_new(uv_loop_t *loop, const cfg_app_t *app, const char *runtime_dir,
 
 void pool_configure(pool_t *p, const cfg_app_t *app) {
     bool changed = app_process_differs(&p->app, app);
+    p->retired = false;
     cfg_app_t fresh;
     app_copy(&fresh, app);
     app_dispose(&p->app);
@@ -490,8 +587,9 @@ void pool_acquire(pool_t *p, pool_waiter_t *w, pool_acquire_cb cb) {
         cb(w, NULL, POOL_EFAILED);
         return;
     }
-    if (p->q_head == NULL && p->idle_head) {
-        lease(p, p->idle_head, w);
+    worker_t *idle = p->q_head == NULL ? pick_idle(p, w) : NULL;
+    if (idle) {
+        lease(p, idle, w);
         return;
     }
     unsigned c = counted(p);
@@ -509,6 +607,21 @@ void pool_cancel(pool_t *p, pool_waiter_t *w) {
     if (w->queued) dequeue(p, w);
 }
 
+/* privateMemoryLimit (SPEC 4.10), after a completed request: has the process's private memory
+ * passed it? Read from /proc only when a limit is set. */
+static bool over_memory(pool_t *p, worker_t *wk, char *why, size_t size) {
+    uint64_t priv, rss;
+    if (p->app.private_memory_limit == 0 || !procstat_private(wk->pid, &priv, &rss)) return false;
+    if (priv <= (uint64_t)p->app.private_memory_limit * 1024) return false;
+    log_info("%sprivate memory %llu KiB (RSS %llu KiB) is over privateMemoryLimit = %u KiB after "
+             "its request %llu: recycling it", wk->tag, (unsigned long long)(priv / 1024),
+             (unsigned long long)(rss / 1024), p->app.private_memory_limit,
+             (unsigned long long)wk->completed);
+    snprintf(why, size, "private memory %llu KiB over privateMemoryLimit",
+             (unsigned long long)(priv / 1024));
+    return true;
+}
+
 /* After a completed request: should this process end rather than serve again? */
 static bool retire_if_due(pool_t *p, worker_t *wk) {
     char why[sizeof(wk->reason)];
@@ -521,6 +634,8 @@ static bool retire_if_due(pool_t *p, worker_t *wk) {
         snprintf(why, sizeof(why), "served %u requests", p->request_limit);
     } else if (counted(p) > p->limit) {
         snprintf(why, sizeof(why), "above maxInstances");
+    } else if (over_memory(p, wk, why, sizeof(why))) {
+        p->st.recycles_memory++;
     } else {
         return false;
     }
@@ -536,6 +651,7 @@ void pool_release(worker_t *wk, pool_release_t how) {
     p->st.requests++;
     bool completed = how == POOL_RELEASE_OK || how == POOL_RELEASE_CLOSE;
     if (completed) wk->completed++;
+    if (completed) wk->req_active = false; /* else kept: the exit may be a crash it caused */
     if (how == POOL_RELEASE_DEAD) wk->in_request_death = true;
     if (how == POOL_RELEASE_GONE) wk->gone_before_answer = true;
     worker_read_detach(wk);
@@ -577,6 +693,24 @@ uv_stream_t *worker_stream(worker_t *wk) {
 
 pid_t worker_pid(const worker_t *wk) {
     return wk->pid;
+}
+
+static void copy_cut(char *dst, size_t size, const char *src, size_t len) {
+    if (len < size) {
+        memcpy(dst, src, len);
+        dst[len] = '\0';
+        return;
+    }
+    memcpy(dst, src, size - 4);
+    memcpy(dst + size - 4, "...", 4);
+}
+
+void worker_set_request(worker_t *wk, const char *method, size_t mlen, const char *uri,
+                        size_t ulen) {
+    copy_cut(wk->req_method, sizeof(wk->req_method), method ? method : "", method ? mlen : 0);
+    copy_cut(wk->req_uri, sizeof(wk->req_uri), uri ? uri : "", uri ? ulen : 0);
+    wk->req_start_ms = uv_now(wk->pool->loop);
+    wk->req_active = true;
 }
 
 uint64_t worker_requests(const worker_t *wk) {
@@ -742,6 +876,7 @@ static void autotune_tick(pool_t *p, uint64_t now) {
         .counted = counted(p),
         .busy_max = p->at_busy_max > n_busy(p) ? p->at_busy_max : n_busy(p),
         .busy_avg = (double)p->busy_ms_acc / (double)interval,
+        .starting = p->n_unready,
         .cpu_machine = -1,
     };
     procstat_cpu_t cpu;
@@ -759,14 +894,25 @@ static void autotune_tick(pool_t *p, uint64_t now) {
     autotune_restart_interval(p, now);
 }
 
+void pool_retire(pool_t *p) {
+    p->retired = true;
+}
+
+void pool_warm(pool_t *p) {
+    p->warm = true;
+    maintain(p);
+}
+
 void pool_tick(pool_t *p, uint64_t now) {
+    p->warm = true;
     if (p->failed && now >= p->failed_until) unfail(p, "a minute passed");
     if (p->monitor) monitor_check(p->monitor);
     autotune_tick(p, now);
-    p->limit = pool_policy_limit(p->app.max_instances, p->auto_limit);
+    p->limit = pool_policy_limit(p->app.max_instances, p->auto_limit, p->app.min_instances);
     /* The idle list runs from the most to the least recently used: the expired ones are at its
-     * tail. */
+     * tail. minInstances of them stay. */
     while (!p->stopping && p->idle_tail &&
+           pool_policy_may_end_idle(counted(p), p->retired ? 0 : p->app.min_instances) &&
            pool_policy_idle_expired(now, p->idle_tail->idle_since_ms, p->app.idle_timeout)) {
         p->st.recycles_idle++;
         worker_end(p->idle_tail, "idle timeout");
@@ -791,12 +937,23 @@ void pool_get_stats(const pool_t *p, pool_stats_t *out) {
     out->autotune_changes = p->at.changes;
 }
 
+unsigned pool_retry_after(const pool_t *p) {
+    uint64_t now = uv_now(p->loop);
+    if (!p->failed || p->failed_until <= now) return 1;
+    uint64_t s = (p->failed_until - now + 999) / 1000;
+    return s < 1 ? 1 : (unsigned)s;
+}
+
 pool_http_t *pool_http(pool_t *p) {
     return &p->http;
 }
 
 const pool_http_t *pool_http_const(const pool_t *p) {
     return &p->http;
+}
+
+void pool_count_slow(pool_t *p) {
+    p->st.slow_requests++;
 }
 
 void pool_count_stderr(pool_t *p, uint64_t lines) {
@@ -815,6 +972,11 @@ void pool_foreach_worker(const pool_t *p, void (*fn)(const worker_info_t *wi, vo
             .idle_since_ms = wk->state == WORKER_STATE_IDLE ? wk->idle_since_ms : 0,
             .leased = wk->leased,
         };
+        if (wk->leased && wk->req_active) {
+            wi.req_method = wk->req_method;
+            wi.req_uri = wk->req_uri;
+            wi.req_start_ms = wk->req_start_ms;
+        }
         fn(&wi, arg);
     }
 }

@@ -35,6 +35,10 @@ typedef void (*pool_acquire_cb)(pool_waiter_t *w, worker_t *wk, int status);
 struct pool_waiter {
     pool_acquire_cb cb;
     void *data;              /* the caller's */
+    bool prefer_fresh;       /* the caller's: a retry after a process closed before answering
+                                (SPEC 4.11): take a process that has served no request yet when
+                                one is idle or can still be started, rather than one that has
+                                just completed a request and may be about to exit by itself */
     /* private to the pool: */
     pool_waiter_t *prev, *next;
     uint64_t enqueued;       /* loop ms */
@@ -84,6 +88,7 @@ typedef struct pool_stats {
     uint64_t rapid_fails;
     uint64_t queue_full;     /* acquires refused because the queue was full */
     uint64_t recycles_max_requests, recycles_idle, recycles_change, recycles_kill, recycles_manual;
+    uint64_t recycles_memory;     /* privateMemoryLimit passed (SPEC 4.10) */
     uint64_t exits_unexpected;
     uint64_t queue_wait_ms_total; /* sum of the waits of acquired waiters */
     uint64_t acquired;            /* waiters served */
@@ -94,9 +99,12 @@ typedef struct pool_stats {
     uint64_t autotune_changed_ms; /* loop ms of that change */
     uint64_t autotune_changes;
     uint64_t stderr_lines;        /* lines the processes wrote to stderr: FCGI_STDERR and fd 2 */
+    uint64_t crashes;             /* unexpected deaths by a signal or a non-zero status */
+    uint64_t slow_requests;       /* requests slower than slowRequestSeconds (SPEC 4.12) */
 } pool_stats_t;
 
-/* Create a pool (no process is started until the first acquire). `exe` is the path of the fcgihost
+/* Create a pool (no process is started until the first acquire, or pool_warm/pool_tick for
+ * minInstances). `exe` is the path of the fcgihost
  * binary (for the spawn trampoline, see pool_child_main); NULL = /proc/self/exe, resolved now. The
  * pool copies what it needs from `app` and `runtime_dir` (the caller may free them afterwards).
  * Sockets of unix-protocol processes are created in runtime_dir (made, mode 0755, if missing;
@@ -152,6 +160,41 @@ int worker_read_start(worker_t *wk, uv_alloc_cb alloc, uv_read_cb read);
 void worker_read_stop(worker_t *wk);
 void worker_read_detach(worker_t *wk);
 pid_t worker_pid(const worker_t *wk);
+/* The request a leased process serves, for `ctl status` and crash reports (SPEC 4.12): the
+ * lessee names it once it has the lease. Copied, bounded (WORKER_METHOD_MAX, WORKER_URI_MAX bytes
+ * with their NUL; a longer URI is cut and ends in "..."). Forgotten when the request completes
+ * (release OK or CLOSE); kept after the other releases until the process has exited, so that a
+ * crash names the request that killed it. */
+void worker_set_request(worker_t *wk, const char *method, size_t mlen, const char *uri,
+                        size_t ulen);
+#define WORKER_METHOD_MAX 24
+#define WORKER_URI_MAX 256
+/* FCGI_STDERR text the lessee received for the current request: its last lines are kept with the
+ * process's own fd 2 lines for a crash report (the pool splits at newlines, keeps the last
+ * POOL_CRASH_LINES lines, each cut at POOL_CRASH_LINE_MAX - 1 bytes). */
+void worker_note_stderr(worker_t *wk, const char *data, size_t len);
+
+/* The last process of the pool that died unexpectedly: killed by a signal, or exited with a
+ * non-zero status, without the server asking it to (SPEC 4.12). It is logged (one line: how, the
+ * request it was serving, its last stderr lines) once its output has been read to the end. */
+#define POOL_CRASH_LINES 5
+#define POOL_CRASH_LINE_MAX 200
+typedef struct pool_crash {
+    pid_t pid;
+    int signal;              /* the signal that killed it; 0: it exited with `status` */
+    int64_t status;
+    uint64_t when_ms;        /* loop ms of its exit */
+    char how[80];            /* "killed by signal 11 (Segmentation fault)", "exited with status 3" */
+    bool in_request;         /* it died serving the request below */
+    char method[WORKER_METHOD_MAX];
+    char uri[WORKER_URI_MAX];
+    uint64_t request_ms;     /* how long it had been serving it */
+    uint64_t completed;      /* requests it had completed before */
+    unsigned n_stderr;
+    char stderr_lines[POOL_CRASH_LINES][POOL_CRASH_LINE_MAX]; /* oldest first */
+} pool_crash_t;
+/* NULL when no process has crashed yet. Valid until the next call into the pool. */
+const pool_crash_t *pool_last_crash(const pool_t *p);
 /* Requests this process has completed before the current one (releases with OK or CLOSE). */
 uint64_t worker_requests(const worker_t *wk);
 pool_t *worker_pool(const worker_t *wk);
@@ -191,10 +234,20 @@ bool pool_stopped(const pool_t *p);  /* pool_stop's done callback has run */
 void pool_free(pool_t *p);
 
 /* Maintenance, from the server's one timer (about once a second): idle timeouts, failed-state
- * expiry, limit decisions. `now` is the loop's time in ms (uv_now). */
+ * expiry, limit decisions, minInstances. `now` is the loop's time in ms (uv_now). */
 void pool_tick(pool_t *p, uint64_t now);
+/* The server has started (its privileges are dropped): start the minInstances processes now
+ * rather than at the first pool_tick. A pool starts no process before either call. */
+void pool_warm(pool_t *p);
+/* A reload removed the application: the pool only serves what older generations still send it,
+ * and starts no process for minInstances. pool_configure (the application is back) undoes it. */
+void pool_retire(pool_t *p);
 
 void pool_get_stats(const pool_t *p, pool_stats_t *out);
+
+/* The Retry-After (seconds, >= 1) for a 503 this pool caused (SPEC 4.12): while it is failed,
+ * the time until it tries again; otherwise (queue full, stopping, no process could start) 1. */
+unsigned pool_retry_after(const pool_t *p);
 
 /* HTTP responses to the requests mapped to this application, kept here so that they live as long
  * as the pool (across reloads) and go away with it. The server updates them as responses end. */
@@ -208,6 +261,8 @@ const pool_http_t *pool_http_const(const pool_t *p);
 /* Count lines a process wrote to stderr (FCGI_STDERR from the request handler, fd 2 from the
  * pool's capture). */
 void pool_count_stderr(pool_t *p, uint64_t lines);
+/* Count a request slower than slowRequestSeconds (the FastCGI handler logs it). */
+void pool_count_slow(pool_t *p);
 
 /* Per-process details for `ctl status`. Calls fn for each live process (spawned, exit not yet
  * seen), oldest first. fn must not call into the pool. */
@@ -218,6 +273,10 @@ typedef struct worker_info {
     uint64_t started_ms;     /* loop ms */
     uint64_t idle_since_ms;  /* loop ms, when idle */
     bool leased;             /* in a lessee's hands (BUSY, DRAINING) */
+    /* The request it is serving (worker_set_request), when leased; NULL otherwise. Borrowed:
+     * valid until the next call into the pool. */
+    const char *req_method, *req_uri;
+    uint64_t req_start_ms;   /* loop ms the request got this process */
 } worker_info_t;
 void pool_foreach_worker(const pool_t *p, void (*fn)(const worker_info_t *wi, void *arg), void *arg);
 

@@ -41,6 +41,7 @@ typedef enum worker_timer_kind {
     WORKER_TIMER_GRACE, /* connection lost: give the process time to exit by itself */
     WORKER_TIMER_KILL,  /* SIGTERM sent: SIGKILL at the deadline (§4.4) */
     WORKER_TIMER_DRAIN, /* process gone: wait a little for the rest of its stdout/stderr */
+    WORKER_TIMER_PROBE, /* FCGI_GET_VALUES sent: ready at the answer, or when this expires */
 } worker_timer_kind_t;
 
 struct worker {
@@ -76,6 +77,17 @@ struct worker {
     char reason[96];                 /* why the pool ends it (logged at exit) */
 
     uint64_t completed;              /* requests completed (released OK or CLOSE) */
+    bool req_active;                 /* req_* name its current (or interrupted) request */
+    char req_method[WORKER_METHOD_MAX];
+    char req_uri[WORKER_URI_MAX];
+    uint64_t req_start_ms;
+    /* The last stderr lines (fd 2 and FCGI_STDERR), a ring, for a crash report. */
+    char err_keep[POOL_CRASH_LINES][POOL_CRASH_LINE_MAX];
+    unsigned err_keep_n, err_keep_next;
+    bool crash_pending;              /* died unexpectedly: reported once its output is read */
+    int64_t exit_status;
+    int exit_signal;
+    uint64_t exit_ms;
     uint64_t cpu_ns, runq_ns;        /* /proc/PID/schedstat at the autotuner's last reading */
     bool sched_seen;                 /* cpu_ns and runq_ns hold a reading */
     uint64_t started_ms, idle_since_ms;
@@ -92,6 +104,17 @@ struct worker {
     void *gone_data;
     bool exit_clean;                 /* exit_cb ran: exit status 0, no signal */
     bool reconnect;                  /* connect again once the old connection handle is closed */
+    bool ready;                      /* it answered FCGI_GET_VALUES (or its grace passed, or it
+                                        closed the probe): no longer "starting" for
+                                        maxConcurrentStarts (SPEC 4.9) */
+    bool probing;                    /* the connection is the FCGI_GET_VALUES probe */
+    bool probe_kept;                 /* ... kept as its first connection: until a request goes
+                                        over it, an end of it is no exit (reconnect instead) */
+    bool probe_late;                 /* kept unanswered (its grace passed): the answer may still
+                                        come while it is idle, and is read as such */
+    unsigned char probe_hdr[8];      /* the answer's record header, as it arrives */
+    unsigned probe_have;             /* header bytes in probe_hdr */
+    uint32_t probe_left;             /* content and padding bytes of the answer still to come */
     bool finishing;                  /* process gone, not leased: closing handles, then freed */
 
     worker_linebuf_t out_line, err_line;
@@ -120,6 +143,8 @@ struct pool {
     pool_waiter_t *fail_last;        /* fail_waiters(): the last waiter of the batch being failed */
     unsigned n_state[WORKER_STATE_COUNT];
     unsigned n_alive;
+    unsigned n_unready;              /* alive processes not yet ready (worker->ready): the ones
+                                        starting, limited by maxConcurrentStarts */
 
     pool_stats_t st;                 /* counters; the gauges are filled in by pool_get_stats */
     pool_http_t http;                /* responses, by the server */
@@ -138,12 +163,16 @@ struct pool {
     uint64_t failed_until;
 
     bool stopping, done_called;
+    bool warm;                       /* the server has started: minInstances may be started */
+    bool retired;                    /* removed by a reload (pool_retire): no minInstances */
     uint64_t spawn_retry_at;         /* loop ms: no start before (descriptors or memory ran out) */
     unsigned refs;           /* pool_ref/pool_unref: the server's list and each generation naming it */
     void (*done)(pool_t *p, void *arg);
     void *done_arg;
 
     struct monitor *monitor;         /* monitorChangesTo; NULL = none */
+    pool_crash_t last_crash;         /* valid when has_crash */
+    bool has_crash;
     bool in_maintain, maintain_again;
 };
 
@@ -164,6 +193,11 @@ void pool_remove_worker(worker_t *wk);
 /* The last handle closed and wk was unlinked and freed. May call the stop callback: the caller
  * must not touch the pool afterwards. */
 void pool_on_worker_freed(pool_t *p);
+/* A process that died unexpectedly (crash_pending) has no output left to read: fill the pool's
+ * last crash and log it. */
+void pool_report_crash(worker_t *wk);
+/* Keep one stderr line of the process for a crash report. */
+void worker_keep_line(worker_t *wk, const char *line, size_t len);
 /* Note a rapid fail; may mark the pool failed and fail the queued waiters. */
 void pool_rapid_fail(pool_t *p);
 

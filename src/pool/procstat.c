@@ -70,6 +70,25 @@ bool procstat_sched(pid_t pid, uint64_t *cpu_ns, uint64_t *runq_ns) {
     return sscanf(buf, "%" SCNu64 " %" SCNu64, cpu_ns, runq_ns) == 2;
 }
 
+static uint64_t field_kb(const char *buf, const char *name) {
+    const char *f = strstr(buf, name);
+    uint64_t v = 0;
+    if (f) sscanf(f + strlen(name), " %" SCNu64, &v);
+    return v;
+}
+
+bool procstat_private(pid_t pid, uint64_t *private_bytes, uint64_t *rss) {
+    char path[64], buf[2048];
+    snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
+    if (read_small(path, buf, sizeof(buf)) && strstr(buf, "Private_Dirty:")) {
+        *rss = field_kb(buf, "\nRss:") * 1024;
+        *private_bytes =
+            (field_kb(buf, "\nPrivate_Clean:") + field_kb(buf, "\nPrivate_Dirty:")) * 1024;
+        return true;
+    }
+    return procstat_rss(pid, rss, private_bytes);
+}
+
 bool procstat_rss(pid_t pid, uint64_t *rss, uint64_t *private_rss) {
     char path[64], buf[256];
     snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);

@@ -26,4 +26,10 @@ bool procstat_sched(pid_t pid, uint64_t *cpu_ns, uint64_t *runq_ns);
  * what another process of the same program adds to the machine's memory use. */
 bool procstat_rss(pid_t pid, uint64_t *rss, uint64_t *private_rss);
 
+/* A process's private memory: Private_Clean + Private_Dirty of /proc/PID/smaps_rollup (what would
+ * be freed if it ended: its pages no other process maps), and its Rss, bytes. Where smaps_rollup
+ * cannot be read (a kernel before 4.14; a process of another user, which an unprivileged server
+ * may not inspect) the anonymous part of statm stands in for the private memory. */
+bool procstat_private(pid_t pid, uint64_t *private_bytes, uint64_t *rss);
+
 #endif

@@ -31,6 +31,17 @@
 #define WORKER_RETRY_MS 100     /* × attempt number */
 #define WORKER_GRACE_MS 2000    /* a process whose connection closed gets this long to exit */
 #define WORKER_DRAIN_MS 500     /* after exit, how long to wait for the rest of its output */
+#define WORKER_PROBE_MS 2000    /* SPEC 4.9: an application that ignores FCGI_GET_VALUES is ready
+                                   after this grace */
+
+/* FCGI_GET_VALUES (request id 0) asking for FCGI_MPXS_CONNS: content = one name-value pair (name
+ * length 15, value length 0, the name), 17 bytes, padded to 24. Written out by hand: pool/ does
+ * not use the FastCGI codec (fastcgi/ sits above it), and this record never changes. */
+static const char probe_record[32] = {
+    1, 9, 0, 0, 0, 17, 7, 0,                                              /* header */
+    15, 0, 'F', 'C', 'G', 'I', '_', 'M', 'P', 'X', 'S', '_', 'C', 'O', 'N', 'N', 'S', /* pair */
+    0, 0, 0, 0, 0, 0, 0,                                                  /* padding */
+};
 
 /* One read buffer for every pipe and idle connection this file reads: libuv calls alloc_cb,
  * read(2), then read_cb before the next alloc_cb, and every callback consumes the bytes at once. */
@@ -101,7 +112,30 @@ static bool log_budget_take(worker_t *wk, size_t n) {
     return true;
 }
 
+void worker_keep_line(worker_t *wk, const char *line, size_t len) {
+    if (len && line[len - 1] == '\r') len--;
+    if (len == 0) return;
+    if (len > POOL_CRASH_LINE_MAX - 1) len = POOL_CRASH_LINE_MAX - 1;
+    char *slot = wk->err_keep[wk->err_keep_next];
+    memcpy(slot, line, len);
+    slot[len] = '\0';
+    wk->err_keep_next = (wk->err_keep_next + 1) % POOL_CRASH_LINES;
+    if (wk->err_keep_n < POOL_CRASH_LINES) wk->err_keep_n++;
+}
+
+void worker_note_stderr(worker_t *wk, const char *data, size_t len) {
+    while (len > 0) {
+        const char *nl = memchr(data, '\n', len);
+        size_t n = nl ? (size_t)(nl - data) : len;
+        worker_keep_line(wk, data, n);
+        n += nl != NULL;
+        data += n;
+        len -= n;
+    }
+}
+
 static void linebuf_emit(worker_t *wk, worker_linebuf_t *lb, log_level_t lvl) {
+    if (lb->len && lb == &wk->err_line) worker_keep_line(wk, lb->data, lb->len);
     if (lb->len) {
         if (log_budget_take(wk, lb->len)) {
             note_dropped(wk);
@@ -150,6 +184,7 @@ static void close_output(worker_t *wk, bool is_err) {
                  is_err ? LOG_LEVEL_WARN : LOG_LEVEL_INFO);
     if (!wk->out_open && !wk->err_open) note_dropped(wk);
     close_handle(wk, (uv_handle_t *)(is_err ? &wk->err : &wk->out), NULL);
+    if (!wk->out_open && !wk->err_open && wk->crash_pending) pool_report_crash(wk);
 }
 
 static void on_output(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
@@ -182,6 +217,7 @@ static void on_conn_closed(uv_handle_t *h) {
 
 void worker_close_conn(worker_t *wk) {
     if (wk->conn_state != WORKER_CONN_OPEN) return;
+    wk->probing = false;
     wk->conn_state = WORKER_CONN_CLOSING;
     wk->conn_reading = false;
     worker_read_detach(wk);
@@ -201,6 +237,112 @@ static void connect_failed(worker_t *wk, int status) {
     pool_on_worker_connect_failed(wk);
 }
 
+static void on_conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+/* ---- Readiness (SPEC 4.9) ----
+ *
+ * The listening socket is the server's own, made before the fork, so a connection to it succeeds
+ * at once, long before the application has loaded and calls accept(). A process is therefore
+ * "starting" (for maxConcurrentStarts) until it answers an FCGI_GET_VALUES record, which php-cgi,
+ * libfcgi and the other FastCGI libraries answer from their accept loop; an application that
+ * ignores it is taken as ready after WORKER_PROBE_MS.
+ *
+ * The probe's connection then becomes the process's connection, once the answer record has been
+ * read whole (so no byte of it is taken for part of a request): libfcgi (C, Perl, Ruby) drops a
+ * unix-socket connection on which nothing arrives within 2 s of its accept(), so a connection
+ * opened after the probe would be dropped under an idle process (minInstances). php-cgi closes
+ * the connection once it has answered a management record: for php-cgi (fullPath) the worker
+ * connects again at once; for another program that does the same, the end of a kept probe
+ * connection before any request is taken the same way, not as an exit. */
+
+static void worker_set_ready(worker_t *wk) {
+    if (wk->ready) return;
+    wk->ready = true;
+    wk->pool->n_unready--;
+}
+
+static void probe_done(worker_t *wk, const char *how) {
+    log_debug("%sready (%s)", wk->tag, how);
+    if (wk->timer_kind == WORKER_TIMER_PROBE) {
+        uv_timer_stop(&wk->timer);
+        wk->timer_kind = WORKER_TIMER_NONE;
+    }
+    worker_set_ready(wk);
+    worker_close_conn(wk);
+    if (wk->state == WORKER_STATE_STARTING && wk->alive && !wk->finishing) {
+        wk->connect_tries = 0;
+        worker_connect(wk); /* once the probe's handle is closed */
+    }
+}
+
+/* Feed bytes of the answer record to the probe's reader. Returns 1 when the record is complete,
+ * 0 when more is to come, -1 when bytes follow the record. */
+static int probe_feed(worker_t *wk, const unsigned char *p, size_t n) {
+    while (n > 0 && wk->probe_have < sizeof(wk->probe_hdr)) {
+        wk->probe_hdr[wk->probe_have++] = *p++;
+        n--;
+        if (wk->probe_have == sizeof(wk->probe_hdr))
+            wk->probe_left = ((uint32_t)wk->probe_hdr[4] << 8 | wk->probe_hdr[5]) + wk->probe_hdr[6];
+    }
+    size_t skip = n < wk->probe_left ? n : wk->probe_left;
+    wk->probe_left -= (uint32_t)skip;
+    n -= skip;
+    if (wk->probe_have < sizeof(wk->probe_hdr) || wk->probe_left > 0) return 0;
+    return n > 0 ? -1 : 1;
+}
+
+/* The answer was read whole (or none came in time): the process is ready. */
+static void probe_answered(worker_t *wk, const char *how) {
+    if (pool_policy_is_php_cgi(wk->pool->app.full_path)) { /* it closes this connection itself */
+        probe_done(wk, how);
+        return;
+    }
+    log_debug("%sready (%s)", wk->tag, how);
+    if (wk->timer_kind == WORKER_TIMER_PROBE) {
+        uv_timer_stop(&wk->timer);
+        wk->timer_kind = WORKER_TIMER_NONE;
+    }
+    worker_set_ready(wk);
+    wk->probing = false;
+    wk->probe_kept = true;
+    pool_on_worker_connected(wk);
+}
+
+static void probe_start(worker_t *wk) {
+    uv_buf_t b = uv_buf_init((char *)probe_record, sizeof(probe_record));
+    wk->probing = true;
+    wk->probe_have = 0;
+    wk->probe_left = 0;
+    /* A fresh connection's send buffer takes 32 bytes at once, or the connection is broken. */
+    if (uv_try_write(&wk->conn.stream, &b, 1) != (int)sizeof(probe_record)) {
+        probe_done(wk, "the probe could not be sent");
+        return;
+    }
+    int r = uv_read_start(&wk->conn.stream, on_conn_alloc, on_conn_read);
+    if (r < 0) {
+        probe_done(wk, uv_strerror(r));
+        return;
+    }
+    wk->conn_reading = true;
+    timer_start(wk, WORKER_TIMER_PROBE, WORKER_PROBE_MS);
+}
+
+/* Any answer record will do: the process has reached its accept loop. It is read to its end
+ * (header, then content and padding as the header says). EOF, an error or bytes beyond the record
+ * end the probe on a new connection: a process that is dying is handled by the exit path; one
+ * that lives is used. */
+static void on_probe_read(worker_t *wk, ssize_t nread, const uv_buf_t *buf) {
+    if (nread == 0) return;
+    if (nread < 0) {
+        probe_done(wk, "closed the probe without answering");
+        return;
+    }
+    int r = probe_feed(wk, (const unsigned char *)buf->base, (size_t)nread);
+    if (r < 0) probe_done(wk, "answered FCGI_GET_VALUES, and more");
+    else if (r > 0) probe_answered(wk, "answered FCGI_GET_VALUES");
+}
+
 static void on_connect(uv_connect_t *req, int status) {
     worker_t *wk = container_of(req, worker_t, connect_req);
     /* ECANCELED: the handle was closed under the request (the worker is being ended). */
@@ -210,6 +352,10 @@ static void on_connect(uv_connect_t *req, int status) {
         return;
     }
     wk->connect_tries = 0;
+    if (!wk->ready) {
+        probe_start(wk);
+        return;
+    }
     pool_on_worker_connected(wk);
 }
 
@@ -239,9 +385,28 @@ void worker_connect(worker_t *wk) {
 static void on_idle_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     worker_t *wk = container_of(s, worker_t, conn.stream);
     if (nread == 0) return;
+    if (nread > 0 && wk->probe_late) { /* the late answer to the probe */
+        int r = probe_feed(wk, (const unsigned char *)buf->base, (size_t)nread);
+        if (r >= 0) {
+            wk->probe_late = r == 0;
+            return;
+        }
+        wk->probe_late = false;
+    }
     if (nread > 0) {
         log_warn("%ssent %zd bytes outside a request", wk->tag, nread);
         worker_end(wk, "sent data outside a request");
+        return;
+    }
+    if (wk->probe_kept && wk->completed == 0 && wk->state == WORKER_STATE_IDLE) {
+        /* the end of the probe's connection (a program that closes it after a management
+         * record, as php-cgi does): connect again rather than take it for an exit */
+        log_debug("%sclosed the probe's connection: connecting again", wk->tag);
+        wk->probe_kept = false;
+        worker_close_conn(wk);
+        pool_set_state(wk, WORKER_STATE_STARTING);
+        wk->connect_tries = 0;
+        worker_connect(wk);
         return;
     }
     log_debug("%sidle connection closed: %s", wk->tag, uv_strerror((int)nread));
@@ -259,6 +424,7 @@ static void on_conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 static void on_conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     worker_t *wk = container_of(s, worker_t, conn.stream);
     if (wk->lessee_read) wk->lessee_read(s, nread, buf);
+    else if (wk->probing) on_probe_read(wk, nread, buf);
     else on_idle_read(s, nread, buf);
 }
 
@@ -407,6 +573,12 @@ static void on_timer(uv_timer_t *t) {
         close_output(wk, true);
         close_timer(wk);
         break;
+    case WORKER_TIMER_PROBE:
+        if (wk->probing) {
+            wk->probe_late = true; /* a slow start: its answer may come while it is idle */
+            probe_answered(wk, "no answer to FCGI_GET_VALUES within 2 s");
+        }
+        break;
     case WORKER_TIMER_NONE: break;
     }
 }
@@ -427,6 +599,7 @@ static void sweep_group(worker_t *wk) {
 }
 
 static void worker_exited(worker_t *wk, int64_t status, int term_signal) {
+    worker_set_ready(wk); /* no longer starting, whatever it was */
     wk->alive = false;
     wk->pool->n_alive--;
     if (wk->timer_open && wk->timer_kind != WORKER_TIMER_DRAIN) {
@@ -702,6 +875,8 @@ static void worker_started(worker_t *wk) {
     pool_t *p = wk->pool;
     wk->alive = true;
     p->n_alive++;
+    wk->ready = false;
+    p->n_unready++;
     free(wk->tag);
     wk->tag = xasprintf("%s[%ld]: ", p->app.name, (long)wk->pid);
     uv_read_start((uv_stream_t *)&wk->out, on_alloc, on_output);

@@ -13,7 +13,9 @@
  *   mark=TEXT          "fcgi_app <pid> mark TEXT" on fd 2 (the server's log) as the request starts,
  *                      so a test can wait for a request to be inside its process
  *   stderr=TEXT        TEXT (URL-decoded) on FCGI_STDERR; stderr_when=before|between|after
- *   crash=1            abort() before answering
+ *   crash=1            abort() before answering          crash=exit  _exit(3) before answering
+ *   leak=N[k|m|g]      N bytes allocated, written and never freed: the process grows by N bytes
+ *                      of private memory on each such request
  *   crash=after_headers  write the headers, flush, _exit(1)
  *   exit_after=N       exit(0) after this process has fully answered N requests
  *   status=NNN         "Status: NNN Reason"             ctype=TYPE  Content-Type override
@@ -21,7 +23,9 @@
  *   big=N[k|m|g]       N pattern bytes written in 64 KiB chunks, flushed as they go
  *
  * Environment: FCGI_APP_FAIL_AT_START=1 exit(1) at once; FCGI_APP_START_DELAY_MS delays the
- * start; FCGI_APP_LOG_SIGTERM=1 logs SIGTERM on fd 2; FCGI_APP_TERM_DELAY_MS keeps serving that
+ * start; FCGI_APP_TRACE_START=1 writes "fcgi_app <pid> start-begin <ns>" before that delay and
+ * "fcgi_app <pid> start-end <ns>" after it (CLOCK_MONOTONIC, comparable between processes), just
+ * before the accept loop; FCGI_APP_LOG_SIGTERM=1 logs SIGTERM on fd 2; FCGI_APP_TERM_DELAY_MS keeps serving that
  * long after SIGTERM, then exit(0); without a delay SIGTERM means exit(0) at once, in any state.
  * "fcgi_app <pid> started _FCGI_X_PIPE_=<value>" goes to fd 2 at start.
  *
@@ -53,7 +57,7 @@ typedef struct {
     const char *echo, *mark, *stderr_text, *stderr_when, *crash, *status, *rawheaders, *ctype;
     long sleep_ms, exit_after;
     int hang;
-    unsigned long long big;
+    unsigned long long big, leak;
     int has_big;
 } opts_t;
 
@@ -65,6 +69,12 @@ static void sleep_ms(long ms) {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
+}
+
+static long long mono_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 static long env_long(const char *name) {
@@ -162,6 +172,7 @@ static void parse_query(const char *qs, opts_t *o) {
         else if (!strcmp(kv, "rawheaders")) o->rawheaders = v;
         else if (!strcmp(kv, "ctype")) o->ctype = v;
         else if (!strcmp(kv, "big")) o->big = parse_size(v), o->has_big = 1;
+        else if (!strcmp(kv, "leak")) o->leak = parse_size(v);
     }
 }
 
@@ -324,6 +335,12 @@ static void handle(FCGX_Request *req) {
         sleep_ms(o.sleep_ms);
     if (o.crash && !strcmp(o.crash, "1"))
         abort();
+    if (o.crash && !strcmp(o.crash, "exit"))
+        _exit(3);
+    if (o.leak) { /* kept for the life of the process, on purpose */
+        char *p = malloc(o.leak);
+        if (p) memset(p, 0x5a, o.leak);
+    }
 
     emit_stderr(req, &o, "before");
     const char *ctype = echo_body || o.has_big ? "application/octet-stream" : "text/plain";
@@ -357,8 +374,13 @@ int main(void) {
                 (long)getpid());
         exit(1);
     }
+    int trace = env_long("FCGI_APP_TRACE_START") == 1;
+    if (trace)
+        fprintf(stderr, "fcgi_app %ld start-begin %lld\n", (long)getpid(), mono_ns());
     if (env_long("FCGI_APP_START_DELAY_MS") > 0)
         sleep_ms(env_long("FCGI_APP_START_DELAY_MS"));
+    if (trace)
+        fprintf(stderr, "fcgi_app %ld start-end %lld\n", (long)getpid(), mono_ns());
 
     FCGX_Request req;
     if (FCGX_Init() != 0 || FCGX_InitRequest(&req, FCGI_LISTENSOCK_FILENO, 0) != 0) {

@@ -1201,6 +1201,10 @@ static void test_set_live(void **state) {
         {"requestTimeout", "20", &a->request_timeout, 20},
         {"signalBeforeTerminateSeconds", "3", &a->signal_before_terminate_seconds, 3},
         {"MAXINSTANCES", "17", &a->max_instances, 17},
+        {"minInstances", "3", &a->min_instances, 3},
+        {"maxConcurrentStarts", "2", &a->max_concurrent_starts, 2},
+        {"privateMemoryLimit", "65536", &a->private_memory_limit, 65536},
+        {"slowRequestSeconds", "2", &a->slow_request_seconds, 2},
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         assert_int_equal(cfg_app_set_live(a, ok[i].key, ok[i].value, err, sizeof(err)), 0);
@@ -1222,6 +1226,18 @@ static void test_set_live(void **state) {
     assert_int_equal(a->protocol, CFG_PROTOCOL_UNIX);
     assert_int_equal(cfg_app_set_live(a, "root", "/", err, sizeof(err)), -1);
     assert_string_equal(err, "unknown key 'root'");
+    /* minInstances at most a non-zero maxInstances, from either side; refused changes undone */
+    assert_int_equal(cfg_app_set_live(a, "minInstances", "18", err, sizeof(err)), -1);
+    assert_string_equal(err, "minInstances: '18' refused: minInstances (18) is above "
+                             "maxInstances: at most maxInstances processes may run (17)");
+    assert_int_equal(a->min_instances, 3);
+    assert_int_equal(cfg_app_set_live(a, "maxInstances", "2", err, sizeof(err)), -1);
+    assert_int_equal(a->max_instances, 17);
+    assert_int_equal(cfg_app_set_live(a, "maxInstances", "0", err, sizeof(err)), 0);
+    assert_int_equal(cfg_app_set_live(a, "minInstances", "40", err, sizeof(err)), 0);
+    assert_int_equal(cfg_app_set_live(a, "minInstances", "0", err, sizeof(err)), 0);
+    assert_int_equal(cfg_app_set_live(a, "maxConcurrentStarts", "0", err, sizeof(err)), -1);
+    assert_int_equal(a->max_concurrent_starts, 2);
     assert_int_equal(cfg_app_set_live(a, "maxInstances", "1", NULL, 0), 0);
     assert_int_equal(cfg_app_set_live(a, "nope", "1", NULL, 0), -1);
     char tiny[8];
@@ -1253,7 +1269,8 @@ static void test_key_table(void **state) {
         "fullPath", "arguments", "env", "maxInstances", "instanceMaxRequests", "idleTimeout",
         "activityTimeout", "requestTimeout", "queueLength", "rapidFailsPerMinute", "protocol",
         "flushNamedPipe", "monitorChangesTo", "stderrMode", "signalBeforeTerminateSeconds",
-        "responseHeaders", "utf8ServerVariables", "user"};
+        "responseHeaders", "utf8ServerVariables", "user", "minInstances", "maxConcurrentStarts",
+        "privateMemoryLimit", "slowRequestSeconds"};
     static const char *const handler[] = {"path", "verb", "scriptProcessor", "resourceType",
                                           "responseBufferLimit", "site"};
     static const char *const site[] = {"hosts", "listen", "root", "index", "symlinks",

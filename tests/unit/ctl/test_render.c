@@ -142,9 +142,17 @@ static void test_json_string(void **state) {
 
 /* ---- A sample snapshot ---- */
 
+static const char *const crash_lines[] = {"PHP Fatal error:  Allowed memory size", "bad\x01" "byte"};
+static const ctl_crash_t php_crash = {.pid = 1999, .age_s = 12,
+                                      .how = "killed by signal 11 (Segmentation fault)",
+                                      .signal = 11, .method = "GET", .uri = "/x.php?a=1",
+                                      .request_ms = 200, .requests = 17,
+                                      .stderr_lines = crash_lines, .n_stderr = 2};
+
 static ctl_proc_status_t php_procs[] = {
     {.pid = 2001, .state = "busy", .requests = 1234, .age_s = 192, .idle_s = -1,
-     .rss_bytes = 47395635},
+     .rss_bytes = 47395635, .cpu_known = true, .cpu_ms = 1250, .method = "POST",
+     .uri = "/wp-admin/admin-ajax.php?a=\"b\"\n", .request_ms = 2500},
     {.pid = 2002, .state = "idle", .requests = 7, .age_s = 3700, .idle_s = 2, .rss_bytes = 0},
 };
 
@@ -183,6 +191,13 @@ static void make_sample(void) {
     p->name = "php";
     p->limit = 12;
     p->auto_limit = true;
+    p->min_instances = 2;
+    p->max_concurrent_starts = 4;
+    p->private_memory_limit = 64ull << 20;
+    p->slow_request_seconds = 5;
+    p->slow_requests = 8;
+    p->crashes = 3;
+    p->last_crash = &php_crash;
     p->autotune_note = "raised 8 -> 12: requests waited";
     p->autotune_note_age_s = 30;
     p->procs[CTL_PROC_IDLE] = 3;
@@ -338,7 +353,10 @@ static void test_json_document(void **state) {
                     "\"tls_handshakes\":{\"full\":0,\"resumed\":0,\"failed\":0},"
                     "\"http2\":{\"connections\":0,\"streams\":0}}");
     assert_contains(b.data,
-                    "\"pools\":[{\"name\":\"php\",\"limit\":12,\"auto\":true,\"autotune\":"
+                    "\"pools\":[{\"name\":\"php\",\"limit\":12,\"auto\":true,\"min_instances\":2,"
+                    "\"max_concurrent_starts\":4,"
+                    "\"private_memory_limit_bytes\":67108864,\"slow_request_seconds\":5,"
+                    "\"autotune\":"
                     "{\"note\":\"raised 8 -> 12: requests waited\",\"seconds_ago\":30},"
                     "\"failed\":false,\"retry_in_seconds\":0,\"processes\":{\"total\":12,"
                     "\"starting\":0,\"idle\":3,\"busy\":9,\"draining\":0,\"stopping\":0},"
@@ -348,16 +366,25 @@ static void test_json_document(void **state) {
     assert_contains(b.data, "\"sum\":0.6,\"count\":3}");
     assert_contains(b.data,
                     "\"spawns\":14,\"spawn_failures\":1,\"rapid_fails\":2,\"recycles\":"
-                    "{\"max_requests\":2,\"idle\":1,\"change\":0,\"kill\":0,\"manual\":0},"
-                    "\"exits_unexpected\":3,\"stderr_lines\":17,\"process_list\":["
+                    "{\"max_requests\":2,\"idle\":1,\"change\":0,\"kill\":0,\"manual\":0,\"memory\":0},"
+                    "\"exits_unexpected\":3,\"stderr_lines\":17,\"slow_requests\":8,\"crashes\":3,\"last_crash\":"
+                    "{\"pid\":1999,\"seconds_ago\":12,\"how\":\"killed by signal 11 (Segmentation "
+                    "fault)\",\"signal\":11,\"exit_status\":null,\"request\":{\"method\":\"GET\","
+                    "\"uri\":\"/x.php?a=1\",\"elapsed_seconds\":0.2},\"requests\":17,\"stderr\":"
+                    "[\"PHP Fatal error:  Allowed memory size\",\"bad\\u0001byte\"]},"
+                    "\"process_list\":["
                     "{\"pid\":2001,\"state\":\"busy\",\"requests\":1234,\"age_seconds\":192,"
-                    "\"idle_seconds\":null,\"rss_bytes\":47395635},"
+                    "\"idle_seconds\":null,\"rss_bytes\":47395635,\"cpu_seconds\":1.25,"
+                    "\"request\":{\"method\":\"POST\",\"uri\":"
+                    "\"/wp-admin/admin-ajax.php?a=\\\"b\\\"\\n\",\"elapsed_seconds\":2.5}},"
                     "{\"pid\":2002,\"state\":\"idle\",\"requests\":7,\"age_seconds\":3700,"
-                    "\"idle_seconds\":2,\"rss_bytes\":null}]}");
+                    "\"idle_seconds\":2,\"rss_bytes\":null,\"cpu_seconds\":null,"
+                    "\"request\":null}]}");
     assert_contains(b.data, "{\"name\":\"we\\\"ird\\\\app\\n\",\"limit\":4,\"auto\":false,"
-                            "\"autotune\":{\"note\":\"ignored: not auto\",\"seconds_ago\":0},"
+                            "\"min_instances\":0,\"max_concurrent_starts\":0,"
+                            "\"private_memory_limit_bytes\":0,\"slow_request_seconds\":0,\"autotune\":{\"note\":\"ignored: not auto\",\"seconds_ago\":0},"
                             "\"failed\":true,\"retry_in_seconds\":42,");
-    assert_contains(b.data, "\"process_list\":[]}]}\n");
+    assert_contains(b.data, "\"slow_requests\":0,\"crashes\":0,\"last_crash\":null,\"process_list\":[]}]}\n");
 
     /* One pool: the same shape, only that pool. */
     b.len = 0;
@@ -491,11 +518,14 @@ static void test_prometheus(void **state) {
         "fcgihost_app_requests_total",
         "fcgihost_app_request_duration_seconds", "fcgihost_processes", "fcgihost_recycles_total",
         "fcgihost_fastcgi_requests_total", "fcgihost_instance_limit",
-        "fcgihost_instance_limit_auto", "fcgihost_queue_length", "fcgihost_queue_capacity",
+        "fcgihost_instance_limit_auto", "fcgihost_min_instances", "fcgihost_max_concurrent_starts",
+        "fcgihost_private_memory_limit_bytes",
+        "fcgihost_queue_length", "fcgihost_queue_capacity",
         "fcgihost_queue_acquired_total", "fcgihost_queue_wait_seconds_total",
         "fcgihost_queue_full_total", "fcgihost_failed", "fcgihost_rapid_fails_total",
         "fcgihost_spawns_total", "fcgihost_spawn_failures_total",
-        "fcgihost_exits_unexpected_total", "fcgihost_stderr_lines_total",
+        "fcgihost_exits_unexpected_total", "fcgihost_stderr_lines_total", "fcgihost_crashes_total", "fcgihost_slow_requests_total",
+        "fcgihost_slow_request_seconds",
     };
     make_sample();
     buf_t b;
@@ -679,15 +709,21 @@ static void test_text_table(void **state) {
     static const char *const cells[] = {
         "fcgihost 0.1.0  pid 4242  up 1h00m (since 2023-11-14 22:13:20 UTC)  reloads 2 ok, 1 failed\n",
         "connections 5  requests 1275 (1xx 0, 2xx 1200, 3xx 30, 4xx 40, 5xx 5)  mean 7.55s\n",
-        ("\nphp  limit 12 (auto: raised 8 -> 12: requests waited, 30s ago)  processes 12 (idle 3, "
+        ("\nphp  limit 12 (auto: raised 8 -> 12: requests waited, 30s ago)  min 2  processes 12 (idle 3, "
          "busy 9)  queue 0/1000  requests 12345\n"),
         "  responses  1xx 0  2xx 12000  3xx 0  4xx 0  5xx 345  mean 200.0ms\n",
-        "  processes  spawns 14  spawn failures 1  rapid fails 2  unexpected exits 3  stderr lines 17\n",
+        "  processes  spawns 14  spawn failures 1  rapid fails 2  unexpected exits 3  stderr lines 17  slow requests 8\n",
         "  recycles   3 (max_requests 2, idle 1)\n",
         "  queue      waits 4 (mean 308.5ms)  full (503) 6\n",
-        "  PID      STATE      REQUESTS  AGE     IDLE        RSS\n",
-        "  2001     busy           1234  3m12s   -         45.2M\n",
-        "  2002     idle              7  1h01m   2s            -\n",
+        "  last crash 12s ago (3 in all): pid 1999 killed by signal 11 (Segmentation fault) while "
+        "serving GET /x.php?a=1 (200.0ms), after 17 requests\n"
+        "    stderr: PHP Fatal error:  Allowed memory size\n"
+        "    stderr: bad?byte\n",
+        "  PID      STATE      REQUESTS  AGE     IDLE        RSS     CPU  REQUEST\n",
+        /* control bytes of the URI become '?' */
+        "  2001     busy           1234  3m12s   -         45.2M   1.25s  POST "
+        "/wp-admin/admin-ajax.php?a=\"b\"? (2.50s)\n",
+        "  2002     idle              7  1h01m   2s            -       -  -\n",
         /* not auto: the note is not shown; control bytes in the name become '?' */
         "\nwe\"ird\\app?  limit 4  FAILED (retry in 42s)  processes 0  queue 0/10  requests 0\n",
     };
@@ -706,7 +742,7 @@ static void test_text_table(void **state) {
     pools[0].autotune_note = NULL;
     b.len = 0;
     ctl_render_text(&b, &sample, &pools[0]);
-    assert_contains(b.data, "php  limit 12 (auto)  processes 12");
+    assert_contains(b.data, "php  limit 12 (auto)  min 2  processes 12");
     pools[0].autotune_note = "x\x1b[2Jy";
     b.len = 0;
     ctl_render_text(&b, &sample, &pools[0]);

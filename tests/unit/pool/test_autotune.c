@@ -245,6 +245,78 @@ static void test_decay(void **state) {
     assert_true(a.limit >= 40);
 }
 
+/* minInstances: the pre-started processes are the controller's floor. A limit under it is raised
+ * at once, and neither the decay of an unused limit nor memory pressure goes below it. */
+static void test_min_instances_floor(void **state) {
+    (void)state;
+    autotune_t a;
+    uint64_t now;
+    model_t io = io_pool_at_64(&a, &now);
+    autotune_set_min(&a, 10);
+    io.conns = 3;
+    simulate(&a, &io, &now, 60 * 15 / 2, 1, 1); /* fifteen quiet minutes */
+    assert_int_equal(a.limit, 10);
+    autotune_t b;
+    autotune_init(&b, 2, 0);
+    assert_int_equal(b.limit, autotune_initial(2));
+    autotune_set_min(&b, 12);
+    assert_int_equal(b.limit, 12);
+    autotune_sample_t s = {.now_ms = 2000, .interval_ms = 2000, .counted = 12, .cpu_machine = -1,
+                           .cpu_pool = -1, .mem_total = 4ull << 30, .mem_available = 1 << 20};
+    autotune_step(&b, &s); /* memory is short: shrink, but not below the minimum */
+    assert_int_equal(b.limit, 12);
+    autotune_set_min(&b, 0); /* and without one, memory pressure shrinks it */
+    s.now_ms += 2000;
+    assert_true(autotune_step(&b, &s));
+    assert_true(b.limit < 12);
+}
+
+/* maxConcurrentStarts: a growth is judged once its processes have started, not while they still
+ * start (they add no throughput yet); the wait is bounded. */
+static void test_growth_judged_after_its_starts(void **state) {
+    (void)state;
+    autotune_t a;
+    autotune_init(&a, 1, 0);
+    autotune_sample_t s = {.now_ms = 2000, .interval_ms = 2000, .completed = 400, .acquired = 400,
+                           .waited = 400, .wait_ms = 400 * 100, .queued_max = 20, .counted = 4,
+                           .busy_max = 4, .busy_avg = 4, .cpu_machine = -1, .cpu_pool = -1};
+    assert_true(autotune_step(&a, &s));
+    assert_int_equal(a.limit, 8);
+    /* next interval: four of the new processes still start, no more completed: not undone */
+    s.now_ms += 2000;
+    s.counted = 8;
+    s.starting = 4;
+    assert_false(autotune_step(&a, &s));
+    assert_int_equal(a.limit, 8);
+    /* started: twice the requests completed, the growth is kept (and it may grow again) */
+    s.now_ms += 2000;
+    s.starting = 0;
+    s.completed = 800;
+    s.busy_max = 8;
+    s.busy_avg = 8;
+    autotune_step(&a, &s);
+    assert_true(a.limit >= 8);
+    /* a growth whose processes never finish starting is judged after AUTOTUNE_DEFER_MAX waits */
+    autotune_t b;
+    autotune_init(&b, 1, 0);
+    s.now_ms = 2000;
+    s.completed = 400;
+    s.counted = s.busy_max = 4;
+    s.busy_avg = 4;
+    assert_true(autotune_step(&b, &s));
+    assert_int_equal(b.limit, 8);
+    s.counted = 8;
+    s.starting = 4;
+    for (int i = 0; i < AUTOTUNE_DEFER_MAX; i++) {
+        s.now_ms += 2000;
+        assert_false(autotune_step(&b, &s));
+        assert_int_equal(b.limit, 8);
+    }
+    s.now_ms += 2000;
+    assert_true(autotune_step(&b, &s)); /* no gain: undone */
+    assert_int_equal(b.limit, 4);
+}
+
 /* Unknown CPU and memory figures (no /proc): it still grows on waits and is judged by throughput. */
 static void test_without_proc(void **state) {
     (void)state;
@@ -339,7 +411,8 @@ int main(void) {
         cmocka_unit_test(test_wait_bound),    cmocka_unit_test(test_wait_bound_on_a_busy_machine),
         cmocka_unit_test(test_mixed),         cmocka_unit_test(test_downward_probes_do_not_ratchet),
         cmocka_unit_test(test_shift_to_cpu_bound), cmocka_unit_test(test_memory),
-        cmocka_unit_test(test_decay),         cmocka_unit_test(test_transient_waits_do_not_keep_a_growth),         cmocka_unit_test(test_without_proc),
+        cmocka_unit_test(test_decay),         cmocka_unit_test(test_min_instances_floor),
+        cmocka_unit_test(test_growth_judged_after_its_starts),         cmocka_unit_test(test_transient_waits_do_not_keep_a_growth),         cmocka_unit_test(test_without_proc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,33 +15,75 @@
 /* ---- Instance limit ---- */
 
 static void test_limit(void **state) {
-    assert_int_equal(pool_policy_limit(0, 8), 8);
-    assert_int_equal(pool_policy_limit(3, 8), 3);
-    assert_int_equal(pool_policy_limit(20, 8), 20);
-    assert_int_equal(pool_policy_limit(0, 0), 1); /* never 0: a pool must be able to start one */
+    assert_int_equal(pool_policy_limit(0, 8, 0), 8);
+    assert_int_equal(pool_policy_limit(3, 8, 0), 3);
+    assert_int_equal(pool_policy_limit(20, 8, 0), 20);
+    assert_int_equal(pool_policy_limit(0, 0, 0), 1); /* never 0: a pool must be able to start one */
+    /* minInstances: the automatic limit never goes below it; a fixed one is at least it (the
+     * configuration refuses minInstances > maxInstances, the policy still never goes under) */
+    assert_int_equal(pool_policy_limit(0, 4, 6), 6);
+    assert_int_equal(pool_policy_limit(0, 8, 6), 8);
+    assert_int_equal(pool_policy_limit(6, 8, 6), 6);
+    assert_int_equal(pool_policy_limit(3, 8, 5), 5);
 }
 
 static void test_spawns_needed(void **state) {
     static const struct {
         int line;
-        unsigned queued, starting, counted, limit, want;
+        unsigned queued, starting, counted, limit, min, want;
     } cases[] = {
-        {__LINE__, 0, 0, 0, 4, 0},  /* nobody waits */
-        {__LINE__, 1, 0, 0, 4, 1},  /* cold start */
-        {__LINE__, 3, 0, 0, 2, 2},  /* capped by the limit */
-        {__LINE__, 3, 1, 1, 2, 1},  /* one is starting already */
-        {__LINE__, 3, 2, 2, 2, 0},  /* at the limit */
-        {__LINE__, 1, 1, 1, 4, 0},  /* the starting one will take it */
-        {__LINE__, 5, 0, 4, 4, 0},  /* all busy: the queue waits */
-        {__LINE__, 5, 0, 6, 4, 0},  /* above the limit (lowered): nothing */
-        {__LINE__, 10, 2, 3, 8, 5}, /* 8 needed, 5 of room */
+        {__LINE__, 0, 0, 0, 4, 0, 0},  /* nobody waits */
+        {__LINE__, 1, 0, 0, 4, 0, 1},  /* cold start */
+        {__LINE__, 3, 0, 0, 2, 0, 2},  /* capped by the limit */
+        {__LINE__, 3, 1, 1, 2, 0, 1},  /* one is starting already */
+        {__LINE__, 3, 2, 2, 2, 0, 0},  /* at the limit */
+        {__LINE__, 1, 1, 1, 4, 0, 0},  /* the starting one will take it */
+        {__LINE__, 5, 0, 4, 4, 0, 0},  /* all busy: the queue waits */
+        {__LINE__, 5, 0, 6, 4, 0, 0},  /* above the limit (lowered): nothing */
+        {__LINE__, 10, 2, 3, 8, 0, 5}, /* 8 needed, 5 of room */
+        /* minInstances */
+        {__LINE__, 0, 0, 0, 4, 2, 2},  /* at start-up: two processes before any request */
+        {__LINE__, 0, 1, 1, 4, 2, 1},  /* one started already */
+        {__LINE__, 0, 0, 2, 4, 2, 0},  /* there are two */
+        {__LINE__, 1, 0, 0, 4, 2, 2},  /* a waiter and the minimum: the minimum covers it */
+        {__LINE__, 3, 0, 0, 4, 2, 3},  /* more waiters than the minimum */
+        {__LINE__, 0, 0, 0, 3, 5, 3},  /* never past the limit */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         unsigned got = pool_policy_spawns_needed(cases[i].queued, cases[i].starting,
-                                                 cases[i].counted, cases[i].limit);
+                                                 cases[i].counted, cases[i].limit, cases[i].min);
         if (got != cases[i].want)
             fail_msg("line %d: got %u want %u", cases[i].line, got, cases[i].want);
     }
+}
+
+static void test_starts_allowed(void **state) {
+    static const struct {
+        int line;
+        unsigned wanted, starting, max_starts, want;
+    } cases[] = {
+        {__LINE__, 60, 0, 4, 4},  /* a growth from 4 to 64: four at a time */
+        {__LINE__, 60, 3, 4, 1},  /* one finished starting: one more */
+        {__LINE__, 60, 4, 4, 0},  /* four starting: none */
+        {__LINE__, 2, 0, 4, 2},   /* fewer wanted than allowed */
+        {__LINE__, 5, 6, 4, 0},   /* more starting than allowed (lowered live): none */
+        {__LINE__, 3, 0, 0, 1},   /* 0 counts as 1 */
+        {__LINE__, 0, 0, 4, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        unsigned got = pool_policy_starts_allowed(cases[i].wanted, cases[i].starting,
+                                                  cases[i].max_starts);
+        if (got != cases[i].want)
+            fail_msg("line %d: got %u want %u", cases[i].line, got, cases[i].want);
+    }
+}
+
+static void test_may_end_idle(void **state) {
+    assert_true(pool_policy_may_end_idle(3, 0));
+    assert_true(pool_policy_may_end_idle(3, 2));
+    assert_false(pool_policy_may_end_idle(2, 2)); /* minInstances = 2: the last two stay */
+    assert_false(pool_policy_may_end_idle(1, 2));
+    assert_false(pool_policy_may_end_idle(0, 0));
 }
 
 static void test_queue_accepts(void **state) {
@@ -229,7 +271,8 @@ static void test_should_fail(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_limit),
-        cmocka_unit_test(test_spawns_needed),    cmocka_unit_test(test_queue_accepts),
+        cmocka_unit_test(test_spawns_needed),    cmocka_unit_test(test_may_end_idle),
+        cmocka_unit_test(test_starts_allowed),    cmocka_unit_test(test_queue_accepts),
         cmocka_unit_test(test_php_max_requests), cmocka_unit_test(test_env_number),
         cmocka_unit_test(test_is_php_cgi),
         cmocka_unit_test(test_request_limit),    cmocka_unit_test(test_recycle_after),

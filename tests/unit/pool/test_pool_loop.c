@@ -34,6 +34,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -121,19 +122,29 @@ static bool fake_answer(int c, uint16_t id, const char *body, unsigned conns, un
 }
 
 /* One connection: requests one after another while the server keeps it (FCGI_KEEP_CONN). */
-static void fake_serve(int c, unsigned conns, unsigned *served, unsigned exit_after) {
+static void fake_serve(int c, unsigned *conns, unsigned *served, unsigned exit_after) {
     static char content[FCGI_MAX_CONTENT + 255];
     char body[FAKE_BODY_MAX + 1];
     size_t body_len = 0;
     uint16_t id = 0;
-    bool keep = false;
+    bool keep = false, counted = false;
     for (;;) {
         char h[FCGI_HEADER_LEN];
         fcgi_header_t hd;
         if (!read_full(c, h, sizeof(h))) return;
         fcgi_header_decode(h, &hd);
         if (!read_full(c, content, (size_t)hd.content_len + hd.padding_len)) return;
+        if (hd.type == FCGI_GET_VALUES) { /* the pool's readiness probe (SPEC 4.9): answer it */
+            char out[64];
+            static const char pair[] = {15, 1, 'F', 'C', 'G', 'I', '_', 'M', 'P', 'X', 'S', '_',
+                                        'C', 'O', 'N', 'N', 'S', '0'};
+            size_t n = fake_record(out, 0, FCGI_GET_VALUES_RESULT, 0, pair, sizeof(pair));
+            if (!write_full(c, out, n)) return;
+            continue;
+        }
         if (hd.type == FCGI_BEGIN_REQUEST && hd.content_len >= 8) {
+            if (!counted) ++*conns; /* connections that carried a request (not the probe) */
+            counted = true;
             id = hd.request_id;
             keep = (content[2] & FCGI_KEEP_CONN) != 0;
             body_len = 0;
@@ -145,9 +156,15 @@ static void fake_serve(int c, unsigned conns, unsigned *served, unsigned exit_af
         } else if (hd.type == FCGI_STDIN) { /* the empty record: the request is complete */
             body[body_len] = '\0';
             ++*served;
-            if (!fake_answer(c, id, body, conns, *served)) return;
+            if (!fake_answer(c, id, body, *conns, *served)) return;
             if (exit_after && *served >= exit_after) {
                 close(c);
+                /* php-cgi, too, closes first and then shuts its modules down: the server sees
+                 * the end of the connection well before the exit (so a test can lease the
+                 * process again after the release, before either is seen, without racing the
+                 * exit). */
+                struct timespec pause_ts = {0, 100 * 1000 * 1000};
+                nanosleep(&pause_ts, NULL);
                 _exit(0);
             }
             if (!keep) return;
@@ -175,7 +192,7 @@ static int fake_main(void) {
             fprintf(stderr, "fake: accept on fd 0: %s\n", strerror(errno));
             _exit(1);
         }
-        fake_serve(c, ++conns, &served, exit_after);
+        fake_serve(c, &conns, &served, exit_after);
         close(c);
     }
 }
