@@ -1,8 +1,9 @@
 #!/bin/bash
-# What routing costs (issue 11, SPEC §6): two fcgihost servers from the same binary in one
-# interleaved run — "plain" (one site, no rules) and "routed" (3 sites, 10 rewrite rules and 5
-# header rules, none of which changes the benchmarked requests, so both do the same work apart
-# from evaluating them) — with nginx (+php-fpm for hello.php) as the anchor, on GET /1k.txt,
+# What routing costs (issue 11, SPEC §6): one fcgihost server with two listeners, measured in one
+# interleaved run — "plain" (a site of its own, no rules) and "routed" (3 sites, 10 rewrite rules
+# and 5 header rules, none of which changes the benchmarked requests, so both do the same work
+# apart from evaluating them, with the same FastCGI processes) — with nginx (+php-fpm for
+# hello.php) as the anchor, on GET /1k.txt,
 # /hello.php and /hello.fcgi. Done means: routed ÷ plain within 3 % (so the ratios of
 # bench/static.sh and bench/fastcgi.sh do not move). Writes the "routing" section of
 # bench/RESULTS.md.
@@ -21,9 +22,8 @@ require_tools gcc php-cgi
 INFO=$(machine_info)
 TMP=$(mktemp -d /tmp/bench-routing.XXXXXX)
 chmod 755 "$TMP" # the servers run as www-data: their directories below must be reachable
-PLAIN_PID=; ROUTED_PID=
+ROUTED_PID=
 cleanup() {
-    FCGIHOST_PID=$PLAIN_PID; fcgihost_stop
     FCGIHOST_PID=$ROUTED_PID; fcgihost_stop
     anchors_stop; rm -rf "$TMP"
 }
@@ -31,103 +31,127 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 anchors_start
-mkdir -p "$TMP/plain" "$TMP/routed"
-cp -r "$ANCHORS/www" "$TMP/plain/www"
-gcc -O2 -o "$TMP/plain/www/hello.fcgi" "$ANCHORS/hello.c" -lfcgi || die "cannot build hello.fcgi"
-cp -r "$TMP/plain/www" "$TMP/routed/www"
+mkdir -p "$TMP/routed"
+cp -r "$ANCHORS/www" "$TMP/routed/www"
+gcc -O2 -o "$TMP/routed/www/hello.fcgi" "$ANCHORS/hello.c" -lfcgi || die "cannot build hello.fcgi"
 
 # Three sites (the benchmark's requests reach the default one after an exact-name and a
 # wildcard miss), ten rules of the kinds WordPress, MediaWiki and Laravel sites use, five header
 # rules for assets: a realistic configuration whose rules the benchmarked URLs all pass through.
+# plain is a site of its own on its own listener, with no rule: the same server and the same
+# FastCGI processes answer both, so that only the routing differs (two servers' process pools are
+# scheduled differently enough to move FastCGI throughput by ±10 % from run to run).
 routing() {
     cat <<ROUTES
+[site:plain]
+hosts = 127.0.0.1
+listen = 127.0.0.1:$PORT
+root = $1/www
+
 [site:bench]
 hosts = *
+listen = 127.0.0.1:$((PORT + 1))
 root = $1/www
 
 [site:blog]
 hosts = blog.example.com www.blog.example.com *.blog.example.org
+listen = 127.0.0.1:$((PORT + 1))
 root = $1/www
 
 [site:shop]
 hosts = shop.example.com *.shop.example.net
+listen = 127.0.0.1:$((PORT + 1))
 root = $1/www
 
 [rewrite:wiki]
+site = bench blog shop
 match = ^/wiki/(.*)$
 to = /index.php?title=\$1
 
 [rewrite:old]
+site = bench blog shop
 match = ^/old/(.*)$
 to = /new/\$1
 redirect = 301
 
 [rewrite:api]
+site = bench blog shop
 match = ^/api/v1/(.*)$
 to = /api.php?route=\$1
 
 [rewrite:dates]
+site = bench blog shop
 match = ^/(\\d{4})/(\\d{2})/([^/]+)/?$
 to = /index.php?year=\$1&month=\$2&name=\$3
 
 [rewrite:feed]
+site = bench blog shop
 match = ^/feed/?$
 to = /index.php?feed=rss2
 
 [rewrite:sitemap]
+site = bench blog shop
 match = ^/sitemap\\.xml$
 to = /sitemap.php
 
 [rewrite:category]
+site = bench blog shop
 match = ^/category/(.+)$
 unless = file directory
 to = /index.php?cat=\$1
 
 [rewrite:tag]
+site = bench blog shop
 match = ^/tag/(.+)$
 to = /index.php?tag=\$1
 
 [rewrite:user]
+site = bench blog shop
 match = ^/u/([a-z0-9_]+)$
 to = /profile.php?user=\$1
 
 [rewrite:download]
+site = bench blog shop
 match = ^/download/(.+)\\.zip$
 to = /download.php?file=\$1
 
 [headers:css]
+site = bench blog shop
 path = *.css
 set = Cache-Control: public, max-age=31536000
 
 [headers:js]
+site = bench blog shop
 path = *.js
 set = Cache-Control: public, max-age=31536000
 
 [headers:fonts]
+site = bench blog shop
 path = *.woff2
 set = Cache-Control: public, max-age=31536000
 set = Access-Control-Allow-Origin: *
 
 [headers:uploads]
+site = bench blog shop
 path = /wp-content/uploads/
 set = X-Content-Type-Options: nosniff
 
 [headers:admin]
+site = bench blog shop
 path = /wp-admin/
 set = X-Frame-Options: SAMEORIGIN
 ROUTES
 }
 
-fcgihost_start "$TMP/plain" "$PORT" "$(fastcgi_apps_conf "$TMP/plain/www" "$N")"
-PLAIN_PID=$FCGIHOST_PID
-FCGIHOST_PID=
-fcgihost_start "$TMP/routed" "$((PORT + 1))" "$(fastcgi_apps_conf "$TMP/routed/www" "$N")
+# One server: its [server] listen (PORT + 2, every site) is only for the start-up check.
+fcgihost_start "$TMP/routed" "$((PORT + 2))" "$(fastcgi_apps_conf "$TMP/routed/www" "$N")
 $(routing "$TMP/routed")"
 ROUTED_PID=$FCGIHOST_PID
 FCGIHOST_PID=
 "$FCGIHOST_BIN" -t -c "$TMP/routed/fcgihost.conf" >/dev/null || die "the routed configuration does not load"
 grep -c '^\[rewrite:' "$TMP/routed/fcgihost.conf" | grep -qx 10 || die "expected 10 rewrite rules"
 grep -c '^\[headers:' "$TMP/routed/fcgihost.conf" | grep -qx 5 || die "expected 5 header rules"
+grep -c '^site = bench blog shop' "$TMP/routed/fcgihost.conf" | grep -qx 15 || die "expected 15 rules limited to the routed sites"
 
 servers=(plain="$PORT" routed="$((PORT + 1))" nginx=8081)
 for s in "${servers[@]}"; do
@@ -155,10 +179,11 @@ done
     echo
     echo "$INFO  "
     echo "wrk -t1 through anchors/bench.py -d $D -r $R: median req/s and median p99 of $R interleaved" \
-         "rounds of ${D} s. plain and routed are the same binary ($FCGIHOST_BIN, $(git -C "$TOP" rev-parse --short HEAD 2>/dev/null))" \
-         "with the same applications (as bench/fastcgi.sh: $N processes each, accessLog off); routed adds" \
-         "the sites and rules of the script, which the benchmarked URLs all go through without any" \
-         "of them changing the answer. nginx (1 worker, php-fpm pm static $N) is the anchor."
+         "rounds of ${D} s. plain and routed are two listeners of one server ($FCGIHOST_BIN, $(git -C "$TOP" rev-parse --short HEAD 2>/dev/null))" \
+         "sharing its applications (as bench/fastcgi.sh: $N processes each, accessLog off): plain is a" \
+         "site of its own without rules; routed goes through the 3 sites (an exact-name and a wildcard" \
+         "miss, then the default site), 10 rewrite rules and 5 header rules of the script, none of" \
+         "which changes the answer. nginx (1 worker, php-fpm pm static $N) is the anchor."
     echo
     python3 - "$TMP" "$PAGES" $CONNS <<'PY'
 import re, sys

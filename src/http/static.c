@@ -741,6 +741,18 @@ static const char *entry_coded(http_server_t *s, file_entry_t *e, http_encoding_
     return out.data;
 }
 
+/* The head of a 200 whose body is already coded (a precompressed sibling, a kept coded copy):
+ * the original's type, a weak ETag, Vary. */
+static void coded_head(request_t *r, const char *ctype, http_encoding_t enc, const char *lastmod,
+                       const char *etag) {
+    resp_start(r, 200);
+    resp_header_str(r, "Content-Type", ctype);
+    resp_header_str(r, "Content-Encoding", http_encoding_name(enc));
+    resp_header_str(r, "Vary", "Accept-Encoding");
+    resp_header_str(r, "Last-Modified", lastmod);
+    resp_header_str(r, "ETag", etag);
+}
+
 /* 200 from the entry's coded copy: as a precompressed sibling is sent (weak ETag, Vary). */
 static void serve_coded(request_t *r, file_entry_t *e, http_encoding_t enc, const char *coded,
                         size_t len) {
@@ -752,12 +764,7 @@ static void serve_coded(request_t *r, file_entry_t *e, http_encoding_t enc, cons
         r->srv->compress_in += (uint64_t)e->size;
         r->srv->compress_out += len;
     }
-    resp_start(r, 200);
-    resp_header_str(r, "Content-Type", e->ctype);
-    resp_header_str(r, "Content-Encoding", http_encoding_name(enc));
-    resp_header_str(r, "Vary", "Accept-Encoding");
-    resp_header_str(r, "Last-Modified", e->lastmod);
-    resp_header_str(r, "ETag", etag);
+    coded_head(r, e->ctype, enc, e->lastmod, etag);
     e->refs++;
     uv_buf_t b = uv_buf_init((char *)coded, (unsigned)len);
     resp_send(r, (int64_t)len, &b, 1, on_inline_written, e);
@@ -783,12 +790,7 @@ static void serve_file(request_t *r, file_entry_t *e) {
             resp_send_headers(r, -1);
             resp_finish(r);
         } else {
-            resp_start(r, 200);
-            resp_header_str(r, "Content-Type", e->ctype);
-            resp_header_str(r, "Content-Encoding", http_encoding_name(enc));
-            resp_header_str(r, "Vary", "Accept-Encoding");
-            resp_header_str(r, "Last-Modified", pre->lastmod);
-            resp_header_str(r, "ETag", etag);
+            coded_head(r, e->ctype, enc, pre->lastmod, etag);
             send_body(r, pre, 0, pre->size);
         }
         entry_unref(pre);
