@@ -750,7 +750,7 @@ def test_error_page_for_a_failing_application(start_server, tmp_path):
     a = make_root(tmp_path, "a", {"x.broken": b"", "errors/5xx.html": b"down for maintenance\n"})
     srv = start_server(extra=section("site:a", hosts="*", root=a,
                                      errorPage=["502 /errors/5xx.html", "503 /errors/5xx.html"])
-                       + section("fastcgi:broken", fullPath="/bin/false", rapidFailsPerMinute=100)
+                       + section("fastcgi:broken", fullPath="/bin/false", rapidFailsPerMinute=2)
                        + section("handler:broken", path="*.broken", scriptProcessor="broken"))
     for i in range(3):
         r = get(srv, "/x.broken?%d" % i)
