@@ -530,8 +530,15 @@ static void start_request(h2_stream_t *st, bool end_stream) {
     /* The head as HTTP/1.1 would have it, checked by the same parser: one set of rules. */
     buf_t t;
     buf_init(&t);
-    buf_printf(&t, "%s %s HTTP/1.1\r\n", st->method, st->path);
-    if (st->authority) buf_printf(&t, "host: %s\r\n", st->authority);
+    buf_append_str(&t, st->method); /* no printf on the per-request path */
+    buf_append(&t, " ", 1);
+    buf_append_str(&t, st->path);
+    buf_append(&t, " HTTP/1.1\r\n", 11);
+    if (st->authority) {
+        buf_append(&t, "host: ", 6);
+        buf_append_str(&t, st->authority);
+        buf_append(&t, "\r\n", 2);
+    }
     buf_append(&t, st->fields.data, st->fields.len);
     if (st->cookie.len) {
         buf_append_str(&t, "cookie: ");

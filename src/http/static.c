@@ -638,10 +638,8 @@ static void send_body(request_t *r, file_entry_t *e, int64_t from, int64_t len) 
     /* Coded on the fly: files kept in memory (up to 64 KiB) at once; larger ones as they are read
      * on the threadpool, in chunks (not sendfile) — unless a precompressed sibling was chosen
      * (no_compress is set then) or the client takes no coding. */
-    bool coded = e->data == NULL && len == e->size && !HTTP_FIND_HEADER(&r->http, "range") &&
-                 resp_codable(r, str_make(e->ctype, strlen(e->ctype)), len) &&
-                 resp_client_coding(r) != HTTP_ENC_IDENTITY;
-    if (e->data == NULL && !coded) r->no_compress = true;
+    bool coded = e->data == NULL && len == e->size && !r->no_compress; /* serve_file decided */
+    if (e->data == NULL) r->no_compress = !coded;
     if (e->data || r->head_only || len == 0) {
         e->refs++;
         uv_buf_t b = uv_buf_init(e->data ? e->data + from : NULL, (unsigned)len);
@@ -825,8 +823,10 @@ static void serve_file(request_t *r, file_entry_t *e) {
         resp_finish(r);
         return;
     }
-    if (!range && e->data && on_the_fly) {
-        http_encoding_t want = resp_client_coding(r);
+    /* Decided once here: the answer is coded (cached copy, in one go, or as read), or it goes
+     * out as it is and response.c need not look again (no_compress). */
+    http_encoding_t want = on_the_fly && !range ? resp_client_coding(r) : HTTP_ENC_IDENTITY;
+    if (!range && e->data && want != HTTP_ENC_IDENTITY) {
         size_t clen;
         const char *coded = want != HTTP_ENC_IDENTITY ? entry_coded(r->srv, e, want, &clen) : NULL;
         if (coded) {
@@ -836,11 +836,11 @@ static void serve_file(request_t *r, file_entry_t *e) {
     }
     resp_start(r, range ? 206 : 200);
     resp_header_str(r, "Content-Type", e->ctype);
-    /* A large file sent as is to this client, though its answers vary (siblings, or coded for
-     * others); a coded answer gets its Vary when coded (response.c). */
-    if (e->data == NULL && !range && (varies || on_the_fly) &&
-        !(on_the_fly && resp_client_coding(r) != HTTP_ENC_IDENTITY))
+    /* Sent as is to this client, though its answers vary (siblings, or coded for others); a
+     * coded answer gets its Vary when coded (response.c). */
+    if (!range && (varies || on_the_fly) && want == HTTP_ENC_IDENTITY)
         resp_header_str(r, "Vary", "Accept-Encoding");
+    if (want == HTTP_ENC_IDENTITY) r->no_compress = true;
     resp_header_str(r, "Last-Modified", e->lastmod);
     resp_header_str(r, "ETag", e->etag);
     resp_header_str(r, "Accept-Ranges", "bytes");
