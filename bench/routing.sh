@@ -174,6 +174,23 @@ for page in $PAGES; do
     done
 done
 
+# The server's own CPU time per request, plain and routed in alternation (what routing adds is
+# work of the server process; its throughput with FastCGI also depends on how the kernel schedules
+# wrk, the server and 4 application processes on the machine's cores, which moves req/s by several
+# per cent from round to round on a 2-core machine while the server's CPU per request does not).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TCK=$(getconf CLK_TCK)
+for page in $PAGES; do
+    for i in $(seq "$R"); do
+        for s in plain="$PORT" routed="$((PORT + 1))"; do
+            t0=$(cpu_ticks "$ROUTED_PID")
+            n=$(wrk -t1 -c16 -d"${D}s" "http://127.0.0.1:${s#*=}/$page" | awk '/requests in/ {print $1}')
+            t1=$(cpu_ticks "$ROUTED_PID")
+            echo "${s%%=*} $page $n $((t1 - t0))"
+        done
+    done
+done | tee "$TMP/cpu.txt" >&2
+
 {
     echo "## Routing cost: 3 sites, 10 rewrite rules, 5 header rules (bench/routing.sh)"
     echo
@@ -203,6 +220,24 @@ for page in pages:
               f"| {rows['plain'][2]} / {rows['routed'][2]} | {bad} |")
 print()
 print(f"Lowest routed ÷ plain: **{worst:.3f}** (Done means: at least 0.97).")
+PY
+    echo
+    echo "The server process's CPU time per request (utime + stime of /proc/PID/stat around wrk -t1 -c16" \
+         "-d $D, $R rounds alternating plain and routed; median), which does not depend on how the" \
+         "kernel shares the cores between wrk, the server and the application processes:"
+    echo
+    python3 - "$TMP/cpu.txt" "$PAGES" "$TCK" <<'PY'
+import statistics, sys
+rows, pages, tck = open(sys.argv[1]).read().split("\n"), sys.argv[2].split(), int(sys.argv[3])
+us = {}
+for r in filter(None, rows):
+    name, page, n, ticks = r.split()
+    us.setdefault((name, page), []).append(int(ticks) * 1e6 / tck / int(n))
+print("| page | plain µs/request | routed µs/request | **routed ÷ plain** |")
+print("|---|---:|---:|---:|")
+for page in pages:
+    p, r = (statistics.median(us[(k, page)]) for k in ("plain", "routed"))
+    print(f"| {page} | {p:.2f} | {r:.2f} | **{r / p:.3f}** |")
 PY
     echo
     echo '<details><summary>raw bench.py output and warm-up</summary>'
