@@ -185,4 +185,7 @@ children_of() {
     for c in $(pgrep -P "$1"); do echo "$c $(cat "/proc/$c/comm" 2>/dev/null)"; done
 }
 
+# cpu_ticks PID: its utime + stime so far, in clock ticks (getconf CLK_TCK); the fields are
+# counted after the ")" closing the command name, which may itself hold spaces.
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }     # hwm_kb PID: peak RSS so far

@@ -178,14 +178,14 @@ done
 # work of the server process; its throughput with FastCGI also depends on how the kernel schedules
 # wrk, the server and 4 application processes on the machine's cores, which moves req/s by several
 # per cent from round to round on a 2-core machine while the server's CPU per request does not).
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 TCK=$(getconf CLK_TCK)
 for page in $PAGES; do
     for i in $(seq "$R"); do
-        for s in plain="$PORT" routed="$((PORT + 1))"; do
+        for s in "${servers[@]:0:2}"; do # plain and routed
             t0=$(cpu_ticks "$ROUTED_PID")
             n=$(wrk -t1 -c16 -d"${D}s" "http://127.0.0.1:${s#*=}/$page" | awk '/requests in/ {print $1}')
             t1=$(cpu_ticks "$ROUTED_PID")
+            [ "${n:-0}" -gt 0 ] || die "wrk answered no request from ${s%%=*} for $page"
             echo "${s%%=*} $page $n $((t1 - t0))"
         done
     done
@@ -246,6 +246,7 @@ PY
         echo '```'; echo "$page -c $c"; cat "$TMP/$page-c$c.txt"; echo '```'
     done; done
     echo '```'; echo "warm-up: server url requests non-2xx"; cat "$TMP/warm.txt"; echo '```'
+    echo '```'; echo "CPU per request: listener page requests ticks"; cat "$TMP/cpu.txt"; echo '```'
     echo '</details>'
 } | results_section routing
 log "wrote the 'routing' section of $RESULTS"
