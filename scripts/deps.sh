@@ -3,7 +3,9 @@
 #   scripts/deps.sh build|test|sanitize|fuzz|bench
 set -euo pipefail
 goal=${1:-build}
-build=(gcc make meson ninja-build pkg-config libuv1-dev libinih-dev libsystemd-dev libpcre2-dev zlib1g-dev libdeflate-dev libbrotli-dev libssl-dev libnghttp2-dev media-types scdoc)
+# The default build (meson option tests=true) also compiles the unit tests (cmocka) and the FastCGI test
+# applications (libfcgi): without them `make run` on a fresh machine stops at meson setup.
+build=(gcc make meson ninja-build pkg-config libuv1-dev libinih-dev libsystemd-dev libpcre2-dev zlib1g-dev libdeflate-dev libbrotli-dev libssl-dev libnghttp2-dev media-types scdoc libcmocka-dev libfcgi-dev)
 test=(libcmocka-dev python3 python3-pytest python3-requests python3-brotli php-cgi libfcgi-dev curl wrk haproxy testssl.sh nghttp2-client python3-h2)
 # Real applications of tests/integration/test_75_apps.py (examples/sites/): the Debian packages of
 # MediaWiki, DokuWiki, phpMyAdmin and WordPress (with the theme its package recommends: without one its
