@@ -98,6 +98,8 @@ static void fill_pool(server_t *s, pool_t *p, const cfg_app_t *app, ctl_pool_sta
         .max_concurrent_starts = app ? app->max_concurrent_starts : 0,
         .private_memory_limit = app ? (uint64_t)app->private_memory_limit * 1024 : 0,
         .slow_request_seconds = app ? app->slow_request_seconds : 0,
+        .recycle_mode = app && app->recycle_mode == CFG_RECYCLE_IMMEDIATE ? "immediate" : "warm",
+        .warm_old = st.warm_old,
         .autotune_note = st.autotune_reason,
         .autotune_note_age_s = now > st.autotune_changed_ms ? (now - st.autotune_changed_ms) / 1000
                                                             : 0,

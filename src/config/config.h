@@ -169,6 +169,11 @@ typedef enum cfg_stderr_mode {
     CFG_STDERR_TERMINATE,       /* TerminateProcess */
 } cfg_stderr_mode_t;
 
+typedef enum cfg_recycle_mode {
+    CFG_RECYCLE_WARM,           /* replacements start first, old processes serve until ready */
+    CFG_RECYCLE_IMMEDIATE,      /* IIS 7.5: old processes end, new ones start on demand */
+} cfg_recycle_mode_t;
+
 /* One [fastcgi:NAME] section: one FastCGI application, one process pool. */
 typedef struct cfg_app {
     char *name;
@@ -181,6 +186,7 @@ typedef struct cfg_app {
     unsigned max_instances;      /* LIVE; 0 = automatic (§4.2) */
     unsigned min_instances;      /* LIVE; processes kept started, even when idle (§4.9) */
     unsigned max_concurrent_starts; /* LIVE; processes of the pool starting at once (§4.9) */
+    cfg_recycle_mode_t recycle_mode; /* LIVE; how a whole-pool recycle replaces processes (§4.9) */
     unsigned private_memory_limit;  /* LIVE; KiB; 0 = none: recycle a bigger process (§4.10) */
     unsigned slow_request_seconds;  /* LIVE; log a request slower than this, 0 = off (§4.12) */
     unsigned instance_max_requests; /* LIVE; 0 = never recycle by count */

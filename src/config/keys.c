@@ -57,6 +57,8 @@
  *                                  maxInstances when that is not 0 (SPEC 4.9)
  *   maxConcurrentStarts = 4        LIVE. 1 .. 10000; processes of the pool starting at once
  *                                  (started, not yet answering FCGI_GET_VALUES) (SPEC 4.9)
+ *   recycleMode = warm             LIVE. warm | immediate: a whole-pool recycle starts the
+ *                                  replacements first (warm) or ends the processes first (SPEC 4.9)
  *   privateMemoryLimit = 0         LIVE. KiB, 0 .. 1073741824; 0: none. A process whose private
  *                                  memory passed it is recycled after its request (SPEC 4.10)
  *   slowRequestSeconds = 0         LIVE. seconds, 0 .. 86400; 0: off. A request slower than this
@@ -119,6 +121,12 @@ static const cfg_enum_name_t stderr_modes[] = {
     {"ReturnGeneric500", CFG_STDERR_GENERIC_500, false},
     {"IgnoreAndReturn200", CFG_STDERR_IGNORE_200, false},
     {"TerminateProcess", CFG_STDERR_TERMINATE, false},
+    {NULL, 0, false},
+};
+
+static const cfg_enum_name_t recycle_modes[] = {
+    {"warm", CFG_RECYCLE_WARM, false},
+    {"immediate", CFG_RECYCLE_IMMEDIATE, false},
     {NULL, 0, false},
 };
 
@@ -250,6 +258,8 @@ const cfg_key_t cfg_keys[] = {
         .flags = CFG_KEY_LIVE),
     KEY("maxConcurrentStarts", APP(max_concurrent_starts), cfg_set_uint, .def = "4",
         RANGE(1, 10000), .flags = CFG_KEY_LIVE),
+    KEY("recycleMode", APP(recycle_mode), cfg_set_enum, .def = "warm", .names = recycle_modes,
+        .flags = CFG_KEY_LIVE),
     KEY("privateMemoryLimit", APP(private_memory_limit), cfg_set_uint, .def = "0",
         RANGE(0, 1073741824), .flags = CFG_KEY_LIVE),
     KEY("slowRequestSeconds", APP(slow_request_seconds), cfg_set_uint, .def = "0",

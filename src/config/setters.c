@@ -25,6 +25,7 @@
 _Static_assert(sizeof(cfg_symlinks_t) == sizeof(int), "enum size");
 _Static_assert(sizeof(cfg_protocol_t) == sizeof(int), "enum size");
 _Static_assert(sizeof(cfg_stderr_mode_t) == sizeof(int), "enum size");
+_Static_assert(sizeof(cfg_recycle_mode_t) == sizeof(int), "enum size");
 _Static_assert(sizeof(cfg_resource_type_t) == sizeof(int), "enum size");
 
 #define FIELD(obj, key, type) ((type *)(void *)((char *)(obj) + (key)->off))

@@ -231,9 +231,10 @@ static void json_pool(buf_t *out, const ctl_pool_status_t *p) {
     buf_printf(out,
                ",\"limit\":%u,\"auto\":%s,\"min_instances\":%u,\"max_concurrent_starts\":%u"
                ",\"private_memory_limit_bytes\":%" PRIu64 ",\"slow_request_seconds\":%u"
-               ",\"autotune\":",
+               ",\"recycle_mode\":\"%s\",\"warm_recycle_old\":%u,\"autotune\":",
                p->limit, p->auto_limit ? "true" : "false", p->min_instances,
-               p->max_concurrent_starts, p->private_memory_limit, p->slow_request_seconds);
+               p->max_concurrent_starts, p->private_memory_limit, p->slow_request_seconds,
+               p->recycle_mode ? p->recycle_mode : "warm", p->warm_old);
     if (p->autotune_note) {
         buf_append_str(out, "{\"note\":");
         json_str(out, p->autotune_note);
@@ -388,6 +389,7 @@ static void text_pool_summary(buf_t *out, const ctl_pool_status_t *p) {
         any = true;
     }
     if (any) buf_append(out, ")", 1);
+    if (p->warm_old) buf_printf(out, "  WARM RECYCLE (%u old left)", p->warm_old);
     buf_printf(out, "  queue %u/%u  requests %" PRIu64 "\n", p->queued, p->queue_length,
                p->completed);
 }
@@ -636,6 +638,7 @@ GETTER(stderr_lines)
 GETTER(crashes)
 GETTER(slow_requests)
 GETTER(slow_request_seconds)
+GETTER(warm_old)
 #undef GETTER
 
 static const prom_simple_t prom_simple[] = {
@@ -676,6 +679,9 @@ static const prom_simple_t prom_simple[] = {
      "Requests slower than slowRequestSeconds (each logged with its phases).", get_slow_requests},
     {"fcgihost_slow_request_seconds", "gauge", "The slowRequestSeconds setting; 0: off.",
      get_slow_request_seconds},
+    {"fcgihost_warm_recycle_old_processes", "gauge",
+     "Old processes of a running warm recycle, still serving or draining; 0: none runs.",
+     get_warm_old},
 };
 
 static void prom_queue_wait(buf_t *out, const ctl_status_t *st) {

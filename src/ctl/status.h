@@ -37,6 +37,9 @@
  *       "max_concurrent_starts": 4,       the maxConcurrentStarts setting
  *       "private_memory_limit_bytes": 0,  privateMemoryLimit (KiB in the file) in bytes; 0: none
  *       "slow_request_seconds": 0,        the slowRequestSeconds setting; 0: off
+ *       "recycle_mode": "warm",           the recycleMode setting: "warm" | "immediate"
+ *       "warm_recycle_old": 0,            a warm recycle runs: its old processes still serving
+ *                                         or draining (replacements start first); 0: none runs
  *       "autotune": {"note": "raised 8 -> 12: requests waited", "seconds_ago": 30} | null,
  *                                         the last limit change and why; null if none yet
  *       "failed": false,                  rapid fails (SPEC §4.6): 503 at once until it retries
@@ -245,6 +248,8 @@ typedef struct ctl_pool_status {
     unsigned max_concurrent_starts; /* the maxConcurrentStarts setting */
     uint64_t private_memory_limit;  /* the privateMemoryLimit setting, bytes; 0: none */
     unsigned slow_request_seconds;  /* the slowRequestSeconds setting; 0: off */
+    const char *recycle_mode;  /* "warm" | "immediate" (static) */
+    unsigned warm_old;         /* old processes of a running warm recycle; 0: none runs */
     const char *autotune_note; /* borrowed; the last limit change and why, or NULL */
     uint64_t autotune_note_age_s; /* seconds since that change (meaningful with a note) */
     bool failed;

@@ -26,6 +26,23 @@ unsigned pool_policy_starts_allowed(unsigned wanted, unsigned starting, unsigned
     return wanted < room ? wanted : room;
 }
 
+pool_warm_step_t pool_policy_warm_step(const pool_warm_counts_t *c, unsigned limit,
+                                       unsigned max_starts) {
+    pool_warm_step_t s = {0};
+    s.retire_all = c->old > 0 && c->new_ready >= limit;
+    s.done = c->old == 0 && c->leaving == 0;
+    if (s.retire_all || c->old == 0) return s;
+    unsigned want = c->old > c->new_coming ? c->old - c->new_coming : 0;
+    unsigned n_new = c->new_ready + c->new_coming;
+    unsigned room_new = limit > n_new ? limit - n_new : 0;
+    if (want > room_new) want = room_new;
+    unsigned all = limit + (max_starts ? max_starts : 1);
+    unsigned room_all = all > c->counted ? all - c->counted : 0;
+    if (want > room_all) want = room_all;
+    s.starts = pool_policy_starts_allowed(want, c->unready, max_starts);
+    return s;
+}
+
 bool pool_policy_may_end_idle(unsigned counted, unsigned min_instances) {
     return counted > min_instances;
 }

@@ -38,6 +38,31 @@ bool pool_policy_may_end_idle(unsigned counted, unsigned min_instances);
  * not waiting behind other requests, so queueLength = 0 still lets a cold pool start processes. */
 bool pool_policy_queue_accepts(unsigned queued, unsigned queue_length, unsigned startable);
 
+/* ---- Warm recycling (SPEC 4.9; pool.c "Warm recycling") ---- */
+
+/* The processes of a pool during a warm recycle. */
+typedef struct pool_warm_counts {
+    unsigned old;        /* of an earlier generation, still taking requests */
+    unsigned leaving;    /* of an earlier generation, retired and finishing a request */
+    unsigned new_ready;  /* of the current generation, ready (each has retired an old one) */
+    unsigned new_coming; /* of the current generation, not ready yet: replacements on their way */
+    unsigned counted;    /* every process counted against the limit (starting..draining) */
+    unsigned unready;    /* every process still starting (for maxConcurrentStarts) */
+} pool_warm_counts_t;
+
+typedef struct pool_warm_step {
+    bool retire_all;     /* the new processes are as many as the limit: retire the old ones left */
+    bool done;           /* nothing old is left, serving or finishing: the recycle is over (after
+                            retire_all, the next step tells, once the retired ones are gone) */
+    unsigned starts;     /* replacements to start now */
+} pool_warm_step_t;
+
+/* What a warm recycle does next: one replacement on its way per old process still serving, no
+ * more new processes than `limit`, no more processes counted than limit + max_starts, no more
+ * than max_starts starting at once (0 counts as 1). */
+pool_warm_step_t pool_policy_warm_step(const pool_warm_counts_t *c, unsigned limit,
+                                       unsigned max_starts);
+
 /* ---- Recycling ---- */
 
 /* The variable `name` from "NAME=value" entries (the last one wins; stops early at a NULL entry,

@@ -4,7 +4,8 @@
  * Which processes count against the limit: starting, idle, busy and draining ones. A STOPPING
  * process (being ended, §4.4) does not: clients never wait for the grace period of a process the
  * pool no longer uses, so for up to signalBeforeTerminateSeconds there may be more than
- * maxInstances processes alive. EXITED and CLOSING workers have no process.
+ * maxInstances processes alive. EXITED and CLOSING workers have no process. During a warm recycle
+ * the counted processes may reach maxInstances + maxConcurrentStarts (allowed()).
  *
  * Re-entrancy: waiter callbacks run from inside the pool and may call back into it (acquire,
  * release, cancel, stop). maintain() is therefore guarded and loops until nothing changed, and the
@@ -283,21 +284,21 @@ static void check_stopped(pool_t *p) {
     if (p->done) p->done(p, p->done_arg); /* may free p */
 }
 
+/* The most processes that may count against the limit: maxInstances, and during a warm recycle
+ * maxConcurrentStarts more (SPEC 4.9), for the replacements starting while the old ones serve. */
+static unsigned allowed(const pool_t *p) {
+    return p->limit + (p->warm_active ? p->app.max_concurrent_starts : 0);
+}
+
 static void trim_surplus(pool_t *p) {
-    while (counted(p) > p->limit && p->idle_tail)
+    while (counted(p) > allowed(p) && p->idle_tail)
         worker_end(p->idle_tail, "above maxInstances");
 }
 
-static void start_processes(pool_t *p) {
-    if (p->failed || p->stopping) return;
-    if (p->spawn_retry_at && uv_now(p->loop) < p->spawn_retry_at) return;
+/* Start up to n processes; stops at the first failure. Returns how many started. */
+static unsigned spawn_some(pool_t *p, unsigned n) {
+    if (p->spawn_retry_at && uv_now(p->loop) < p->spawn_retry_at) return 0;
     p->spawn_retry_at = 0;
-    /* minInstances only once the server has started (pool_warm): pools are created before the
-     * server drops its privileges, and no process may start before that. */
-    unsigned n = pool_policy_spawns_needed(p->n_queued, p->n_state[WORKER_STATE_STARTING],
-                                           counted(p), p->limit,
-                                           p->warm && !p->retired ? p->app.min_instances : 0);
-    n = pool_policy_starts_allowed(n, p->n_unready, p->app.max_concurrent_starts);
     for (unsigned i = 0; i < n; i++) {
         int r = worker_spawn(p);
         if (r == 0) {
@@ -315,7 +316,116 @@ static void start_processes(pool_t *p) {
         pool_rapid_fail(p);
         /* No process exists to serve them later: answer now rather than leave them hanging. */
         if (counted(p) == 0) fail_waiters(p, POOL_ESPAWN);
-        break;
+        return i;
+    }
+    return n;
+}
+
+static void start_processes(pool_t *p) {
+    if (p->failed || p->stopping) return;
+    /* minInstances only once the server has started (pool_warm): pools are created before the
+     * server drops its privileges, and no process may start before that. */
+    unsigned n = pool_policy_spawns_needed(p->n_queued, p->n_state[WORKER_STATE_STARTING],
+                                           counted(p), p->limit,
+                                           p->warm && !p->retired ? p->app.min_instances : 0);
+    n = pool_policy_starts_allowed(n, p->n_unready, p->app.max_concurrent_starts);
+    spawn_some(p, n);
+}
+
+/* ---- Warm recycling (SPEC 4.9) ----
+ *
+ * A whole-pool recycle (pool_recycle_for) with recycleMode = warm moves the pool to a new epoch.
+ * Processes of an older epoch that serve ("old": idle, busy, or reconnecting) keep serving; those
+ * still starting are ended at once (they serve nobody yet, and would load the old settings). For
+ * each old process a replacement is started, no more than maxConcurrentStarts starting at a time;
+ * each process of the new epoch that becomes ready (connected and idle for the first time, after
+ * FCGI_GET_VALUES) earns a credit that retires one old process: an idle one is ended at once (as
+ * §4.4 says: SIGTERM, grace, SIGKILL), a busy one drains and ends after its request. New requests
+ * prefer the new processes (the idle list is most recently used first, and a ready process joins
+ * it at its head), and no client waits for a start that the old processes could have spared it.
+ *
+ * While old processes remain, serving or draining, the pool may count maxConcurrentStarts
+ * processes above its limit (allowed()), and neither trim_surplus nor retire_if_due ends a process
+ * for that. Once the new processes reach the limit, the old ones left are retired without waiting
+ * for credits. If the pool fails (rapidFailsPerMinute: the replacements keep dying) or stops, the
+ * recycle finishes as an immediate one. A second recycle during a warm one starts over from the
+ * processes there are then. */
+
+static bool counts(const worker_t *wk) {
+    return wk->state == WORKER_STATE_STARTING || wk->state == WORKER_STATE_IDLE ||
+           wk->state == WORKER_STATE_BUSY || wk->state == WORKER_STATE_DRAINING;
+}
+
+/* An old process that still takes requests (not yet retired). */
+static bool old_serving(const pool_t *p, const worker_t *wk) {
+    return wk->epoch != p->epoch && counts(wk) && wk->state != WORKER_STATE_DRAINING;
+}
+
+/* Retire one old process: an idle one (the least recently used) at once, else one that is
+ * reconnecting, else a busy one after its request. Returns false when none serves any more. */
+static bool retire_one_old(pool_t *p) {
+    for (worker_t *wk = p->idle_tail; wk; wk = wk->idle_prev) {
+        if (wk->epoch == p->epoch) continue;
+        worker_end(wk, p->warm_reason);
+        p->warm_retired++;
+        return true;
+    }
+    worker_t *busy = NULL;
+    for (worker_t *wk = p->workers; wk; wk = wk->next) {
+        if (!old_serving(p, wk)) continue;
+        if (wk->state == WORKER_STATE_STARTING) {
+            worker_end(wk, p->warm_reason);
+            p->warm_retired++;
+            return true;
+        }
+        if (busy == NULL) busy = wk; /* the oldest: likely the first to finish */
+    }
+    if (busy == NULL) return false;
+    snprintf(busy->reason, sizeof(busy->reason), "%s", p->warm_reason);
+    pool_set_state(busy, WORKER_STATE_DRAINING);
+    p->warm_retired++;
+    return true;
+}
+
+static void warm_finish(pool_t *p, const char *how) {
+    p->warm_active = false;
+    p->warm_credits = 0;
+    double s = (double)(uv_now(p->loop) - p->warm_started_ms) / 1000;
+    log_info("%s: warm recycle %s after %.1f s: %u old processes retired", p->app.name, how, s,
+             p->warm_retired);
+}
+
+static void warm_step(pool_t *p) {
+    if (!p->warm_active) return;
+    if (p->failed || p->stopping) { /* finish as an immediate recycle */
+        while (retire_one_old(p)) {
+        }
+        warm_finish(p, p->stopping ? "cut short by the stop" : "cut short: the pool failed");
+        return;
+    }
+    while (p->warm_credits > 0 && retire_one_old(p)) p->warm_credits--;
+    /* new processes: ready ones have earned their credit (pool_on_worker_connected); the others
+     * are the replacements on their way */
+    pool_warm_counts_t c = {.counted = counted(p), .unready = p->n_unready};
+    for (const worker_t *wk = p->workers; wk; wk = wk->next) {
+        if (!counts(wk)) continue;
+        if (wk->epoch != p->epoch) {
+            if (wk->state == WORKER_STATE_DRAINING) c.leaving++;
+            else c.old++;
+        } else if (wk->warm_credited) {
+            c.new_ready++;
+        } else {
+            c.new_coming++;
+        }
+    }
+    pool_warm_step_t step = pool_policy_warm_step(&c, p->limit, p->app.max_concurrent_starts);
+    if (step.retire_all) {
+        while (retire_one_old(p)) {
+        }
+    } else if (step.done) {
+        warm_finish(p, "done");
+    } else if (step.starts) {
+        spawn_some(p, step.starts);
     }
 }
 
@@ -356,6 +466,7 @@ static void maintain(pool_t *p) {
     do {
         p->maintain_again = false;
         serve_queue(p);
+        warm_step(p);
         trim_surplus(p);
         start_processes(p);
     } while (p->maintain_again);
@@ -373,6 +484,10 @@ void pool_on_worker_connected(worker_t *wk) {
     }
     pool_set_state(wk, WORKER_STATE_IDLE);
     worker_watch(wk);
+    if (p->warm_active && wk->epoch == p->epoch && !wk->warm_credited) {
+        wk->warm_credited = true; /* ready: it may replace an old process (warm_step) */
+        p->warm_credits++;
+    }
     maintain(p);
 }
 
@@ -632,7 +747,7 @@ static bool retire_if_due(pool_t *p, worker_t *wk) {
     } else if (pool_policy_recycle_after(wk->completed, p->request_limit)) {
         p->st.recycles_max_requests++;
         snprintf(why, sizeof(why), "served %u requests", p->request_limit);
-    } else if (counted(p) > p->limit) {
+    } else if (counted(p) > allowed(p)) {
         snprintf(why, sizeof(why), "above maxInstances");
     } else if (over_memory(p, wk, why, sizeof(why))) {
         p->st.recycles_memory++;
@@ -729,7 +844,34 @@ void pool_recycle(pool_t *p, const char *reason) {
     pool_recycle_for(p, POOL_RECYCLE_MANUAL, reason);
 }
 
-void pool_recycle_for(pool_t *p, pool_recycle_kind_t kind, const char *reason) {
+/* Warm (SPEC 4.9, "Warm recycling" above): the old processes serve until replacements are
+ * ready. Returns how many processes it will replace, or -1 when it does not apply. */
+static int recycle_warm(pool_t *p, const char *reason) {
+    if (p->app.recycle_mode != CFG_RECYCLE_WARM || p->failed || p->stopping) return -1;
+    p->epoch++;
+    p->warm_credits = 0;
+    p->warm_retired = 0;
+    snprintf(p->warm_reason, sizeof(p->warm_reason), "%s", reason);
+    unsigned n = 0;
+    for (worker_t *wk = p->workers; wk; wk = wk->next) {
+        if (wk->state == WORKER_STATE_STARTING && !wk->ready) {
+            worker_end(wk, reason); /* never frees synchronously: wk->next stays valid */
+            n++;
+        } else if (old_serving(p, wk)) {
+            n++;
+        }
+    }
+    if (n == 0 && !p->warm_active) return 0; /* nothing to replace */
+    if (!p->warm_active) p->warm_started_ms = uv_now(p->loop);
+    p->warm_active = true;
+    return (int)n;
+}
+
+/* Immediate (IIS 7.5): idle and starting processes end now, busy ones after their request;
+ * replacements start on demand. Returns how many processes it ends. */
+static unsigned recycle_immediate(pool_t *p, const char *reason) {
+    p->epoch++;
+    if (p->warm_active) warm_finish(p, "overtaken by an immediate recycle");
     unsigned n = 0;
     for (worker_t *wk = p->workers; wk; wk = wk->next) {
         if (wk->state == WORKER_STATE_IDLE || wk->state == WORKER_STATE_STARTING) {
@@ -741,9 +883,16 @@ void pool_recycle_for(pool_t *p, pool_recycle_kind_t kind, const char *reason) {
             n++;
         }
     }
+    return n;
+}
+
+void pool_recycle_for(pool_t *p, pool_recycle_kind_t kind, const char *reason) {
+    int warm = recycle_warm(p, reason);
+    unsigned n = warm >= 0 ? (unsigned)warm : recycle_immediate(p, reason);
     if (kind == POOL_RECYCLE_CHANGE) p->st.recycles_change += n;
     else p->st.recycles_manual += n;
-    log_info("%s: recycling %u processes: %s", p->app.name, n, reason);
+    log_info("%s: recycling %u processes%s: %s", p->app.name, n,
+             warm >= 0 ? " (warm: the replacements start first)" : "", reason);
     maintain(p);
 }
 
@@ -755,6 +904,7 @@ void pool_reset_failed(pool_t *p) {
 void pool_stop(pool_t *p, void (*done)(pool_t *p, void *arg), void *arg) {
     if (p->stopping) return;
     p->stopping = true;
+    if (p->warm_active) warm_finish(p, "cut short by the stop");
     p->done = done;
     p->done_arg = arg;
     monitor_close(p->monitor);
@@ -935,6 +1085,9 @@ void pool_get_stats(const pool_t *p, pool_stats_t *out) {
     out->autotune_reason = p->at.changes ? p->at.reason : NULL;
     out->autotune_changed_ms = p->at.last_change_ms;
     out->autotune_changes = p->at.changes;
+    out->warm_old = 0;
+    for (const worker_t *wk = p->warm_active ? p->workers : NULL; wk; wk = wk->next)
+        if (wk->epoch != p->epoch && counts(wk)) out->warm_old++;
 }
 
 unsigned pool_retry_after(const pool_t *p) {

@@ -101,6 +101,8 @@ typedef struct pool_stats {
     uint64_t stderr_lines;        /* lines the processes wrote to stderr: FCGI_STDERR and fd 2 */
     uint64_t crashes;             /* unexpected deaths by a signal or a non-zero status */
     uint64_t slow_requests;       /* requests slower than slowRequestSeconds (SPEC 4.12) */
+    unsigned warm_old;            /* a warm recycle runs: its old processes still serving or
+                                     draining; 0: none runs (SPEC 4.9) */
 } pool_stats_t;
 
 /* Create a pool (no process is started until the first acquire, or pool_warm/pool_tick for

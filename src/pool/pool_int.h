@@ -50,6 +50,9 @@ struct worker {
     worker_t *idle_prev, *idle_next; /* pool->idle_head: most recently used first (LIFO) */
     worker_state_t state;            /* change only through pool_set_state() */
     unsigned seq;
+    unsigned epoch;                  /* pool->epoch when spawned: older ones are being replaced by
+                                        a warm recycle (SPEC 4.9) */
+    bool warm_credited;              /* its first readiness was counted in pool->warm_credits */
     pid_t pid;                       /* 0 until spawned */
 
     uv_process_t proc;               /* the direct path: the server spawned the process */
@@ -161,6 +164,16 @@ struct pool {
     pool_failwin_t failwin;
     bool failed;
     uint64_t failed_until;
+
+    /* Warm recycling (SPEC 4.9, pool.c "Warm recycling"): a whole-pool recycle in recycleMode =
+     * warm moves to a new epoch; the processes of older epochs serve until replacements are
+     * ready. */
+    unsigned epoch;
+    bool warm_active;                /* old processes remain (serving or draining) */
+    unsigned warm_credits;           /* replacements ready, old processes not yet retired for them */
+    unsigned warm_retired;           /* old processes retired by this warm recycle */
+    uint64_t warm_started_ms;
+    char warm_reason[96];            /* why, for the old processes' exit lines */
 
     bool stopping, done_called;
     bool warm;                       /* the server has started: minInstances may be started */

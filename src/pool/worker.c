@@ -913,6 +913,7 @@ int worker_spawn(pool_t *p) {
     worker_t *wk = xcalloc(1, sizeof(*wk));
     wk->pool = p;
     wk->seq = ++p->seq;
+    wk->epoch = p->epoch;
     wk->protocol = p->app.protocol;
     wk->started_ms = uv_now(p->loop);
     wk->tag = xasprintf("%s[-]: ", p->app.name);

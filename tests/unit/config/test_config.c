@@ -215,6 +215,7 @@ static void test_app_and_handler_defaults(void **state) {
     assert_false(a->flush_named_pipe);
     assert_null(a->monitor_changes_to);
     assert_int_equal(a->stderr_mode, CFG_STDERR_IGNORE_200);
+    assert_int_equal(a->recycle_mode, CFG_RECYCLE_WARM);
     assert_int_equal(a->signal_before_terminate_seconds, 0);
     assert_false(a->response_headers_strict);
     assert_true(a->utf8_all);
@@ -1212,6 +1213,11 @@ static void test_set_live(void **state) {
     }
     assert_int_equal(cfg_app_set_live(a, "stderrMode", "IgnoreAndReturn200", err, sizeof(err)), 0);
     assert_int_equal(a->stderr_mode, CFG_STDERR_IGNORE_200);
+    assert_int_equal(cfg_app_set_live(a, "recycleMode", "immediate", err, sizeof(err)), 0);
+    assert_int_equal(a->recycle_mode, CFG_RECYCLE_IMMEDIATE);
+    assert_int_equal(cfg_app_set_live(a, "recycleMode", "lukewarm", err, sizeof(err)), -1);
+    assert_string_equal(err, "recycleMode: 'lukewarm' is not one of warm, immediate");
+    assert_int_equal(a->recycle_mode, CFG_RECYCLE_IMMEDIATE);
 
     assert_int_equal(cfg_app_set_live(a, "maxInstances", "-3", err, sizeof(err)), -1);
     assert_string_equal(err, "maxInstances: '-3' is not a whole number from 0 to 10000");
@@ -1270,7 +1276,7 @@ static void test_key_table(void **state) {
         "activityTimeout", "requestTimeout", "queueLength", "rapidFailsPerMinute", "protocol",
         "flushNamedPipe", "monitorChangesTo", "stderrMode", "signalBeforeTerminateSeconds",
         "responseHeaders", "utf8ServerVariables", "user", "minInstances", "maxConcurrentStarts",
-        "privateMemoryLimit", "slowRequestSeconds"};
+        "privateMemoryLimit", "slowRequestSeconds", "recycleMode"};
     static const char *const handler[] = {"path", "verb", "scriptProcessor", "resourceType",
                                           "responseBufferLimit", "site"};
     static const char *const site[] = {"hosts", "listen", "root", "index", "symlinks",

@@ -195,6 +195,8 @@ static void make_sample(void) {
     p->max_concurrent_starts = 4;
     p->private_memory_limit = 64ull << 20;
     p->slow_request_seconds = 5;
+    p->recycle_mode = "warm";
+    p->warm_old = 3;
     p->slow_requests = 8;
     p->crashes = 3;
     p->last_crash = &php_crash;
@@ -356,6 +358,7 @@ static void test_json_document(void **state) {
                     "\"pools\":[{\"name\":\"php\",\"limit\":12,\"auto\":true,\"min_instances\":2,"
                     "\"max_concurrent_starts\":4,"
                     "\"private_memory_limit_bytes\":67108864,\"slow_request_seconds\":5,"
+                    "\"recycle_mode\":\"warm\",\"warm_recycle_old\":3,"
                     "\"autotune\":"
                     "{\"note\":\"raised 8 -> 12: requests waited\",\"seconds_ago\":30},"
                     "\"failed\":false,\"retry_in_seconds\":0,\"processes\":{\"total\":12,"
@@ -382,7 +385,8 @@ static void test_json_document(void **state) {
                     "\"request\":null}]}");
     assert_contains(b.data, "{\"name\":\"we\\\"ird\\\\app\\n\",\"limit\":4,\"auto\":false,"
                             "\"min_instances\":0,\"max_concurrent_starts\":0,"
-                            "\"private_memory_limit_bytes\":0,\"slow_request_seconds\":0,\"autotune\":{\"note\":\"ignored: not auto\",\"seconds_ago\":0},"
+                            "\"private_memory_limit_bytes\":0,\"slow_request_seconds\":0,"
+                            "\"recycle_mode\":\"warm\",\"warm_recycle_old\":0,\"autotune\":{\"note\":\"ignored: not auto\",\"seconds_ago\":0},"
                             "\"failed\":true,\"retry_in_seconds\":42,");
     assert_contains(b.data, "\"slow_requests\":0,\"crashes\":0,\"last_crash\":null,\"process_list\":[]}]}\n");
 
@@ -525,7 +529,7 @@ static void test_prometheus(void **state) {
         "fcgihost_queue_full_total", "fcgihost_failed", "fcgihost_rapid_fails_total",
         "fcgihost_spawns_total", "fcgihost_spawn_failures_total",
         "fcgihost_exits_unexpected_total", "fcgihost_stderr_lines_total", "fcgihost_crashes_total", "fcgihost_slow_requests_total",
-        "fcgihost_slow_request_seconds",
+        "fcgihost_slow_request_seconds", "fcgihost_warm_recycle_old_processes",
     };
     make_sample();
     buf_t b;
@@ -710,7 +714,7 @@ static void test_text_table(void **state) {
         "fcgihost 0.1.0  pid 4242  up 1h00m (since 2023-11-14 22:13:20 UTC)  reloads 2 ok, 1 failed\n",
         "connections 5  requests 1275 (1xx 0, 2xx 1200, 3xx 30, 4xx 40, 5xx 5)  mean 7.55s\n",
         ("\nphp  limit 12 (auto: raised 8 -> 12: requests waited, 30s ago)  min 2  processes 12 (idle 3, "
-         "busy 9)  queue 0/1000  requests 12345\n"),
+         "busy 9)  WARM RECYCLE (3 old left)  queue 0/1000  requests 12345\n"),
         "  responses  1xx 0  2xx 12000  3xx 0  4xx 0  5xx 345  mean 200.0ms\n",
         "  processes  spawns 14  spawn failures 1  rapid fails 2  unexpected exits 3  stderr lines 17  slow requests 8\n",
         "  recycles   3 (max_requests 2, idle 1)\n",

@@ -78,6 +78,43 @@ static void test_starts_allowed(void **state) {
     }
 }
 
+/* A warm recycle of a pool of 8 (maxConcurrentStarts 4), step by step, then the corners. */
+static void test_warm_step(void **state) {
+    static const struct {
+        int line;
+        unsigned old, leaving, new_ready, new_coming, counted, unready, limit, max_starts;
+        bool retire_all, done;
+        unsigned starts;
+    } cases[] = {
+        /* old  leav rdy  com  cnt unrdy lim ms */
+        {__LINE__, 8, 0, 0, 0, 8, 0, 8, 4, false, false, 4},  /* the start: four at once */
+        {__LINE__, 8, 0, 0, 4, 12, 4, 8, 4, false, false, 0}, /* four starting: none more */
+        {__LINE__, 7, 0, 1, 3, 11, 3, 8, 4, false, false, 1}, /* one ready retired an idle one */
+        {__LINE__, 7, 1, 1, 3, 12, 3, 8, 4, false, false, 0}, /* ... a busy one: drains, counted */
+        {__LINE__, 4, 0, 4, 4, 12, 4, 8, 4, false, false, 0}, /* the second half on its way */
+        {__LINE__, 0, 2, 8, 0, 10, 0, 8, 4, false, false, 0}, /* all replaced, two finishing */
+        {__LINE__, 0, 0, 8, 0, 8, 0, 8, 4, false, true, 0},   /* over */
+        {__LINE__, 0, 0, 0, 0, 0, 0, 8, 4, false, true, 0},   /* nothing was old */
+        {__LINE__, 3, 0, 8, 0, 11, 0, 8, 4, true, false, 0},  /* limit reached: retire the rest */
+        {__LINE__, 8, 0, 2, 2, 12, 2, 4, 4, false, false, 0}, /* limit lowered to 4: 4 new at most */
+        {__LINE__, 8, 0, 0, 0, 8, 0, 8, 1, false, false, 1},  /* maxConcurrentStarts 1 */
+        {__LINE__, 8, 0, 0, 0, 8, 0, 8, 0, false, false, 1},  /* 0 counts as 1 */
+        {__LINE__, 2, 0, 0, 0, 2, 3, 8, 4, false, false, 1},  /* 3 others starting (a growth) */
+        {__LINE__, 6, 2, 0, 0, 12, 0, 8, 4, false, false, 0}, /* counted at limit + 4: wait */
+        {__LINE__, 1, 0, 0, 3, 4, 3, 8, 4, false, false, 0},  /* more coming than old: none */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        pool_warm_counts_t c = {cases[i].old,     cases[i].leaving, cases[i].new_ready,
+                                cases[i].new_coming, cases[i].counted, cases[i].unready};
+        pool_warm_step_t s = pool_policy_warm_step(&c, cases[i].limit, cases[i].max_starts);
+        if (s.retire_all != cases[i].retire_all || s.done != cases[i].done ||
+            s.starts != cases[i].starts)
+            fail_msg("line %d: got retire_all %d done %d starts %u, want %d %d %u", cases[i].line,
+                     s.retire_all, s.done, s.starts, cases[i].retire_all, cases[i].done,
+                     cases[i].starts);
+    }
+}
+
 static void test_may_end_idle(void **state) {
     assert_true(pool_policy_may_end_idle(3, 0));
     assert_true(pool_policy_may_end_idle(3, 2));
@@ -273,6 +310,7 @@ int main(void) {
         cmocka_unit_test(test_limit),
         cmocka_unit_test(test_spawns_needed),    cmocka_unit_test(test_may_end_idle),
         cmocka_unit_test(test_starts_allowed),    cmocka_unit_test(test_queue_accepts),
+        cmocka_unit_test(test_warm_step),
         cmocka_unit_test(test_php_max_requests), cmocka_unit_test(test_env_number),
         cmocka_unit_test(test_is_php_cgi),
         cmocka_unit_test(test_request_limit),    cmocka_unit_test(test_recycle_after),
