@@ -861,7 +861,7 @@ static int recycle_warm(pool_t *p, const char *reason) {
             n++;
         }
     }
-    if (n == 0 && !p->warm_active) return 0; /* nothing to replace */
+    if (n == 0 && !p->warm_active) return -1; /* nothing to replace: nothing warm to do */
     if (!p->warm_active) p->warm_started_ms = uv_now(p->loop);
     p->warm_active = true;
     return (int)n;

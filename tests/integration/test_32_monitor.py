@@ -23,11 +23,19 @@ def pid_of(srv):
     return int(env_of(r.body)["pid"])
 
 
+def warm_settled(srv):
+    """Every warm recycle logged has finished (recycleMode = warm, the default: the old process
+    serves until its replacement is ready, SPEC 4.9; test_91_warm.py tests that part)."""
+    log = srv.error_log()
+    return log.count("warm recycle ") >= log.count("(warm: the replacements start first)")
+
+
 def recycled_after(srv, old_pid, count_before):
-    """Wait for one more recycle line for the watched file, then check the next request is served
-    by a new process and the old one goes away (it was idle: ended at once)."""
+    """Wait for one more recycle line for the watched file and for the replacement to take over,
+    then check the next request is served by a new process and the old one goes away."""
     helpers.wait_until(lambda: srv.error_log().count("recycling") > count_before, 5,
                        what="the pool recycled")
+    helpers.wait_until(lambda: warm_settled(srv), 10, what="the warm recycle done")
     new_pid = pid_of(srv)
     assert new_pid != old_pid
     helpers.wait_until(lambda: not alive(old_pid), 5, what="the old process ended")
@@ -211,6 +219,7 @@ def test_php_ini_edit_shows_in_the_next_response_and_no_request_fails(start_serv
         n = srv.error_log().count("recycling")
         write(ini, "memory_limit = 96M\n")             # in place, as `echo > php.ini` does
         helpers.wait_until(lambda: srv.error_log().count("recycling") > n, 5, what="recycled")
+        helpers.wait_until(lambda: warm_settled(srv), 10, what="the warm recycle done")
         r = srv.get("/limit.php")
         assert (r.status, r.body) == (200, b"96M")
         seen = load.ok
