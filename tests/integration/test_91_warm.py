@@ -139,6 +139,23 @@ def steady(srv, load):
     return max(r[1] for r in recs), set(serving_pids(srv))
 
 
+def recycle_under_load(srv, trigger, settle):
+    """LIMIT clients keep requests going: steady state first, then `trigger()`, then `settle()`
+    (waits for the recycle to be over), then some requests more. Returns the load, the steady
+    slowest duration, the old pids, and the times the recycle began and ended."""
+    load = Load(srv, clients=LIMIT)
+    try:
+        slowest, old = steady(srv, load)
+        t_recycle = time.monotonic()
+        trigger()
+        settle()
+        t_done = time.monotonic()
+        helpers.wait_until(lambda: len(load.since(t_done)) > 20, 20, what="requests after it")
+    finally:
+        load.stop()
+    return load, slowest, old, t_recycle, t_done
+
+
 def recycle(srv, watched, how):
     if how == "ctl":
         cp = srv.ctl("recycle", "app")
@@ -243,20 +260,18 @@ def test_warm_recycle_of_an_idle_pool_keeps_serving_from_the_old_processes(start
 @needs_app
 def test_a_reload_that_changes_the_app_recycles_warm(start_server, tmp_path):
     srv, watched = start_app(start_server, tmp_path)
-    load = Load(srv, clients=LIMIT)
-    try:
-        slowest, old = steady(srv, load)
-        t_recycle = time.monotonic()
+
+    def trigger():
         with open(srv.conf, "w") as f:
             f.write(srv.config_text.replace("PHP_FCGI_MAX_REQUESTS=0",
                                             "PHP_FCGI_MAX_REQUESTS=0\nenv = X_GEN=2"))
         srv.signal(signal.SIGHUP)
+
+    def settle():
         srv.wait_for_log(r"recycling 4 processes \(warm: .*configuration changed", 10)
         srv.wait_for_log(r"warm recycle done after", 30)
-        t_done = time.monotonic()
-        helpers.wait_until(lambda: len(load.since(t_done)) > 20, 20, what="requests after it")
-    finally:
-        load.stop()
+
+    load, slowest, old, t_recycle, t_done = recycle_under_load(srv, trigger, settle)
     during = load.since(t_recycle)
     assert all(r[2] == 200 for r in during)
     assert max(r[1] for r in during) < slowest + START_MS / 1000
@@ -267,10 +282,8 @@ def test_a_reload_that_changes_the_app_recycles_warm(start_server, tmp_path):
 @needs_app
 def test_a_second_recycle_during_a_warm_one_and_a_client_leaving(start_server, tmp_path):
     srv, watched = start_app(start_server, tmp_path)
-    load = Load(srv, clients=LIMIT)
-    try:
-        slowest, old = steady(srv, load)
-        t_recycle = time.monotonic()
+
+    def trigger():
         assert srv.ctl("recycle", "app").returncode == 0
         srv.wait_for_log(r"recycling 4 processes \(warm", 10)
         # a client resets its connection while an old process serves it
@@ -282,12 +295,12 @@ def test_a_second_recycle_during_a_warm_one_and_a_client_leaving(start_server, t
         # the second recycle comes while replacements of the first still start
         watched.write_text("v=3\n")
         srv.wait_for_log(r"recycling \d+ processes \(warm.*(changed|modified|watched)", 10)
+
+    def settle():
         helpers.wait_until(lambda: pool(srv)["warm_recycle_old"] == 0 and
                            len(serving_pids(srv)) == LIMIT, 40, what="the recycles finished")
-        t_done = time.monotonic()
-        helpers.wait_until(lambda: len(load.since(t_done)) > 20, 20, what="requests after it")
-    finally:
-        load.stop()
+
+    load, slowest, old, t_recycle, t_done = recycle_under_load(srv, trigger, settle)
     during = load.since(t_recycle)
     assert load.errors == [] and all(r[2] == 200 for r in during)
     assert max(r[1] for r in during) < slowest + START_MS / 1000
