@@ -132,9 +132,17 @@ static void warn_php_children(const pool_t *p) {
 
 /* ---- Workers: state, lists, counters ---- */
 
+/* The states that count against the limit (see the top of this file). */
+static bool state_counts(worker_state_t s) {
+    return s == WORKER_STATE_STARTING || s == WORKER_STATE_IDLE || s == WORKER_STATE_BUSY ||
+           s == WORKER_STATE_DRAINING;
+}
+
 static unsigned counted(const pool_t *p) {
-    return p->n_state[WORKER_STATE_STARTING] + p->n_state[WORKER_STATE_IDLE] +
-           p->n_state[WORKER_STATE_BUSY] + p->n_state[WORKER_STATE_DRAINING];
+    unsigned n = 0;
+    for (int s = 0; s < WORKER_STATE_COUNT; s++)
+        if (state_counts((worker_state_t)s)) n += p->n_state[s];
+    return n;
 }
 
 static void idle_unlink(pool_t *p, worker_t *wk) {
@@ -351,14 +359,9 @@ static void start_processes(pool_t *p) {
  * recycle finishes as an immediate one. A second recycle during a warm one starts over from the
  * processes there are then. */
 
-static bool counts(const worker_t *wk) {
-    return wk->state == WORKER_STATE_STARTING || wk->state == WORKER_STATE_IDLE ||
-           wk->state == WORKER_STATE_BUSY || wk->state == WORKER_STATE_DRAINING;
-}
-
 /* An old process that still takes requests (not yet retired). */
 static bool old_serving(const pool_t *p, const worker_t *wk) {
-    return wk->epoch != p->epoch && counts(wk) && wk->state != WORKER_STATE_DRAINING;
+    return wk->epoch != p->epoch && state_counts(wk->state) && wk->state != WORKER_STATE_DRAINING;
 }
 
 /* Retire one old process: an idle one (the least recently used) at once, else one that is
@@ -397,10 +400,10 @@ static void warm_finish(pool_t *p, const char *how) {
 
 static void warm_step(pool_t *p) {
     if (!p->warm_active) return;
-    if (p->failed || p->stopping) { /* finish as an immediate recycle */
+    if (p->failed) { /* finish as an immediate recycle (pool_stop ends it itself) */
         while (retire_one_old(p)) {
         }
-        warm_finish(p, p->stopping ? "cut short by the stop" : "cut short: the pool failed");
+        warm_finish(p, "cut short: the pool failed");
         return;
     }
     while (p->warm_credits > 0 && retire_one_old(p)) p->warm_credits--;
@@ -408,7 +411,7 @@ static void warm_step(pool_t *p) {
      * are the replacements on their way */
     pool_warm_counts_t c = {.counted = counted(p), .unready = p->n_unready};
     for (const worker_t *wk = p->workers; wk; wk = wk->next) {
-        if (!counts(wk)) continue;
+        if (!state_counts(wk->state)) continue;
         if (wk->epoch != p->epoch) {
             if (wk->state == WORKER_STATE_DRAINING) c.leaving++;
             else c.old++;
@@ -1087,7 +1090,7 @@ void pool_get_stats(const pool_t *p, pool_stats_t *out) {
     out->autotune_changes = p->at.changes;
     out->warm_old = 0;
     for (const worker_t *wk = p->warm_active ? p->workers : NULL; wk; wk = wk->next)
-        if (wk->epoch != p->epoch && counts(wk)) out->warm_old++;
+        if (wk->epoch != p->epoch && state_counts(wk->state)) out->warm_old++;
 }
 
 unsigned pool_retry_after(const pool_t *p) {
