@@ -38,6 +38,26 @@ bool pool_policy_may_end_idle(unsigned counted, unsigned min_instances);
  * not waiting behind other requests, so queueLength = 0 still lets a cold pool start processes. */
 bool pool_policy_queue_accepts(unsigned queued, unsigned queue_length, unsigned startable);
 
+/* ---- Prefork groups (SPEC 4.9b) ----
+ *
+ * With preforkChildren = N >= 2 a started process forks N children that share its socket; the pool
+ * counts them as N instances and starts and ends them together (a "group"). `group` below is N, or
+ * 0 or 1 for the ordinary one process per socket (then every function is the identity). */
+
+/* The limit in instances, as whole groups: rounded down to a multiple of N, and at least N. */
+unsigned pool_policy_group_limit(unsigned limit, unsigned group);
+
+/* How many groups to start for `wanted` instances (pool_policy_spawns_needed) when `counted`
+ * instances count against `limit`: enough groups to cover them, but no group when less than one
+ * instance of room is left; a group may pass the limit by less than N while another drains
+ * (its busy children still count until their requests end). */
+unsigned pool_policy_groups_to_start(unsigned wanted, unsigned counted, unsigned limit,
+                                     unsigned group);
+
+/* The request limit of a whole group: N times the per-instance limit (0 stays 0: never),
+ * saturating. */
+unsigned pool_policy_group_request_limit(unsigned request_limit, unsigned group);
+
 /* ---- Recycling ---- */
 
 /* The variable `name` from "NAME=value" entries (the last one wins; stops early at a NULL entry,
