@@ -741,6 +741,9 @@ void pool_release(worker_t *wk, pool_release_t how) {
         if (wk->group && wk->alive && wk->state == WORKER_STATE_BUSY) pool_rapid_fail(p);
         worker_expect_exit(wk, "failed during a request");
     } else if (how == POOL_RELEASE_GONE) {
+        /* ... and so is one that closed the connection of a request before answering: its
+         * children never end on their own (PHP_FCGI_MAX_REQUESTS=0), so it did not end cleanly */
+        if (wk->group && wk->alive && wk->state == WORKER_STATE_BUSY) pool_rapid_fail(p);
         worker_expect_exit(wk, "closed its connection");
     } else if (!retire_if_due(p, wk)) {
         if (how == POOL_RELEASE_OK) {
