@@ -137,15 +137,21 @@ def test_children_share_the_opcache_and_share_the_requests(start_server):
     assert not any(e.startswith(b"_FCGIHOST_PDEATHSIG") for e in env)
 
 
-def sleeping_child(kids):
-    """The child in its usleep (the one serving the slow request)."""
+def sleeping_children(kids):
+    """The children in their usleep (serving a slow request)."""
+    out = []
     for p in kids:
         try:
             if "sleep" in open("/proc/%d/wchan" % p).read():
-                return p
+                out.append(p)
         except OSError:
             pass
-    return None
+    return out
+
+
+def sleeping_child(kids):
+    s = sleeping_children(kids)
+    return s[0] if s else None
 
 
 @needs_php
@@ -160,7 +166,8 @@ def test_a_child_killed_in_a_request_costs_only_that_request(start_server):
     others = []
     o = threading.Thread(target=lambda: others.extend(concurrently(srv, ["/slow.php?ms=1500"] * 2)))
     o.start()
-    time.sleep(0.3)  # the two concurrent requests have their children (they run 1.5 s)
+    helpers.wait_until(lambda: len(sleeping_children(kids)) == 3, 5,
+                       what="the two concurrent requests in their children")
     os.kill(victim, signal.SIGKILL)
     t.join(20)
     o.join(20)
@@ -283,3 +290,26 @@ def test_config_rules(tmp_path):
     r = subprocess.run([fcgihost_bin(), "-t", "-c", str(conf)], capture_output=True, text=True,
                        timeout=10)
     assert r.returncode == 0, r.stderr
+
+
+@needs_php
+def test_live_set_switches_between_groups_and_single_processes(start_server):
+    srv = start(start_server, preforkChildren=0, maxInstances=2)
+    assert groups(pool(srv)) == {}
+    old = {p["pid"] for p in pool(srv)["process_list"]}
+    # a change of preforkChildren recycles the pool: groups replace the single processes
+    assert srv.ctl("set", "php", "preforkChildren", str(N)).returncode == 0
+    assert get(srv, "/pid.php")[0] == 200
+    g = wait_children(srv)
+    assert not set(g) & old
+    assert pool(srv)["limit"] == N  # maxInstances 2 is less than a group: one group
+    r = srv.ctl("set", "php", "preforkChildren", "1")
+    assert r.returncode != 0 and "at least 2" in (r.stderr + r.stdout)
+    # and back: the group ends, children and all, single processes serve
+    kids = [k for c in g.values() for k in c] + list(g)
+    assert srv.ctl("set", "php", "preforkChildren", "0").returncode == 0
+    helpers.wait_until(lambda: not any(alive(p) for p in kids), 10, what="the group gone")
+    res = concurrently(srv, ["/slow.php?ms=300"] * 2)
+    assert all(s == 200 for s, _ in res), res
+    st = pool(srv)
+    assert groups(st) == {} and st["limit"] == 2
