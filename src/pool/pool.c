@@ -416,10 +416,20 @@ static void describe_exit(char *out, size_t size, int64_t status, int sig);
  * whether a request it had was completed, so an exit right after an answer (php-cgi after
  * PHP_FCGI_MAX_REQUESTS) is told apart from one in the middle of a request, whichever of the
  * exit and the end of the lease the loop sees first. */
+/* Requests the members of a prefork group completed, together. */
+static uint64_t group_completed(const pool_t *p, unsigned group) {
+    uint64_t n = 0;
+    for (const worker_t *m = p->workers; m; m = m->next)
+        if (m->group == group) n += m->completed;
+    return n;
+}
+
 static void log_exit(const worker_t *wk) {
     char how[80];
     describe_exit(how, sizeof(how), wk->exit_status, wk->exit_signal);
-    unsigned long long n = (unsigned long long)wk->completed;
+    /* a prefork group's leader speaks for the group: its slots are still listed (closing) */
+    unsigned long long n = (unsigned long long)(wk->group ? group_completed(wk->pool, wk->group)
+                                                          : wk->completed);
     bool in_request = wk->in_request_death || (wk->gone_before_answer && !wk->exit_clean);
     if (wk->requested) {
         log_info("%s%s, ended by the server (%s), after %llu requests", wk->tag, how, wk->reason,
@@ -673,14 +683,6 @@ static bool over_memory(pool_t *p, worker_t *wk, char *why, size_t size) {
     snprintf(why, size, "private memory %llu KiB over privateMemoryLimit",
              (unsigned long long)(priv / 1024));
     return true;
-}
-
-/* Requests the members of a prefork group completed, together. */
-static uint64_t group_completed(const pool_t *p, unsigned group) {
-    uint64_t n = 0;
-    for (const worker_t *m = p->workers; m; m = m->next)
-        if (m->group == group) n += m->completed;
-    return n;
 }
 
 /* Is the process (with preforkChildren: the group) due for recycling by its request count? */
