@@ -17,6 +17,7 @@ import helpers
 from conftest import fcgihost_bin
 from test_20_fastcgi import needs_php
 from test_42_under_load import php_app
+from test_50_identity import USER1, serve, status_ids, users  # noqa: F401 (fixtures)
 
 N = 4
 SLOW = b"<?php usleep((int)($_GET['ms'] ?? 600) * 1000); echo getmypid();"
@@ -313,3 +314,36 @@ def test_live_set_switches_between_groups_and_single_processes(start_server):
     assert all(s == 200 for s, _ in res), res
     st = pool(srv)
     assert groups(st) == {} and st["limit"] == 2
+
+
+@needs_php
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: privilege drop and per-app users")
+def test_a_group_of_another_user_through_the_helper(serve, users):
+    # The server drops to www-data; the group runs as USER1, started and signalled by the helper.
+    u1 = users[USER1]
+    srv = serve(server_opts={"user": None}, files=FILES,
+                extra=php_app(user=USER1, preforkChildren=N, maxInstances=N, idleTimeout=0,
+                              arguments="-d opcache.file_update_protection=0"))
+    srv.wait_for_log(r"dropped privileges to www-data")
+    assert get(srv, "/pid.php")[0] == 200, srv.error_log()[-3000:]
+    (master, kids), = wait_children(srv).items()
+    for p in [master] + kids:
+        assert status_ids(p)[0] == [u1.pw_uid] * 4, p
+    res = concurrently(srv, ["/slow.php?ms=600"] * N)
+    assert all(s == 200 for s, _ in res), res
+    assert len({int(b) for _, b in res}) >= 2 and {int(b) for _, b in res} <= set(kids)
+    # a recycle goes through the helper and takes the children with the master
+    assert srv.ctl("recycle", "php").returncode == 0
+    helpers.wait_until(lambda: not any(alive(p) for p in [master] + kids), 10,
+                       what="the recycled group gone")
+    assert get(srv, "/pid.php")[0] == 200
+    (master, kids), = wait_children(srv).items()
+    # the server killed: the helper goes with it, the master gets SIGTERM and ends its children
+    srv.signal(signal.SIGKILL)
+    assert srv.wait_exit(5) == -signal.SIGKILL
+    try:
+        helpers.wait_until(lambda: not any(alive(p) for p in [master] + kids), 5,
+                           what="the master and every child gone")
+    except helpers.Timeout:
+        pytest.fail("processes outlived the SIGKILLed server: %r"
+                    % [p for p in [master] + kids if alive(p)])
