@@ -111,6 +111,9 @@ def test_children_share_the_opcache_and_share_the_requests(start_server):
     for p in st["process_list"]:
         if p["state"] == "child":
             assert p["group"] == master and p["rss_bytes"] and p["cpu_seconds"] is not None, p
+    text = srv.ctl("status", "php").stdout
+    for k in kids:
+        assert any(l.split()[:2] == [str(k), "child"] for l in text.splitlines()), text
     # N requests at once are served by N different children, none by the master
     res = concurrently(srv, ["/slow.php?ms=800"] * N)
     assert all(s == 200 for s, _ in res), res
@@ -347,3 +350,36 @@ def test_a_group_of_another_user_through_the_helper(serve, users):
     except helpers.Timeout:
         pytest.fail("processes outlived the SIGKILLed server: %r"
                     % [p for p in [master] + kids if alive(p)])
+
+
+@needs_php
+def test_idle_timeout_ends_a_group_only_when_all_of_it_is_idle(start_server):
+    srv = start(start_server, idleTimeout=2)
+    (master, kids), = wait_children(srv).items()
+    # one connection busy for 4 s while the other three idle past idleTimeout: the group stays
+    t0 = time.monotonic()
+    res = []
+    t = threading.Thread(target=lambda: res.append(get(srv, "/slow.php?ms=4000", 15)))
+    t.start()
+    t.join(15)
+    assert res == [(200, res[0][1])] and int(res[0][1]) in kids, res
+    assert time.monotonic() - t0 >= 4 and alive(master)
+    # then, all idle: it ends as a whole
+    helpers.wait_until(lambda: not any(alive(p) for p in [master] + kids), 8,
+                       what="the idle group ended")
+    st = pool(srv)
+    assert st["recycles"]["idle"] == 1 and st["processes"]["total"] == 0, st["processes"]
+
+
+@needs_php
+def test_private_memory_limit_of_a_child_recycles_its_group(start_server):
+    srv = start(start_server)
+    (master, kids), = wait_children(srv).items()
+    # a forked child's pages are its master's until written: its private memory is small (tens
+    # of KiB idle), so the test sets a limit of 1 KiB that a child passes after a request
+    assert srv.ctl("set", "php", "privateMemoryLimit", "1").returncode == 0
+    assert get(srv, "/pid.php")[0] == 200
+    helpers.wait_until(lambda: not alive(master), 10, what="the group recycled")
+    assert pool(srv)["recycles"]["memory"] >= 1
+    assert "is over privateMemoryLimit = 1 KiB: recycling its group" in srv.error_log()
+    assert not any(alive(p) for p in kids)
