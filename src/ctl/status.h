@@ -78,7 +78,7 @@
  *                                         oldest first, each at most 199 bytes
  *       } | null,
  *       "process_list": [ {
- *         "pid": 2345, "state": "idle",   starting | idle | busy | draining | stopping
+ *         "pid": 2345, "state": "idle",   starting | idle | busy | draining | stopping | child
  *         "requests": 1234,               requests this process completed
  *         "age_seconds": 192,
  *         "idle_seconds": 2 | null,       null unless idle

@@ -529,7 +529,8 @@ void pool_on_worker_exit(worker_t *wk, int64_t status, int term_signal) {
     wk->exit_signal = term_signal;
     wk->exit_ms = uv_now(p->loop);
     if (!wk->requested && !wk->slot) p->st.exits_unexpected++;
-    if (!wk->requested && !wk->exit_clean && !wk->slot) { /* SPEC 4.12: a crash, reported with its output */
+    /* SPEC 4.12: a crash, reported with its output (a prefork group's by its leader) */
+    if (!wk->requested && !wk->exit_clean && !wk->slot) {
         p->st.crashes++;
         wk->crash_pending = true;
         if (!wk->out_open && !wk->err_open) pool_report_crash(wk);

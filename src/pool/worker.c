@@ -501,7 +501,7 @@ static void end_process(worker_t *wk, const char *reason) {
 }
 
 /* A member that is not leased leaves its ending group: no connection, STOPPING (not counted)
- * until the group's process exits. Returns false when it was finished instead (no process). */
+ * until the group's process exits; finished at once when the process is already gone. */
 static void member_stop(worker_t *m, const char *reason) {
     if (m->finishing) return;
     if (!m->alive) {
