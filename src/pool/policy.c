@@ -56,6 +56,14 @@ unsigned pool_policy_group_request_limit(unsigned request_limit, unsigned group)
     return l > UINT32_MAX ? UINT32_MAX : (unsigned)l;
 }
 
+bool pool_policy_group_idle_ends(bool all_idle, uint64_t now, uint64_t last_idle_since,
+                                 unsigned idle_timeout, unsigned counted, unsigned group,
+                                 unsigned min_instances) {
+    if (!all_idle || !pool_policy_idle_expired(now, last_idle_since, idle_timeout)) return false;
+    unsigned left = counted >= group ? counted - group : 0;
+    return left >= min_instances;
+}
+
 /* The value as php-cgi reads it: atoi(), so "12abc" is 12 and garbage is 0 (no limit). Reading it
  * the same way matters: a different reading would bring back the race the limit avoids. A negative
  * value makes php-cgi refuse to start; it is 0 here. */

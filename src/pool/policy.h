@@ -58,6 +58,13 @@ unsigned pool_policy_groups_to_start(unsigned wanted, unsigned counted, unsigned
  * saturating. */
 unsigned pool_policy_group_request_limit(unsigned request_limit, unsigned group);
 
+/* idleTimeout for a group: it ends when every one of its N connections is idle (all_idle), the
+ * most recent of their last requests ended idle_timeout seconds ago (0 = never), and ending its N
+ * instances leaves at least min_instances of the `counted` ones. */
+bool pool_policy_group_idle_ends(bool all_idle, uint64_t now, uint64_t last_idle_since,
+                                 unsigned idle_timeout, unsigned counted, unsigned group,
+                                 unsigned min_instances);
+
 /* ---- Recycling ---- */
 
 /* The variable `name` from "NAME=value" entries (the last one wins; stops early at a NULL entry,

@@ -1015,9 +1015,8 @@ static void end_idle_groups(pool_t *p, uint64_t now) {
             if (m->state != WORKER_STATE_IDLE) all_idle = false;
             else if (m->idle_since_ms > last) last = m->idle_since_ms;
         }
-        unsigned left = counted(p) >= n ? counted(p) - n : 0;
-        if (!all_idle || !pool_policy_idle_expired(now, last, p->app.idle_timeout) ||
-            (left < (p->retired ? 0 : p->app.min_instances)))
+        if (!pool_policy_group_idle_ends(all_idle, now, last, p->app.idle_timeout, counted(p), n,
+                                         p->retired ? 0 : p->app.min_instances))
             continue;
         p->st.recycles_idle++;
         worker_end(l, "idle timeout"); /* never frees synchronously: l->next stays valid */

@@ -302,6 +302,22 @@ static void test_group_request_limit(void **state) {
     assert_int_equal(pool_policy_group_request_limit(UINT32_MAX / 2, 4), UINT32_MAX);
 }
 
+static void test_group_idle_ends(void **state) {
+    (void)state;
+    /* all idle, the last request ended 300 s ago, idleTimeout 300: it ends */
+    assert_true(pool_policy_group_idle_ends(true, 400000, 100000, 300, 8, 4, 0));
+    /* one connection busy (or its last request recent): it stays */
+    assert_false(pool_policy_group_idle_ends(false, 400000, 100000, 300, 8, 4, 0));
+    assert_false(pool_policy_group_idle_ends(true, 400000, 100001, 300, 8, 4, 0));
+    /* idleTimeout = 0: never */
+    assert_false(pool_policy_group_idle_ends(true, 400000, 0, 0, 8, 4, 0));
+    /* minInstances: 8 counted, a group of 4 may go while 4 stay for minInstances = 4 ... */
+    assert_true(pool_policy_group_idle_ends(true, 400000, 0, 300, 8, 4, 4));
+    /* ... not when fewer would stay (a minimum between groups keeps the whole group) */
+    assert_false(pool_policy_group_idle_ends(true, 400000, 0, 300, 8, 4, 5));
+    assert_false(pool_policy_group_idle_ends(true, 400000, 0, 300, 4, 4, 1));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_limit),
@@ -314,7 +330,7 @@ int main(void) {
         cmocka_unit_test(test_failwin_window),   cmocka_unit_test(test_failwin_simulated),
         cmocka_unit_test(test_should_fail),
         cmocka_unit_test(test_group_limit),      cmocka_unit_test(test_groups_to_start),
-        cmocka_unit_test(test_group_request_limit),
+        cmocka_unit_test(test_group_request_limit), cmocka_unit_test(test_group_idle_ends),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
