@@ -383,3 +383,23 @@ def test_private_memory_limit_of_a_child_recycles_its_group(start_server):
     assert pool(srv)["recycles"]["memory"] >= 1
     assert "is over privateMemoryLimit = 1 KiB: recycling its group" in srv.error_log()
     assert not any(alive(p) for p in kids)
+
+
+@needs_php
+def test_the_master_killed_ends_the_group_and_a_new_one_serves(start_server):
+    srv = start(start_server)
+    (master, kids), = wait_children(srv).items()
+    inflight = []
+    t = threading.Thread(target=lambda: inflight.extend(concurrently(srv, ["/slow.php?ms=4000"] * 2)))
+    t.start()
+    helpers.wait_until(lambda: len(sleeping_children(kids)) == 2, 5, what="two requests running")
+    os.kill(master, signal.SIGKILL)
+    # its children go with it (the pool kills what is left of its process group)
+    helpers.wait_until(lambda: not any(alive(p) for p in kids), 5, what="the children gone")
+    t.join(15)
+    assert [s for s, _ in inflight] == [502, 502], inflight
+    assert get(srv, "/pid.php")[0] == 200
+    g = wait_children(srv)
+    assert master not in g
+    st = pool(srv)
+    assert st["crashes"] == 1 and st["last_crash"]["pid"] == master, st["last_crash"]
