@@ -81,7 +81,19 @@ static void add_proc(const worker_info_t *wi, void *arg) {
         .method = wi->req_method, /* borrowed until the next call into the pool */
         .uri = wi->req_uri,
         .request_ms = wi->req_method && l->now > wi->req_start_ms ? l->now - wi->req_start_ms : 0,
+        .group = wi->group_pid,
     };
+    if (!wi->group_leader) return;
+    /* preforkChildren (SPEC 4.9b): the group's children, each with its pid, RSS and CPU */
+    pid_t kids[POOL_CHILDREN_MAX];
+    size_t nk = procstat_children(wi->pid, kids, POOL_CHILDREN_MAX);
+    for (size_t i = 0; i < nk; i++) {
+        worker_info_t child = {.pid = kids[i], .state = WORKER_STATE_COUNT, .started_ms = l->now};
+        add_proc(&child, l);
+        l->v[l->n - 1].group = wi->pid;
+        l->v[l->n - 1].state = "child";
+        l->v[l->n - 1].age_s = 0;
+    }
 }
 
 static void fill_pool(server_t *s, pool_t *p, const cfg_app_t *app, ctl_pool_status_t *out,
@@ -100,6 +112,7 @@ static void fill_pool(server_t *s, pool_t *p, const cfg_app_t *app, ctl_pool_sta
         .slow_request_seconds = app ? app->slow_request_seconds : 0,
         .recycle_mode = app && app->recycle_mode == CFG_RECYCLE_IMMEDIATE ? "immediate" : "warm",
         .warm_old = st.warm_old,
+        .prefork_children = app ? app->prefork_children : 0,
         .autotune_note = st.autotune_reason,
         .autotune_note_age_s = now > st.autotune_changed_ms ? (now - st.autotune_changed_ms) / 1000
                                                             : 0,

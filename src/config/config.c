@@ -930,8 +930,11 @@ static void finish(loader_t *ld) {
         const cfg_app_t *app = &cfg->apps[sec->index];
         if ((rule = cfg_app_check(app, &key)) == NULL) continue;
         int at = seen_at(sec, key);
-        error_at(ld, at ? at : sec->line, "%s: %u %s (%u)", key, app->min_instances, rule,
-                 app->max_instances);
+        if (strcmp(key, "preforkChildren") == 0)
+            error_at(ld, at ? at : sec->line, "%s", rule);
+        else
+            error_at(ld, at ? at : sec->line, "%s: %u %s (%u)", key, app->min_instances, rule,
+                     app->max_instances);
     }
     size_t sp_row = (size_t)(cfg_key_find(CFG_SECT_HANDLER, "scriptProcessor") - cfg_keys);
     for (size_t i = 0; i < ld->n_sects; i++)
@@ -1133,10 +1136,28 @@ cfg_app_t *cfg_find_app(const cfg_t *cfg, const char *name) {
     return NULL;
 }
 
+/* Does `env` set NAME (any value)? */
+static bool env_sets(const cfg_app_t *app, const char *name) {
+    size_t len = strlen(name);
+    for (size_t i = 0; i < app->n_env; i++)
+        if (strncmp(app->env[i], name, len) == 0 && app->env[i][len] == '=') return true;
+    return false;
+}
+
 const char *cfg_app_check(const cfg_app_t *app, const char **key) {
     if (app->max_instances && app->min_instances > app->max_instances) {
         if (key) *key = "minInstances";
         return "is above maxInstances: at most maxInstances processes may run";
+    }
+    if (app->prefork_children == 1) {
+        if (key) *key = "preforkChildren";
+        return "preforkChildren = 1: 0 (one process per socket) or at least 2 (children per "
+               "process)";
+    }
+    if (app->prefork_children >= 2 && env_sets(app, "PHP_FCGI_CHILDREN")) {
+        if (key) *key = "preforkChildren";
+        return "preforkChildren and env PHP_FCGI_CHILDREN together: the server sets "
+               "PHP_FCGI_CHILDREN to preforkChildren itself; remove it from env";
     }
     return NULL;
 }
@@ -1144,7 +1165,7 @@ const char *cfg_app_check(const cfg_app_t *app, const char **key) {
 int cfg_app_set_live(cfg_app_t *app, const char *key, const char *value, char *err, size_t errlen) {
     char msg[512];
     const cfg_key_t *k = cfg_key_find(CFG_SECT_FASTCGI, key);
-    const char *rule;
+    const char *rule, *bad = "";
     if (k == NULL) {
         snprintf(msg, sizeof(msg), "unknown key '%s'", key);
     } else if (!(k->flags & CFG_KEY_LIVE)) {
@@ -1158,9 +1179,12 @@ int cfg_app_set_live(cfg_app_t *app, const char *key, const char *value, char *e
         memcpy(old, (char *)app + k->off, k->size < sizeof(old) ? k->size : sizeof(old));
         if (k->set(k, app, value, &ctx) != 0) {
             snprintf(msg, sizeof(msg), "%s: %s", k->name, why);
-        } else if ((rule = cfg_app_check(app, NULL)) != NULL) {
-            snprintf(msg, sizeof(msg), "%s: '%s' refused: minInstances (%u) %s (%u)", k->name,
-                     value, app->min_instances, rule, app->max_instances);
+        } else if ((rule = cfg_app_check(app, &bad)) != NULL) {
+            if (strcmp(bad, "preforkChildren") == 0)
+                snprintf(msg, sizeof(msg), "%s: '%s' refused: %s", k->name, value, rule);
+            else
+                snprintf(msg, sizeof(msg), "%s: '%s' refused: minInstances (%u) %s (%u)", k->name,
+                         value, app->min_instances, rule, app->max_instances);
             /* live keys are scalars: putting the old bytes back undoes the change */
             memcpy((char *)app + k->off, old, k->size < sizeof(old) ? k->size : sizeof(old));
         } else {

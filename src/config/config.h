@@ -189,6 +189,8 @@ typedef struct cfg_app {
     cfg_recycle_mode_t recycle_mode; /* LIVE; how a whole-pool recycle replaces processes (§4.9) */
     unsigned private_memory_limit;  /* LIVE; KiB; 0 = none: recycle a bigger process (§4.10) */
     unsigned slow_request_seconds;  /* LIVE; log a request slower than this, 0 = off (§4.12) */
+    unsigned prefork_children;   /* LIVE; 0, or N >= 2: each process forks N children sharing its
+                                    socket (PHP_FCGI_CHILDREN=N), counted as N instances (§4.9b) */
     unsigned instance_max_requests; /* LIVE; 0 = never recycle by count */
     unsigned idle_timeout;       /* LIVE; seconds; 0 = never end an idle process */
     unsigned activity_timeout;   /* LIVE; seconds */
@@ -308,7 +310,9 @@ cfg_t *cfg_load_string(const char *text, const char *name, const char *dir, cfg_
 void cfg_free(cfg_t *cfg);
 
 /* The rules between an application's keys (minInstances <= maxInstances when maxInstances is not
- * 0). Returns NULL when they hold, else a static message naming the key to blame first. */
+ * 0; preforkChildren 0 or >= 2, and not with env PHP_FCGI_CHILDREN). Returns NULL when they hold,
+ * else a static message naming the key to blame first; for preforkChildren the message is whole
+ * (the minInstances one is completed by the caller with both values). */
 const char *cfg_app_check(const cfg_app_t *app, const char **key);
 
 /* Find an application by name; NULL if none. */

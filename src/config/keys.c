@@ -61,6 +61,10 @@
  *                                  replacements first (warm) or ends the processes first (SPEC 4.9)
  *   privateMemoryLimit = 0         LIVE. KiB, 0 .. 1073741824; 0: none. A process whose private
  *                                  memory passed it is recycled after its request (SPEC 4.10)
+ *   preforkChildren = 0            LIVE. 0 or 2 .. 256; 0: one process per socket. N: each
+ *                                  process gets PHP_FCGI_CHILDREN=N and forks N children that
+ *                                  share its socket; the pool counts them as instances and moves
+ *                                  in groups of N (SPEC 4.9b). A change recycles the pool
  *   slowRequestSeconds = 0         LIVE. seconds, 0 .. 86400; 0: off. A request slower than this
  *                                  is logged with its phases once it ends (SPEC 4.12)
  *   instanceMaxRequests = 10000    LIVE. 0 .. 10000000; 0: never recycle by count
@@ -262,6 +266,8 @@ const cfg_key_t cfg_keys[] = {
         .flags = CFG_KEY_LIVE),
     KEY("privateMemoryLimit", APP(private_memory_limit), cfg_set_uint, .def = "0",
         RANGE(0, 1073741824), .flags = CFG_KEY_LIVE),
+    KEY("preforkChildren", APP(prefork_children), cfg_set_uint, .def = "0", RANGE(0, 256),
+        .flags = CFG_KEY_LIVE),
     KEY("slowRequestSeconds", APP(slow_request_seconds), cfg_set_uint, .def = "0",
         RANGE(0, 86400), .flags = CFG_KEY_LIVE),
     KEY("instanceMaxRequests", APP(instance_max_requests), cfg_set_uint, .def = "10000",

@@ -190,10 +190,12 @@ static void json_proc(buf_t *out, const ctl_proc_status_t *pr) {
         buf_append_str(out, ",\"uri\":");
         json_str(out, pr->uri ? pr->uri : "");
         fmt_ms_as_seconds(b, sizeof(b), pr->request_ms);
-        buf_printf(out, ",\"elapsed_seconds\":%s}}", b);
+        buf_printf(out, ",\"elapsed_seconds\":%s}", b);
     } else {
-        buf_append_str(out, ",\"request\":null}");
+        buf_append_str(out, ",\"request\":null");
     }
+    if (pr->group) buf_printf(out, ",\"group\":%jd}", (intmax_t)pr->group);
+    else buf_append_str(out, ",\"group\":null}");
 }
 
 static void json_crash(buf_t *out, const ctl_crash_t *c) {
@@ -231,10 +233,11 @@ static void json_pool(buf_t *out, const ctl_pool_status_t *p) {
     buf_printf(out,
                ",\"limit\":%u,\"auto\":%s,\"min_instances\":%u,\"max_concurrent_starts\":%u"
                ",\"private_memory_limit_bytes\":%" PRIu64 ",\"slow_request_seconds\":%u"
-               ",\"recycle_mode\":\"%s\",\"warm_recycle_old\":%u,\"autotune\":",
+               ",\"recycle_mode\":\"%s\",\"warm_recycle_old\":%u,\"prefork_children\":%u"
+               ",\"autotune\":",
                p->limit, p->auto_limit ? "true" : "false", p->min_instances,
                p->max_concurrent_starts, p->private_memory_limit, p->slow_request_seconds,
-               p->recycle_mode ? p->recycle_mode : "warm", p->warm_old);
+               p->recycle_mode ? p->recycle_mode : "warm", p->warm_old, p->prefork_children);
     if (p->autotune_note) {
         buf_append_str(out, "{\"note\":");
         json_str(out, p->autotune_note);
@@ -639,6 +642,7 @@ GETTER(crashes)
 GETTER(slow_requests)
 GETTER(slow_request_seconds)
 GETTER(warm_old)
+GETTER(prefork_children)
 #undef GETTER
 
 static const prom_simple_t prom_simple[] = {
@@ -652,6 +656,9 @@ static const prom_simple_t prom_simple[] = {
     {"fcgihost_max_concurrent_starts", "gauge",
      "The maxConcurrentStarts setting: processes that may be starting at once.",
      get_max_concurrent_starts},
+    {"fcgihost_prefork_children", "gauge",
+     "The preforkChildren setting: children per process; 0: one process per socket.",
+     get_prefork_children},
     {"fcgihost_private_memory_limit_bytes", "gauge",
      "The privateMemoryLimit setting in bytes; 0: none.", get_private_memory_limit},
     {"fcgihost_queue_length", "gauge", "Requests waiting for a process now.", get_queued},

@@ -27,6 +27,7 @@
  *   fcgihost_instance_limit_auto{app}                  gauge      1 when maxInstances = 0
  *   fcgihost_min_instances{app}                        gauge      the minInstances setting
  *   fcgihost_max_concurrent_starts{app}                gauge      the maxConcurrentStarts setting
+ *   fcgihost_prefork_children{app}                     gauge      the preforkChildren setting
  *   fcgihost_private_memory_limit_bytes{app}           gauge      privateMemoryLimit; 0: none
  *   fcgihost_processes{app,state}                      gauge      state: starting idle busy
  *                                                                 draining stopping

@@ -40,6 +40,8 @@
  *       "recycle_mode": "warm",           the recycleMode setting: "warm" | "immediate"
  *       "warm_recycle_old": 0,            a warm recycle runs: its old processes still serving
  *                                         or draining (replacements start first); 0: none runs
+ *       "prefork_children": 0,            the preforkChildren setting (SPEC 4.9b); 0: one process
+ *                                         per socket, else the children per group
  *       "autotune": {"note": "raised 8 -> 12: requests waited", "seconds_ago": 30} | null,
  *                                         the last limit change and why; null if none yet
  *       "failed": false,                  rapid fails (SPEC §4.6): 503 at once until it retries
@@ -79,7 +81,7 @@
  *                                         oldest first, each at most 199 bytes
  *       } | null,
  *       "process_list": [ {
- *         "pid": 2345, "state": "idle",   starting | idle | busy | draining | stopping
+ *         "pid": 2345, "state": "idle",   starting | idle | busy | draining | stopping | child
  *         "requests": 1234,               requests this process completed
  *         "age_seconds": 192,
  *         "idle_seconds": 2 | null,       null unless idle
@@ -89,7 +91,15 @@
  *                     "uri": "/x.php?a=1",   the target as the client sent it (at most 255 bytes:
  *                                            a longer one is cut and ends in "...")
  *                     "elapsed_seconds": 2.5} | null   since the request got this process
+ *         "group": 2345 | null            preforkChildren: the pid of the group's process
  *       } ]
+ *                                         With preforkChildren = N each group shows as N entries
+ *                                         (its instances: connections, each serving one request
+ *                                         at a time) with the pid, RSS and CPU of the group's
+ *                                         process (php-cgi's master), each followed, after the
+ *                                         first, by one entry per child process with state
+ *                                         "child" (requests 0, request null; its own pid, RSS,
+ *                                         CPU). Children count in no state of "processes".
  *     } ]
  *   }
  *
@@ -223,6 +233,7 @@ typedef struct ctl_proc_status {
     const char *method; /* borrowed: the request it serves now, or NULL */
     const char *uri;    /* borrowed: that request's target as the client sent it */
     uint64_t request_ms; /* how long that request has had this process */
+    pid_t group;        /* preforkChildren: the pid of the group's process (its master); 0: none */
 } ctl_proc_status_t;
 
 /* The last process of a pool that died unexpectedly (SPEC 4.12). Strings borrowed. */
@@ -250,6 +261,7 @@ typedef struct ctl_pool_status {
     unsigned slow_request_seconds;  /* the slowRequestSeconds setting; 0: off */
     const char *recycle_mode;  /* "warm" | "immediate" (static) */
     unsigned warm_old;         /* old processes of a running warm recycle; 0: none runs */
+    unsigned prefork_children;      /* the preforkChildren setting; 0: one process per socket */
     const char *autotune_note; /* borrowed; the last limit change and why, or NULL */
     uint64_t autotune_note_age_s; /* seconds since that change (meaningful with a note) */
     bool failed;

@@ -34,6 +34,11 @@ void autotune_init(autotune_t *a, unsigned ncpu, uint64_t now_ms) {
     a->last_wait_ms = now_ms;
 }
 
+void autotune_set_step(autotune_t *a, unsigned step) {
+    a->step = step >= 2 ? step : 0;
+    if (a->step && a->limit % a->step) a->limit += a->step - a->limit % a->step;
+}
+
 void autotune_set_min(autotune_t *a, unsigned min) {
     a->min = min > AUTOTUNE_MAX ? AUTOTUNE_MAX : min;
     if (a->limit < a->min) a->limit = a->min;
@@ -83,6 +88,12 @@ static bool change(autotune_t *a, const autotune_sample_t *s, unsigned to, int j
     if (to < 1) to = 1;
     if (to < a->min) to = a->min;
     if (to > AUTOTUNE_MAX) to = AUTOTUNE_MAX;
+    if (a->step >= 2) { /* whole groups: a growth takes the next one, a shrink gives one up */
+        unsigned r = to % a->step;
+        if (r && to > a->limit) to += a->step - r;
+        else if (r) to -= r;
+        if (to < a->step) to = a->step;
+    }
     if (to == a->limit) return false;
     snprintf(a->reason, sizeof(a->reason), "%u -> %u: %s", a->limit, to, why);
     a->prev_limit = a->limit;

@@ -71,6 +71,8 @@ typedef struct autotune {
     unsigned initial;         /* the limit it starts from and does not decay below */
     unsigned min;             /* minInstances: the limit never goes below it (0: none) */
     unsigned limit;           /* the limit now */
+    unsigned step;            /* preforkChildren (SPEC 4.9b): the limit moves in multiples of
+                                 this; 0: by any amount */
     /* the change being judged */
     int probing;              /* +1 grew, -1 shrank (judge it next step), 0 nothing to judge */
     unsigned prev_limit;
@@ -100,6 +102,11 @@ void autotune_init(autotune_t *a, unsigned ncpu, uint64_t now_ms);
  * so its limit never goes below them: a limit under `min` is raised to it now (not counted as a
  * change), and no later step (decay, downward probe, memory pressure) goes below it. */
 void autotune_set_min(autotune_t *a, unsigned min);
+/* preforkChildren = N >= 2 (SPEC 4.9b): instances come in groups of N, so every change moves the
+ * limit to a multiple of N (a growth up to the next one, a shrink down, never below N), and the
+ * limit now is rounded up to one. 0 or 1: no rounding. */
+void autotune_set_step(autotune_t *a, unsigned step);
+
 /* One decision. Returns true when a->limit changed; a->reason then says from what, to what and
  * why (for the log and `ctl status`). */
 bool autotune_step(autotune_t *a, const autotune_sample_t *s);

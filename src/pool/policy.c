@@ -51,6 +51,36 @@ bool pool_policy_queue_accepts(unsigned queued, unsigned queue_length, unsigned 
     return (uint64_t)queued < (uint64_t)queue_length + startable;
 }
 
+unsigned pool_policy_group_limit(unsigned limit, unsigned group) {
+    if (group < 2) return limit;
+    unsigned l = limit - limit % group;
+    return l < group ? group : l;
+}
+
+unsigned pool_policy_groups_to_start(unsigned wanted, unsigned counted, unsigned limit,
+                                     unsigned group) {
+    if (group < 2) return wanted;
+    if (wanted == 0 || counted >= limit) return 0;
+    unsigned room = limit - counted;
+    unsigned by_want = wanted / group + (wanted % group != 0);
+    unsigned by_room = room / group + (room % group != 0);
+    return by_want < by_room ? by_want : by_room;
+}
+
+unsigned pool_policy_group_request_limit(unsigned request_limit, unsigned group) {
+    if (group < 2) return request_limit;
+    uint64_t l = (uint64_t)request_limit * group;
+    return l > UINT32_MAX ? UINT32_MAX : (unsigned)l;
+}
+
+bool pool_policy_group_idle_ends(bool all_idle, uint64_t now, uint64_t last_idle_since,
+                                 unsigned idle_timeout, unsigned counted, unsigned group,
+                                 unsigned min_instances) {
+    if (!all_idle || !pool_policy_idle_expired(now, last_idle_since, idle_timeout)) return false;
+    unsigned left = counted >= group ? counted - group : 0;
+    return left >= min_instances;
+}
+
 /* The value as php-cgi reads it: atoi(), so "12abc" is 12 and garbage is 0 (no limit). Reading it
  * the same way matters: a different reading would bring back the race the limit avoids. A negative
  * value makes php-cgi refuse to start; it is 0 here. */

@@ -62,6 +62,32 @@ typedef struct pool_warm_step {
  * than max_starts starting at once (0 counts as 1). */
 pool_warm_step_t pool_policy_warm_step(const pool_warm_counts_t *c, unsigned limit,
                                        unsigned max_starts);
+/* ---- Prefork groups (SPEC 4.9b) ----
+ *
+ * With preforkChildren = N >= 2 a started process forks N children that share its socket; the pool
+ * counts them as N instances and starts and ends them together (a "group"). `group` below is N, or
+ * 0 or 1 for the ordinary one process per socket (then every function is the identity). */
+
+/* The limit in instances, as whole groups: rounded down to a multiple of N, and at least N. */
+unsigned pool_policy_group_limit(unsigned limit, unsigned group);
+
+/* How many groups to start for `wanted` instances (pool_policy_spawns_needed) when `counted`
+ * instances count against `limit`: enough groups to cover them, but no group when less than one
+ * instance of room is left; a group may pass the limit by less than N while another drains
+ * (its busy children still count until their requests end). */
+unsigned pool_policy_groups_to_start(unsigned wanted, unsigned counted, unsigned limit,
+                                     unsigned group);
+
+/* The request limit of a whole group: N times the per-instance limit (0 stays 0: never),
+ * saturating. */
+unsigned pool_policy_group_request_limit(unsigned request_limit, unsigned group);
+
+/* idleTimeout for a group: it ends when every one of its N connections is idle (all_idle), the
+ * most recent of their last requests ended idle_timeout seconds ago (0 = never), and ending its N
+ * instances leaves at least min_instances of the `counted` ones. */
+bool pool_policy_group_idle_ends(bool all_idle, uint64_t now, uint64_t last_idle_since,
+                                 unsigned idle_timeout, unsigned counted, unsigned group,
+                                 unsigned min_instances);
 
 /* ---- Recycling ---- */
 

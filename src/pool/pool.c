@@ -91,7 +91,7 @@ static bool app_process_differs(const cfg_app_t *a, const cfg_app_t *b) {
     return str_differs(a->full_path, b->full_path) ||
            strv_differs(a->argv, strv_len(a->argv), b->argv, strv_len(b->argv)) ||
            strv_differs(a->env, a->n_env, b->env, b->n_env) || a->protocol != b->protocol ||
-           str_differs(a->user, b->user);
+           str_differs(a->user, b->user) || a->prefork_children != b->prefork_children;
 }
 
 /* A variable as the process will see it: its `env`, else the server's environment. */
@@ -106,15 +106,31 @@ static unsigned process_env_number(const pool_t *p, const char *name, bool *foun
  * see it (or php-cgi's default of 500 when fullPath is php-cgi and nothing sets it). php-cgi exits
  * by itself after that many requests; if the pool handed such a process one more request, that
  * request would race the exit. Ending the process ourselves first avoids the race. */
+unsigned pool_group_size(const pool_t *p) {
+    return p->app.prefork_children >= 2 ? p->app.prefork_children : 0;
+}
+
+/* The effective limit in instances; with preforkChildren whole groups (SPEC 4.9b). */
+static unsigned effective_limit(const pool_t *p) {
+    return pool_policy_group_limit(
+        pool_policy_limit(p->app.max_instances, p->auto_limit, p->app.min_instances),
+        pool_group_size(p));
+}
+
+/* With preforkChildren the process gets PHP_FCGI_MAX_REQUESTS=0 (worker.c): its children never
+ * end on their own, and the limit computed here, per instance, applies to the whole group as N
+ * times it (retire_if_due). */
 static void update_limits(pool_t *p) {
     bool found;
     unsigned php = process_env_number(p, "PHP_FCGI_MAX_REQUESTS", &found);
     if (!found && pool_policy_is_php_cgi(p->app.full_path)) php = POOL_PHP_CGI_DEFAULT_MAX_REQUESTS;
     p->request_limit = pool_policy_request_limit(p->app.instance_max_requests, php);
     /* minInstances: the automatic limit never goes below the processes kept started */
+    autotune_set_step(&p->at, pool_group_size(p));
     autotune_set_min(&p->at, p->app.min_instances);
+    autotune_set_step(&p->at, pool_group_size(p)); /* a minimum between groups: the next one */
     if (p->app.max_instances == 0) p->auto_limit = p->at.limit;
-    p->limit = pool_policy_limit(p->app.max_instances, p->auto_limit, p->app.min_instances);
+    p->limit = effective_limit(p);
 }
 
 /* PHP_FCGI_CHILDREN > 0 makes php-cgi a master that forks its own workers. The pool gains nothing
@@ -123,6 +139,7 @@ static void update_limits(pool_t *p) {
  * (SPEC §4.1). A normal stop kills them with the process group. */
 static void warn_php_children(const pool_t *p) {
     bool found;
+    if (pool_group_size(p)) return; /* preforkChildren: the server sets it (SPEC 4.9b) */
     unsigned n = process_env_number(p, "PHP_FCGI_CHILDREN", &found);
     if (n > 0)
         log_warn("%s: PHP_FCGI_CHILDREN=%u: php-cgi will fork children the pool does not manage "
@@ -292,15 +309,24 @@ static void check_stopped(pool_t *p) {
     if (p->done) p->done(p, p->done_arg); /* may free p */
 }
 
-/* The most processes that may count against the limit: maxInstances, and during a warm recycle
- * maxConcurrentStarts more (SPEC 4.9), for the replacements starting while the old ones serve. */
+/* The most instances that may count against the limit: maxInstances, and during a warm recycle
+ * maxConcurrentStarts processes more (SPEC 4.9), for the replacements starting while the old ones
+ * serve (with preforkChildren a started process is a group of N instances). */
 static unsigned allowed(const pool_t *p) {
-    return p->limit + (p->warm_active ? p->app.max_concurrent_starts : 0);
+    unsigned n = pool_group_size(p);
+    return p->limit + (p->warm_active ? p->app.max_concurrent_starts * (n ? n : 1) : 0);
+}
+
+/* Instances counted against the limit that will go on serving: with preforkChildren, the
+ * draining members of an ending group are left out (ending another group for them would end
+ * too many). */
+static unsigned counted_staying(const pool_t *p) {
+    return pool_group_size(p) ? counted(p) - p->n_state[WORKER_STATE_DRAINING] : counted(p);
 }
 
 static void trim_surplus(pool_t *p) {
-    while (counted(p) > allowed(p) && p->idle_tail)
-        worker_end(p->idle_tail, "above maxInstances");
+    while (counted_staying(p) > allowed(p) && p->idle_tail)
+        worker_end(p->idle_tail, "above maxInstances"); /* a group member: its whole group */
 }
 
 /* Start up to n processes; stops at the first failure. Returns how many started. */
@@ -336,6 +362,8 @@ static void start_processes(pool_t *p) {
     unsigned n = pool_policy_spawns_needed(p->n_queued, p->n_state[WORKER_STATE_STARTING],
                                            counted(p), p->limit,
                                            p->warm && !p->retired ? p->app.min_instances : 0);
+    /* preforkChildren: instances wanted -> groups; a starting group counts once in n_unready */
+    n = pool_policy_groups_to_start(n, counted(p), p->limit, pool_group_size(p));
     n = pool_policy_starts_allowed(n, p->n_unready, p->app.max_concurrent_starts);
     spawn_some(p, n);
 }
@@ -364,29 +392,40 @@ static bool old_serving(const pool_t *p, const worker_t *wk) {
     return wk->epoch != p->epoch && state_counts(wk->state) && wk->state != WORKER_STATE_DRAINING;
 }
 
+/* End an old process for the warm recycle: at once when idle or reconnecting, after its request
+ * when busy. A prefork group member ends its whole group (worker_end_group: its idle members now,
+ * its busy ones after their requests), which counts as one process retired. */
+static void retire(pool_t *p, worker_t *wk) {
+    if (wk->group) {
+        worker_end_group(p, wk->group, p->warm_reason);
+    } else if (wk->state == WORKER_STATE_BUSY) {
+        snprintf(wk->reason, sizeof(wk->reason), "%s", p->warm_reason);
+        pool_set_state(wk, WORKER_STATE_DRAINING);
+    } else {
+        worker_end(wk, p->warm_reason);
+    }
+    p->warm_retired++;
+}
+
 /* Retire one old process: an idle one (the least recently used) at once, else one that is
  * reconnecting, else a busy one after its request. Returns false when none serves any more. */
 static bool retire_one_old(pool_t *p) {
     for (worker_t *wk = p->idle_tail; wk; wk = wk->idle_prev) {
         if (wk->epoch == p->epoch) continue;
-        worker_end(wk, p->warm_reason);
-        p->warm_retired++;
+        retire(p, wk);
         return true;
     }
     worker_t *busy = NULL;
     for (worker_t *wk = p->workers; wk; wk = wk->next) {
         if (!old_serving(p, wk)) continue;
         if (wk->state == WORKER_STATE_STARTING) {
-            worker_end(wk, p->warm_reason);
-            p->warm_retired++;
+            retire(p, wk);
             return true;
         }
         if (busy == NULL) busy = wk; /* the oldest: likely the first to finish */
     }
     if (busy == NULL) return false;
-    snprintf(busy->reason, sizeof(busy->reason), "%s", p->warm_reason);
-    pool_set_state(busy, WORKER_STATE_DRAINING);
-    p->warm_retired++;
+    retire(p, busy);
     return true;
 }
 
@@ -406,22 +445,33 @@ static void warm_step(pool_t *p) {
         warm_finish(p, "cut short: the pool failed");
         return;
     }
-    while (p->warm_credits > 0 && retire_one_old(p)) p->warm_credits--;
+    /* With preforkChildren = N the credits are earned per instance (each connection ready) and a
+     * group is retired for N of them; the decision counts whole groups. */
+    unsigned unit = pool_group_size(p) ? pool_group_size(p) : 1;
+    while (p->warm_credits >= unit && retire_one_old(p)) p->warm_credits -= unit;
     /* new processes: ready ones have earned their credit (pool_on_worker_connected); the others
      * are the replacements on their way */
-    pool_warm_counts_t c = {.counted = counted(p), .unready = p->n_unready};
+    pool_warm_counts_t c = {0};
+    unsigned new_ready = 0, counted_n = counted(p);
     for (const worker_t *wk = p->workers; wk; wk = wk->next) {
         if (!state_counts(wk->state)) continue;
         if (wk->epoch != p->epoch) {
             if (wk->state == WORKER_STATE_DRAINING) c.leaving++;
             else c.old++;
         } else if (wk->warm_credited) {
-            c.new_ready++;
+            new_ready++;
         } else {
             c.new_coming++;
         }
     }
-    pool_warm_step_t step = pool_policy_warm_step(&c, p->limit, p->app.max_concurrent_starts);
+    /* in processes (groups): a group is new_ready once all its instances are */
+    c.old = (c.old + unit - 1) / unit;
+    c.leaving = (c.leaving + unit - 1) / unit;
+    c.new_ready = new_ready / unit;
+    c.new_coming = (new_ready % unit + c.new_coming + unit - 1) / unit;
+    c.counted = (counted_n + unit - 1) / unit;
+    c.unready = p->n_unready;
+    pool_warm_step_t step = pool_policy_warm_step(&c, p->limit / unit, p->app.max_concurrent_starts);
     if (step.retire_all) {
         while (retire_one_old(p)) {
         }
@@ -508,10 +558,20 @@ static void describe_exit(char *out, size_t size, int64_t status, int sig);
  * whether a request it had was completed, so an exit right after an answer (php-cgi after
  * PHP_FCGI_MAX_REQUESTS) is told apart from one in the middle of a request, whichever of the
  * exit and the end of the lease the loop sees first. */
+/* Requests the members of a prefork group completed, together. */
+static uint64_t group_completed(const pool_t *p, unsigned group) {
+    uint64_t n = 0;
+    for (const worker_t *m = p->workers; m; m = m->next)
+        if (m->group == group) n += m->completed;
+    return n;
+}
+
 static void log_exit(const worker_t *wk) {
     char how[80];
     describe_exit(how, sizeof(how), wk->exit_status, wk->exit_signal);
-    unsigned long long n = (unsigned long long)wk->completed;
+    /* a prefork group's leader speaks for the group: its slots are still listed (closing) */
+    unsigned long long n = (unsigned long long)(wk->group ? group_completed(wk->pool, wk->group)
+                                                          : wk->completed);
     bool in_request = wk->in_request_death || (wk->gone_before_answer && !wk->exit_clean);
     if (wk->requested) {
         log_info("%s%s, ended by the server (%s), after %llu requests", wk->tag, how, wk->reason,
@@ -527,6 +587,16 @@ static void log_exit(const worker_t *wk) {
 /* The process is gone and the worker no longer leased: count a rapid fail if it was one, and
  * close the worker. */
 static void settle_exit(pool_t *p, worker_t *wk) {
+    if (wk->slot) { /* a prefork slot: its group's leader logs and counts the exit */
+        log_debug("%sgone with its group", wk->tag);
+        if (wk->gone_cb) {
+            void (*cb)(void *, bool) = wk->gone_cb;
+            wk->gone_cb = NULL;
+            cb(wk->gone_data, false);
+        }
+        worker_finish(wk);
+        return;
+    }
     log_exit(wk);
     pool_exit_facts_t f = {
         .requested = wk->requested,
@@ -600,8 +670,9 @@ void pool_on_worker_exit(worker_t *wk, int64_t status, int term_signal) {
     wk->exit_status = status;
     wk->exit_signal = term_signal;
     wk->exit_ms = uv_now(p->loop);
-    if (!wk->requested) p->st.exits_unexpected++;
-    if (!wk->requested && !wk->exit_clean) { /* SPEC 4.12: a crash, reported with its output */
+    if (!wk->requested && !wk->slot) p->st.exits_unexpected++;
+    /* SPEC 4.12: a crash, reported with its output (a prefork group's by its leader) */
+    if (!wk->requested && !wk->exit_clean && !wk->slot) {
         p->st.crashes++;
         wk->crash_pending = true;
         if (!wk->out_open && !wk->err_open) pool_report_crash(wk);
@@ -729,7 +800,24 @@ void pool_cancel(pool_t *p, pool_waiter_t *w) {
  * passed it? Read from /proc only when a limit is set. */
 static bool over_memory(pool_t *p, worker_t *wk, char *why, size_t size) {
     uint64_t priv, rss;
-    if (p->app.private_memory_limit == 0 || !procstat_private(wk->pid, &priv, &rss)) return false;
+    if (p->app.private_memory_limit == 0) return false;
+    if (wk->group) { /* SPEC 4.9b: any child of the group over the limit recycles the group */
+        pid_t kids[POOL_CHILDREN_MAX];
+        size_t n = procstat_children(wk->pid, kids, POOL_CHILDREN_MAX);
+        for (size_t i = 0; i < n; i++) {
+            if (!procstat_private(kids[i], &priv, &rss)) continue;
+            if (priv <= (uint64_t)p->app.private_memory_limit * 1024) continue;
+            log_info("%schild %ld: private memory %llu KiB (RSS %llu KiB) is over "
+                     "privateMemoryLimit = %u KiB: recycling its group", wk->tag, (long)kids[i],
+                     (unsigned long long)(priv / 1024), (unsigned long long)(rss / 1024),
+                     p->app.private_memory_limit);
+            snprintf(why, size, "a child's private memory %llu KiB over privateMemoryLimit",
+                     (unsigned long long)(priv / 1024));
+            return true;
+        }
+        return false;
+    }
+    if (!procstat_private(wk->pid, &priv, &rss)) return false;
     if (priv <= (uint64_t)p->app.private_memory_limit * 1024) return false;
     log_info("%sprivate memory %llu KiB (RSS %llu KiB) is over privateMemoryLimit = %u KiB after "
              "its request %llu: recycling it", wk->tag, (unsigned long long)(priv / 1024),
@@ -740,6 +828,14 @@ static bool over_memory(pool_t *p, worker_t *wk, char *why, size_t size) {
     return true;
 }
 
+/* Is the process (with preforkChildren: the group) due for recycling by its request count? */
+static bool over_requests(const pool_t *p, const worker_t *wk) {
+    if (!wk->group) return pool_policy_recycle_after(wk->completed, p->request_limit);
+    return pool_policy_recycle_after(group_completed(p, wk->group),
+                                     pool_policy_group_request_limit(p->request_limit,
+                                                                     pool_group_size(p)));
+}
+
 /* After a completed request: should this process end rather than serve again? */
 static bool retire_if_due(pool_t *p, worker_t *wk) {
     char why[sizeof(wk->reason)];
@@ -747,10 +843,14 @@ static bool retire_if_due(pool_t *p, worker_t *wk) {
         snprintf(why, sizeof(why), "%s", wk->reason);
     } else if (p->stopping) {
         snprintf(why, sizeof(why), "server stopping");
-    } else if (pool_policy_recycle_after(wk->completed, p->request_limit)) {
+    } else if (over_requests(p, wk)) {
         p->st.recycles_max_requests++;
-        snprintf(why, sizeof(why), "served %u requests", p->request_limit);
-    } else if (counted(p) > allowed(p)) {
+        if (wk->group)
+            snprintf(why, sizeof(why), "its group served %u requests",
+                     pool_policy_group_request_limit(p->request_limit, pool_group_size(p)));
+        else
+            snprintf(why, sizeof(why), "served %u requests", p->request_limit);
+    } else if (counted_staying(p) > allowed(p)) {
         snprintf(why, sizeof(why), "above maxInstances");
     } else if (over_memory(p, wk, why, sizeof(why))) {
         p->st.recycles_memory++;
@@ -782,8 +882,13 @@ void pool_release(worker_t *wk, pool_release_t how) {
         p->st.recycles_kill++;
         worker_end(wk, "ended after a failed request");
     } else if (how == POOL_RELEASE_DEAD) {
+        /* a prefork child that died in a request is a rapid fail of its own: its group lives */
+        if (wk->group && wk->alive && wk->state == WORKER_STATE_BUSY) pool_rapid_fail(p);
         worker_expect_exit(wk, "failed during a request");
     } else if (how == POOL_RELEASE_GONE) {
+        /* ... and so is one that closed the connection of a request before answering: its
+         * children never end on their own (PHP_FCGI_MAX_REQUESTS=0), so it did not end cleanly */
+        if (wk->group && wk->alive && wk->state == WORKER_STATE_BUSY) pool_rapid_fail(p);
         worker_expect_exit(wk, "closed its connection");
     } else if (!retire_if_due(p, wk)) {
         if (how == POOL_RELEASE_OK) {
@@ -857,11 +962,12 @@ static int recycle_warm(pool_t *p, const char *reason) {
     snprintf(p->warm_reason, sizeof(p->warm_reason), "%s", reason);
     unsigned n = 0;
     for (worker_t *wk = p->workers; wk; wk = wk->next) {
+        /* a prefork group counts as one process (its leader); its members go with it */
         if (wk->state == WORKER_STATE_STARTING && !wk->ready) {
+            n += !wk->slot;
             worker_end(wk, reason); /* never frees synchronously: wk->next stays valid */
-            n++;
         } else if (old_serving(p, wk)) {
-            n++;
+            n += !wk->slot;
         }
     }
     if (n == 0 && !p->warm_active) return -1; /* nothing to replace: nothing warm to do */
@@ -877,13 +983,14 @@ static unsigned recycle_immediate(pool_t *p, const char *reason) {
     if (p->warm_active) warm_finish(p, "overtaken by an immediate recycle");
     unsigned n = 0;
     for (worker_t *wk = p->workers; wk; wk = wk->next) {
+        /* a prefork group counts as one process here (its leader); its members go with it */
         if (wk->state == WORKER_STATE_IDLE || wk->state == WORKER_STATE_STARTING) {
+            n += !wk->slot;
             worker_end(wk, reason); /* never frees synchronously: wk->next stays valid */
-            n++;
         } else if (wk->state == WORKER_STATE_BUSY) {
+            n += !wk->slot;
             snprintf(wk->reason, sizeof(wk->reason), "%s", reason);
             pool_set_state(wk, WORKER_STATE_DRAINING);
-            n++;
         }
     }
     return n;
@@ -967,6 +1074,23 @@ void pool_free(pool_t *p) {
 
 /* ---- maxInstances = 0: measure, then let the controller decide (autotune.h) ---- */
 
+/* CPU and run-queue time of a process and, for a prefork group, of its children now (a child
+ * that ended since the last reading takes its time with it: the sum may fall, and the interval
+ * then counts nothing for the group rather than a wrapped value). */
+static bool group_sched(const worker_t *wk, uint64_t *cpu, uint64_t *runq) {
+    if (!procstat_sched(wk->pid, cpu, runq)) return false;
+    if (!wk->group) return true;
+    pid_t kids[POOL_CHILDREN_MAX];
+    size_t nk = procstat_children(wk->pid, kids, POOL_CHILDREN_MAX);
+    for (size_t i = 0; i < nk; i++) {
+        uint64_t c, q;
+        if (!procstat_sched(kids[i], &c, &q)) continue;
+        *cpu += c;
+        *runq += q;
+    }
+    return true;
+}
+
 /* The pool's processes over the interval: CPU and run-queue time (CPUs' worth), and the average
  * private memory per process. */
 static void measure_processes(pool_t *p, uint64_t interval_ms, autotune_sample_t *s) {
@@ -974,9 +1098,18 @@ static void measure_processes(pool_t *p, uint64_t interval_ms, autotune_sample_t
     unsigned n_rss = 0;
     bool any = false;
     for (worker_t *wk = p->workers; wk; wk = wk->next) {
-        if (!wk->alive || wk->pid <= 0) continue;
+        if (!wk->alive || wk->pid <= 0 || wk->slot) continue;
         uint64_t c, q, rss, priv;
-        if (procstat_sched(wk->pid, &c, &q)) {
+        if (wk->group) { /* a prefork group: its children do the work, each is an instance */
+            pid_t kids[POOL_CHILDREN_MAX];
+            size_t nk = procstat_children(wk->pid, kids, POOL_CHILDREN_MAX);
+            for (size_t i = 0; i < nk; i++) {
+                if (!procstat_rss(kids[i], &rss, &priv)) continue;
+                priv_sum += priv;
+                n_rss++;
+            }
+        }
+        if (group_sched(wk, &c, &q)) {
             any = true;
             /* a process started during the interval: all it used belongs to the interval */
             uint64_t c0 = wk->sched_seen ? wk->cpu_ns : 0, q0 = wk->sched_seen ? wk->runq_ns : 0;
@@ -988,7 +1121,7 @@ static void measure_processes(pool_t *p, uint64_t interval_ms, autotune_sample_t
             wk->runq_ns = q;
             wk->sched_seen = true;
         }
-        if (procstat_rss(wk->pid, &rss, &priv)) {
+        if (!wk->group && procstat_rss(wk->pid, &rss, &priv)) {
             priv_sum += priv;
             n_rss++;
         }
@@ -1047,6 +1180,27 @@ static void autotune_tick(pool_t *p, uint64_t now) {
     autotune_restart_interval(p, now);
 }
 
+/* idleTimeout with preforkChildren (SPEC 4.9b): a group ends when every member is idle and the
+ * last request of any of them ended idleTimeout ago; minInstances counts instances. */
+static void end_idle_groups(pool_t *p, uint64_t now) {
+    unsigned n = pool_group_size(p);
+    for (worker_t *l = p->workers; l && !p->stopping; l = l->next) {
+        if (!l->group || l->slot || l->state != WORKER_STATE_IDLE) continue;
+        uint64_t last = l->idle_since_ms;
+        bool all_idle = true;
+        for (worker_t *m = p->workers; m; m = m->next) {
+            if (m->group != l->group) continue;
+            if (m->state != WORKER_STATE_IDLE) all_idle = false;
+            else if (m->idle_since_ms > last) last = m->idle_since_ms;
+        }
+        if (!pool_policy_group_idle_ends(all_idle, now, last, p->app.idle_timeout, counted(p), n,
+                                         p->retired ? 0 : p->app.min_instances))
+            continue;
+        p->st.recycles_idle++;
+        worker_end(l, "idle timeout"); /* never frees synchronously: l->next stays valid */
+    }
+}
+
 void pool_retire(pool_t *p) {
     p->retired = true;
 }
@@ -1061,7 +1215,12 @@ void pool_tick(pool_t *p, uint64_t now) {
     if (p->failed && now >= p->failed_until) unfail(p, "a minute passed");
     if (p->monitor) monitor_check(p->monitor);
     autotune_tick(p, now);
-    p->limit = pool_policy_limit(p->app.max_instances, p->auto_limit, p->app.min_instances);
+    p->limit = effective_limit(p);
+    if (pool_group_size(p)) {
+        end_idle_groups(p, now);
+        maintain(p);
+        return;
+    }
     /* The idle list runs from the most to the least recently used: the expired ones are at its
      * tail. minInstances of them stay. */
     while (!p->stopping && p->idle_tail &&
@@ -1127,6 +1286,8 @@ void pool_foreach_worker(const pool_t *p, void (*fn)(const worker_info_t *wi, vo
             .started_ms = wk->started_ms,
             .idle_since_ms = wk->state == WORKER_STATE_IDLE ? wk->idle_since_ms : 0,
             .leased = wk->leased,
+            .group_pid = wk->group ? wk->pid : 0,
+            .group_leader = wk->group && !wk->slot,
         };
         if (wk->leased && wk->req_active) {
             wi.req_method = wk->req_method;

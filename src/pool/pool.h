@@ -279,7 +279,15 @@ typedef struct worker_info {
      * valid until the next call into the pool. */
     const char *req_method, *req_uri;
     uint64_t req_start_ms;   /* loop ms the request got this process */
+    /* preforkChildren (SPEC 4.9b): each member (instance, one connection) of a group is listed,
+     * with pid = the group's process (php-cgi's master); group_pid is that pid too (0: no
+     * group), and group_leader is set on the first member, after which the caller may list the
+     * process's children (procstat_children). */
+    pid_t group_pid;
+    bool group_leader;
 } worker_info_t;
+/* The most children of a group's process that are looked at (status, privateMemoryLimit). */
+#define POOL_CHILDREN_MAX 256
 void pool_foreach_worker(const pool_t *p, void (*fn)(const worker_info_t *wi, void *arg), void *arg);
 
 /* The spawn trampoline: fcgihost re-executes itself as
@@ -295,5 +303,11 @@ void pool_foreach_worker(const pool_t *p, void (*fn)(const worker_info_t *wi, vo
  * into the error log by the pool) and returns 127, the exit status main should return. */
 int pool_child_main(int argc, char **argv);
 #define POOL_SPAWN_ARG "__fcgihost_spawn"
+/* Set to TERM in the environment of a prefork group's process (SPEC 4.9b): the trampoline asks
+ * for SIGTERM rather than SIGKILL at the server's death, so that php-cgi's master, which ends its
+ * process group on SIGTERM, takes its children with it (a parent-death signal reaches only the
+ * process that asked for it, and a SIGKILLed master would leave its children running). The
+ * trampoline removes the variable before the application starts. */
+#define POOL_PDEATHSIG_ENV "_FCGIHOST_PDEATHSIG"
 
 #endif

@@ -127,6 +127,17 @@ struct worker {
     uint64_t log_budget_ms;          /* loop ms of the last refill */
     uint64_t log_budget;             /* bytes that may still be logged */
     uint64_t log_dropped, log_dropped_lines;
+
+    /* preforkChildren = N (SPEC 4.9b): a group is one started process whose N children share its
+     * socket, served over N connections. The leader (slot false) owns the process, its pipes and
+     * the socket file, and is also one of the N connections; the N - 1 slots own only a
+     * connection and their timer and borrow the process: pid and alive mirror the leader's, and
+     * the leader's exit is every slot's exit. Members find each other by `group` (the leader's
+     * seq) in pool->workers, never by pointer: a slot may outlive its leader's struct while a
+     * lessee still holds it. */
+    unsigned group;                  /* 0: no group (preforkChildren = 0) */
+    bool slot;                       /* a member without the process */
+    bool term_sent;                  /* leader: the §4.4 end sequence (signal) has begun */
 };
 
 struct pool {
@@ -226,11 +237,22 @@ void worker_watch(worker_t *wk);
 void worker_unwatch(worker_t *wk);
 void worker_close_conn(worker_t *wk);
 /* End the process as §4.4 (SIGTERM + grace + SIGKILL, or SIGKILL) and mark it STOPPING; finishes
- * the worker instead when the process is already gone. Not for leased workers. */
+ * the worker instead when the process is already gone. Not for leased workers. A member of a
+ * prefork group ends its whole group: its members not leased stop at once, the leased ones drain
+ * (DRAINING), and the process is signalled when no member is leased any more. */
 void worker_end(worker_t *wk, const char *reason);
+/* End the prefork group `group` (SPEC 4.9b): its members not leased stop now, the leased ones
+ * finish their request (DRAINING); the process gets the §4.4 sequence once none is leased. Called
+ * again as each drained member is released (retire_if_due). Usable while members are leased. */
+void worker_end_group(pool_t *p, unsigned group, const char *reason);
 /* The connection is lost and the process is expected to exit by itself: STOPPING without a
  * signal; if it is still there after a short grace, worker_end(). */
 void worker_expect_exit(worker_t *wk, const char *why);
+/* preforkChildren (SPEC 4.9b): the number of instances in a group, or 0. */
+unsigned pool_group_size(const pool_t *p);
+/* A member's connection ended while its group lives (a child exited, or php-cgi's master re-forked
+ * it): connect again; the group goes on. */
+void worker_reconnect(worker_t *wk, const char *why);
 /* SIGKILL now, whatever its state, if it still runs (pool_kill). */
 void worker_kill(worker_t *wk);
 /* The process is gone and the worker is not leased: close every handle; freed from the last

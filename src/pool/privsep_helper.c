@@ -167,6 +167,11 @@ static bool env_allowed(const cfg_app_t *app, const char *e) {
             if (*v < '0' || *v > '9') return false;
         return true;
     }
+    /* preforkChildren (SPEC 4.9b): the two entries the server adds for a group (worker.c's
+     * build_env), only for an application that has it in the file */
+    if (app->prefork_children >= 2 &&
+        (strcmp(e, "PHP_FCGI_MAX_REQUESTS=0") == 0 || strcmp(e, POOL_PDEATHSIG_ENV "=TERM") == 0))
+        return true;
     if (in_list(app->env, app->n_env, e)) return true;
     for (char **x = environ; x && *x; x++)
         if (strcmp(*x, e) == 0) return true;

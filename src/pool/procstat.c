@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -100,4 +101,20 @@ bool procstat_rss(pid_t pid, uint64_t *rss, uint64_t *private_rss) {
     *rss = resident * page;
     *private_rss = (resident > shared ? resident - shared : 0) * page;
     return true;
+}
+
+size_t procstat_children(pid_t pid, pid_t *out, size_t max) {
+    char path[64], buf[4096];
+    snprintf(path, sizeof(path), "/proc/%ld/task/%ld/children", (long)pid, (long)pid);
+    if (pid <= 0 || !read_small(path, buf, sizeof(buf))) return 0;
+    size_t n = 0;
+    char *p = buf;
+    while (n < max) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p) break;
+        if (v > 0) out[n++] = (pid_t)v;
+        p = end;
+    }
+    return n;
 }

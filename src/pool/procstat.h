@@ -5,6 +5,7 @@
 #ifndef FCGIHOST_POOL_PROCSTAT_H
 #define FCGIHOST_POOL_PROCSTAT_H
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -31,5 +32,10 @@ bool procstat_rss(pid_t pid, uint64_t *rss, uint64_t *private_rss);
  * cannot be read (a kernel before 4.14; a process of another user, which an unprivileged server
  * may not inspect) the anonymous part of statm stands in for the private memory. */
 bool procstat_private(pid_t pid, uint64_t *private_bytes, uint64_t *rss);
+
+/* The children of process PID (its main thread's, /proc/PID/task/PID/children: the processes it
+ * forked, as php-cgi's master forks its workers), at most `max` of them, into out. Returns how
+ * many; 0 when none or unknown (the file needs a kernel with CONFIG_PROC_CHILDREN). */
+size_t procstat_children(pid_t pid, pid_t *out, size_t max);
 
 #endif

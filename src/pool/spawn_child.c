@@ -30,13 +30,14 @@ static bool parse_uid(const char *s, long *out) {
     return true;
 }
 
-/* Kill this process when the server dies, even by SIGKILL (§4.1). The kernel clears the setting
+/* Kill this process when the server dies, even by SIGKILL (§4.1), with `sig` (SIGKILL, or
+ * SIGTERM for a prefork group's master, see POOL_PDEATHSIG_ENV). The kernel clears the setting
  * whenever the credentials change (setgid and setuid both do, see commit_creds), so it is set
  * again after the identity switch. The parent check afterwards closes the window in which the
  * server could have died before the setting took effect: the child has then been re-parented, to
  * init or to a subreaper, and must not start an application nobody manages. */
-static bool tie_to_parent(pid_t *parent) {
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) {
+static bool tie_to_parent(pid_t *parent, int sig) {
+    if (prctl(PR_SET_PDEATHSIG, sig) < 0) {
         fprintf(stderr, "fcgihost: prctl(PR_SET_PDEATHSIG): %s\n", strerror(errno));
         return false;
     }
@@ -61,8 +62,12 @@ int pool_child_main(int argc, char **argv) {
                 POOL_SPAWN_ARG);
         return CHILD_FAIL;
     }
+    /* A prefork group's master (POOL_PDEATHSIG_ENV) gets SIGTERM: it ends its children. */
+    const char *ds = getenv(POOL_PDEATHSIG_ENV);
+    int sig = ds && strcmp(ds, "TERM") == 0 ? SIGTERM : SIGKILL;
+    unsetenv(POOL_PDEATHSIG_ENV);
     pid_t parent = 0;
-    if (!tie_to_parent(&parent)) return CHILD_FAIL;
+    if (!tie_to_parent(&parent, sig)) return CHILD_FAIL;
     if (uid >= 0) {
         /* Groups, then gid, then uid: the first two need the root that setuid gives up. */
         char err[256];
@@ -72,7 +77,7 @@ int pool_child_main(int argc, char **argv) {
             fprintf(stderr, "fcgihost: cannot run as uid %ld: %s\n", uid, err);
             return CHILD_FAIL;
         }
-        if (!tie_to_parent(&parent)) return CHILD_FAIL;
+        if (!tie_to_parent(&parent, sig)) return CHILD_FAIL;
     }
     execv(argv[4], argv + 5);
     fprintf(stderr, "fcgihost: cannot execute %s: %s\n", argv[4], strerror(errno));

@@ -57,7 +57,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 static void worker_maybe_free(worker_t *wk) {
     if (!wk->finishing || wk->open_handles || wk->pending_closes) return;
     pool_t *p = wk->pool;
-    if (wk->sock_path) unlink(wk->sock_path);
+    if (wk->sock_path && !wk->slot) unlink(wk->sock_path); /* the leader's file */
     free(wk->sock_path);
     free(wk->tag);
     pool_remove_worker(wk);
@@ -259,7 +259,7 @@ static void on_conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void worker_set_ready(worker_t *wk) {
     if (wk->ready) return;
     wk->ready = true;
-    wk->pool->n_unready--;
+    if (!wk->slot) wk->pool->n_unready--; /* a group starts as one process */
 }
 
 static void probe_done(worker_t *wk, const char *how) {
@@ -485,19 +485,11 @@ static void send_signal(worker_t *wk, int sig) {
         log_warn("%scannot send signal %d: %s", wk->tag, sig, uv_strerror(r));
 }
 
-void worker_end(worker_t *wk, const char *reason) {
-    assert(!wk->leased);
-    if (wk->finishing) return;
-    if (!wk->alive) {
-        worker_finish(wk);
-        return;
-    }
-    worker_close_conn(wk);
-    if (wk->requested) return; /* already ending: the §4.4 sequence is under way */
-    wk->requested = true;
-    snprintf(wk->reason, sizeof(wk->reason), "%s", reason);
-    pool_set_state(wk, WORKER_STATE_STOPPING);
-    uv_timer_stop(&wk->timer);
+/* The §4.4 sequence on a live process: SIGTERM and SIGKILL at the deadline, or SIGKILL. */
+static void end_process(worker_t *wk, const char *reason) {
+    wk->term_sent = true;
+    if (wk->timer_open) uv_timer_stop(&wk->timer);
+    wk->timer_kind = WORKER_TIMER_NONE;
     unsigned secs = wk->pool->app.signal_before_terminate_seconds;
     log_debug("%sending it (%s), %s", wk->tag, reason, secs ? "SIGTERM" : "SIGKILL");
     if (secs == 0) {
@@ -508,12 +500,97 @@ void worker_end(worker_t *wk, const char *reason) {
     timer_start(wk, WORKER_TIMER_KILL, (uint64_t)secs * 1000);
 }
 
+/* A member that is not leased leaves its ending group: no connection, STOPPING (not counted)
+ * until the group's process exits; finished at once when the process is already gone. */
+static void member_stop(worker_t *m, const char *reason) {
+    if (m->finishing) return;
+    if (!m->alive) {
+        worker_finish(m);
+        return;
+    }
+    worker_close_conn(m);
+    if (m->requested) return;
+    m->requested = true;
+    snprintf(m->reason, sizeof(m->reason), "%s", reason);
+    pool_set_state(m, WORKER_STATE_STOPPING);
+    if (m->timer_open && m->timer_kind != WORKER_TIMER_KILL) {
+        uv_timer_stop(&m->timer); /* a connect retry or the probe: nothing to wait for now */
+        m->timer_kind = WORKER_TIMER_NONE;
+    }
+}
+
+/* End a prefork group (SPEC 4.9b): the members not leased stop now, the leased ones finish their
+ * request (DRAINING: nothing new is sent to the group); the process gets the §4.4 sequence once no
+ * member is leased. Called again as each drained member is released (retire_if_due). */
+void worker_end_group(pool_t *p, unsigned group, const char *reason) {
+    worker_t *leader = NULL;
+    bool leased = false;
+    for (worker_t *m = p->workers; m; m = m->next) {
+        if (m->group != group) continue;
+        if (!m->slot) leader = m;
+        if (m->leased) {
+            if (m->state == WORKER_STATE_BUSY) {
+                snprintf(m->reason, sizeof(m->reason), "%s", reason);
+                pool_set_state(m, WORKER_STATE_DRAINING);
+            }
+            leased = true;
+            continue;
+        }
+        member_stop(m, reason); /* never frees synchronously: m->next stays valid */
+    }
+    if (!leased && leader && leader->alive && !leader->term_sent) end_process(leader, reason);
+}
+
+void worker_end(worker_t *wk, const char *reason) {
+    assert(!wk->leased);
+    if (wk->finishing) return;
+    if (wk->group) {
+        worker_end_group(wk->pool, wk->group, reason);
+        return;
+    }
+    if (!wk->alive) {
+        worker_finish(wk);
+        return;
+    }
+    worker_close_conn(wk);
+    if (wk->requested) return; /* already ending: the §4.4 sequence is under way */
+    wk->requested = true;
+    snprintf(wk->reason, sizeof(wk->reason), "%s", reason);
+    pool_set_state(wk, WORKER_STATE_STOPPING);
+    end_process(wk, reason);
+}
+
 void worker_kill(worker_t *wk) {
-    if (wk->alive && wk->pid > 0) send_signal(wk, SIGKILL);
+    if (wk->alive && wk->pid > 0 && !wk->slot) send_signal(wk, SIGKILL);
+}
+
+void worker_reconnect(worker_t *wk, const char *why) {
+    log_info("%sconnection ended (%s): its group lives, connecting again", wk->tag, why);
+    if (wk->gone_cb) { /* a child's exit status is its master's to see: no proof of a clean one */
+        void (*cb)(void *, bool) = wk->gone_cb;
+        wk->gone_cb = NULL;
+        cb(wk->gone_data, false);
+    }
+    worker_close_conn(wk);
+    wk->probe_kept = wk->probe_late = false;
+    pool_set_state(wk, WORKER_STATE_STARTING);
+    wk->connect_tries = 0;
+    worker_connect(wk);
 }
 
 void worker_expect_exit(worker_t *wk, const char *why) {
     if (wk->finishing) return;
+    if (wk->group) {
+        /* One child's connection ended, not the group's process: php-cgi's master forks a
+         * replacement, which accepts the new connection. A group that is ending ends. */
+        if (wk->alive && !wk->requested && (wk->state == WORKER_STATE_IDLE ||
+                                            wk->state == WORKER_STATE_BUSY ||
+                                            wk->state == WORKER_STATE_STARTING))
+            worker_reconnect(wk, why);
+        else
+            worker_end(wk, why);
+        return;
+    }
     worker_close_conn(wk);
     if (!wk->alive) {
         worker_finish(wk);
@@ -560,10 +637,10 @@ static void on_timer(uv_timer_t *t) {
             worker_connect(wk);
         break;
     case WORKER_TIMER_GRACE:
-        if (wk->alive) worker_end(wk, "still running after its connection closed");
+        if (wk->alive && !wk->slot) worker_end(wk, "still running after its connection closed");
         break;
     case WORKER_TIMER_KILL:
-        if (!wk->alive) break;
+        if (!wk->alive || wk->slot) break;
         log_warn("%sstill running %u s after SIGTERM: SIGKILL", wk->tag,
                  wk->pool->app.signal_before_terminate_seconds);
         send_signal(wk, SIGKILL);
@@ -599,9 +676,16 @@ static void sweep_group(worker_t *wk) {
 }
 
 static void worker_exited(worker_t *wk, int64_t status, int term_signal) {
+    if (wk->group && !wk->slot) {
+        /* The group's process is gone: so is every slot's (its children went with its process
+         * group, see sweep_group). The slots first, so that the pool counts none of them when
+         * the leader's exit lets it start another group. */
+        for (worker_t *m = wk->pool->workers; m; m = m->next)
+            if (m->group == wk->group && m->slot && m->alive) worker_exited(m, status, term_signal);
+    }
     worker_set_ready(wk); /* no longer starting, whatever it was */
     wk->alive = false;
-    wk->pool->n_alive--;
+    if (!wk->slot) wk->pool->n_alive--;
     if (wk->timer_open && wk->timer_kind != WORKER_TIMER_DRAIN) {
         uv_timer_stop(&wk->timer);
         wk->timer_kind = WORKER_TIMER_NONE;
@@ -766,13 +850,21 @@ static void env_put(strv_t *s, char *e) {
     strv_push(s, e);
 }
 
-/* The environment: the server's, then _FCGI_X_PIPE_, then the app's `env` (§4.1). Entries are
- * borrowed except `own`, which the caller frees. */
-static void build_env(const pool_t *p, strv_t *env, char *own) {
+/* The environment: the server's, then _FCGI_X_PIPE_, then the app's `env` (§4.1), then for a
+ * prefork group (SPEC 4.9b) PHP_FCGI_CHILDREN=N, PHP_FCGI_MAX_REQUESTS=0 (the children never end
+ * on their own: the pool recycles the whole group after N times the request limit, see
+ * update_limits) and the trampoline's parent-death signal (pool_child_main). Entries are borrowed
+ * except `own` and `children`, which the caller frees. */
+static void build_env(const pool_t *p, strv_t *env, char *own, char *children) {
     extern char **environ;
     for (char **e = environ; e && *e; e++) env_put(env, *e);
     env_put(env, own);
     for (size_t i = 0; i < p->app.n_env; i++) env_put(env, p->app.env[i]);
+    if (children) {
+        env_put(env, children);
+        env_put(env, "PHP_FCGI_MAX_REQUESTS=0");
+        env_put(env, POOL_PDEATHSIG_ENV "=TERM");
+    }
 }
 
 /* The read end of a new pipe into `h` (an initialized uv_pipe_t); the write end in *w. */
@@ -833,12 +925,15 @@ static int spawn_process(worker_t *wk, int fd, long uid, char *gids) {
     char *name = pipe_name(wk);
     char *pipe_env = xasprintf("_FCGI_X_PIPE_=%s", name);
     free(name);
-    build_env(p, &env, pipe_env);
+    unsigned n = pool_group_size(p);
+    char *children = n ? xasprintf("PHP_FCGI_CHILDREN=%u", n) : NULL;
+    build_env(p, &env, pipe_env, children);
     if (wk->via_helper) {
         int r = spawn_via_helper(wk, fd, args.v + 5, env.v);
         free(args.v);
         free(env.v);
         free(pipe_env);
+        free(children);
         return r;
     }
 
@@ -868,6 +963,7 @@ static int spawn_process(worker_t *wk, int fd, long uid, char *gids) {
     free(args.v);
     free(env.v);
     free(pipe_env);
+    free(children);
     return r;
 }
 
@@ -884,6 +980,32 @@ static void worker_started(worker_t *wk) {
     char *name = pipe_name(wk);
     log_info("%s: started process %ld on %s", p->app.name, (long)wk->pid, name);
     free(name);
+    worker_connect(wk);
+}
+
+/* Slot i (2..N) of the prefork group `leader` heads (SPEC 4.9b): one more connection to the
+ * group's socket, which one of its children accepts. It probes readiness as the leader does. */
+static void slot_start(worker_t *leader, unsigned i) {
+    pool_t *p = leader->pool;
+    worker_t *wk = xcalloc(1, sizeof(*wk));
+    wk->pool = p;
+    wk->seq = leader->seq;
+    wk->group = leader->seq;
+    wk->slot = true;
+    wk->protocol = leader->protocol;
+    wk->sock_path = leader->sock_path ? xstrdup(leader->sock_path) : NULL;
+    wk->tcp_addr = leader->tcp_addr;
+    wk->started_ms = leader->started_ms;
+    wk->epoch = leader->epoch; /* a group is one process of one generation */
+    wk->pid = leader->pid;
+    wk->via_helper = leader->via_helper;
+    wk->tag = xasprintf("%s[%ld/%u]: ", p->app.name, (long)leader->pid, i);
+    pool_add_worker(p, wk);
+    uv_timer_init(p->loop, &wk->timer);
+    wk->timer.data = wk;
+    wk->timer_open = true;
+    wk->open_handles++;
+    wk->alive = true; /* the leader's process */
     worker_connect(wk);
 }
 
@@ -937,5 +1059,10 @@ int worker_spawn(pool_t *p) {
         return r;
     }
     worker_started(wk);
+    unsigned n = pool_group_size(p);
+    if (n) {
+        wk->group = wk->seq;
+        for (unsigned i = 2; i <= n; i++) slot_start(wk, i);
+    }
     return 0;
 }

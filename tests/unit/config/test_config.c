@@ -590,6 +590,13 @@ static void test_error_bad_numbers(void **state) {
          "stderrMode: 'Ignore' is not one of ReturnStdErrIn500, ReturnGeneric500, "
          "IgnoreAndReturn200, TerminateProcess"},
         {"responseHeaders = loose", "responseHeaders: 'loose' is not one of relaxed, strict"},
+        {"preforkChildren = 257", "preforkChildren: '257' is not a whole number from 0 to 256"},
+        /* SPEC 4.9b: a group of one is no group; the server sets PHP_FCGI_CHILDREN itself */
+        {"preforkChildren = 1", "preforkChildren = 1: 0 (one process per socket) or at least 2 "
+                                "(children per process)"},
+        {"preforkChildren = 4\nenv = PHP_FCGI_CHILDREN=8",
+         "preforkChildren and env PHP_FCGI_CHILDREN together: the server sets PHP_FCGI_CHILDREN "
+         "to preforkChildren itself; remove it from env"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char *text = xasprintf("%s%s\n", app, cases[i].line);
@@ -1206,6 +1213,8 @@ static void test_set_live(void **state) {
         {"maxConcurrentStarts", "2", &a->max_concurrent_starts, 2},
         {"privateMemoryLimit", "65536", &a->private_memory_limit, 65536},
         {"slowRequestSeconds", "2", &a->slow_request_seconds, 2},
+        {"preforkChildren", "4", &a->prefork_children, 4},
+        {"preforkChildren", "0", &a->prefork_children, 0},
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         assert_int_equal(cfg_app_set_live(a, ok[i].key, ok[i].value, err, sizeof(err)), 0);
@@ -1276,7 +1285,7 @@ static void test_key_table(void **state) {
         "activityTimeout", "requestTimeout", "queueLength", "rapidFailsPerMinute", "protocol",
         "flushNamedPipe", "monitorChangesTo", "stderrMode", "signalBeforeTerminateSeconds",
         "responseHeaders", "utf8ServerVariables", "user", "minInstances", "maxConcurrentStarts",
-        "privateMemoryLimit", "slowRequestSeconds", "recycleMode"};
+        "privateMemoryLimit", "slowRequestSeconds", "recycleMode", "preforkChildren"};
     static const char *const handler[] = {"path", "verb", "scriptProcessor", "resourceType",
                                           "responseBufferLimit", "site"};
     static const char *const site[] = {"hosts", "listen", "root", "index", "symlinks",

@@ -153,7 +153,8 @@ static ctl_proc_status_t php_procs[] = {
     {.pid = 2001, .state = "busy", .requests = 1234, .age_s = 192, .idle_s = -1,
      .rss_bytes = 47395635, .cpu_known = true, .cpu_ms = 1250, .method = "POST",
      .uri = "/wp-admin/admin-ajax.php?a=\"b\"\n", .request_ms = 2500},
-    {.pid = 2002, .state = "idle", .requests = 7, .age_s = 3700, .idle_s = 2, .rss_bytes = 0},
+    {.pid = 2002, .state = "idle", .requests = 7, .age_s = 3700, .idle_s = 2, .rss_bytes = 0,
+     .group = 2000},
 };
 
 static ctl_pool_status_t pools[2];
@@ -358,7 +359,7 @@ static void test_json_document(void **state) {
                     "\"pools\":[{\"name\":\"php\",\"limit\":12,\"auto\":true,\"min_instances\":2,"
                     "\"max_concurrent_starts\":4,"
                     "\"private_memory_limit_bytes\":67108864,\"slow_request_seconds\":5,"
-                    "\"recycle_mode\":\"warm\",\"warm_recycle_old\":3,"
+                    "\"recycle_mode\":\"warm\",\"warm_recycle_old\":3,\"prefork_children\":0,"
                     "\"autotune\":"
                     "{\"note\":\"raised 8 -> 12: requests waited\",\"seconds_ago\":30},"
                     "\"failed\":false,\"retry_in_seconds\":0,\"processes\":{\"total\":12,"
@@ -379,14 +380,14 @@ static void test_json_document(void **state) {
                     "{\"pid\":2001,\"state\":\"busy\",\"requests\":1234,\"age_seconds\":192,"
                     "\"idle_seconds\":null,\"rss_bytes\":47395635,\"cpu_seconds\":1.25,"
                     "\"request\":{\"method\":\"POST\",\"uri\":"
-                    "\"/wp-admin/admin-ajax.php?a=\\\"b\\\"\\n\",\"elapsed_seconds\":2.5}},"
+                    "\"/wp-admin/admin-ajax.php?a=\\\"b\\\"\\n\",\"elapsed_seconds\":2.5},\"group\":null},"
                     "{\"pid\":2002,\"state\":\"idle\",\"requests\":7,\"age_seconds\":3700,"
                     "\"idle_seconds\":2,\"rss_bytes\":null,\"cpu_seconds\":null,"
-                    "\"request\":null}]}");
+                    "\"request\":null,\"group\":2000}]}");
     assert_contains(b.data, "{\"name\":\"we\\\"ird\\\\app\\n\",\"limit\":4,\"auto\":false,"
                             "\"min_instances\":0,\"max_concurrent_starts\":0,"
                             "\"private_memory_limit_bytes\":0,\"slow_request_seconds\":0,"
-                            "\"recycle_mode\":\"warm\",\"warm_recycle_old\":0,\"autotune\":{\"note\":\"ignored: not auto\",\"seconds_ago\":0},"
+                            "\"recycle_mode\":\"warm\",\"warm_recycle_old\":0,\"prefork_children\":0,\"autotune\":{\"note\":\"ignored: not auto\",\"seconds_ago\":0},"
                             "\"failed\":true,\"retry_in_seconds\":42,");
     assert_contains(b.data, "\"slow_requests\":0,\"crashes\":0,\"last_crash\":null,\"process_list\":[]}]}\n");
 
@@ -523,7 +524,7 @@ static void test_prometheus(void **state) {
         "fcgihost_app_request_duration_seconds", "fcgihost_processes", "fcgihost_recycles_total",
         "fcgihost_fastcgi_requests_total", "fcgihost_instance_limit",
         "fcgihost_instance_limit_auto", "fcgihost_min_instances", "fcgihost_max_concurrent_starts",
-        "fcgihost_private_memory_limit_bytes",
+        "fcgihost_prefork_children", "fcgihost_private_memory_limit_bytes",
         "fcgihost_queue_length", "fcgihost_queue_capacity",
         "fcgihost_queue_acquired_total", "fcgihost_queue_wait_seconds_total",
         "fcgihost_queue_full_total", "fcgihost_failed", "fcgihost_rapid_fails_total",

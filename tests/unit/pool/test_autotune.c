@@ -271,6 +271,33 @@ static void test_min_instances_floor(void **state) {
     assert_true(b.limit < 12);
 }
 
+/* preforkChildren = 3 (SPEC 4.9b): whatever the controller decides, the limit is a multiple of
+ * the group size at every step, growing and shrinking in whole groups, and never below one. */
+static void test_step_whole_groups(void **state) {
+    (void)state;
+    autotune_t a;
+    uint64_t now = 0;
+    autotune_init(&a, 2, now);
+    autotune_set_step(&a, 3);
+    assert_int_equal(a.limit % 3, 0);
+    assert_true(a.limit >= autotune_initial(2));
+    model_t io = {.ncpu = 2, .conns = 40, .cpu_ms = 0.3, .wait_ms = 20, .other_ms = 0.2};
+    unsigned hi = 0;
+    for (unsigned i = 0; i < 200; i++) {
+        now += AUTOTUNE_INTERVAL_MS;
+        if (i == 100) io.conns = 2; /* the load goes: the limit decays, in groups */
+        autotune_sample_t s = model_sample(&io, a.limit, now);
+        autotune_step(&a, &s);
+        assert_int_equal(a.limit % 3, 0);
+        assert_true(a.limit >= 3);
+        if (a.limit > hi) hi = a.limit;
+    }
+    assert_true(hi >= 39); /* it grew to the demand (40 clients) */
+    assert_true(a.limit < hi);
+    autotune_set_step(&a, 0); /* and without groups, any value again */
+    assert_int_equal(a.step, 0);
+}
+
 /* maxConcurrentStarts: a growth is judged once its processes have started, not while they still
  * start (they add no throughput yet); the wait is bounded. */
 static void test_growth_judged_after_its_starts(void **state) {
@@ -412,6 +439,7 @@ int main(void) {
         cmocka_unit_test(test_mixed),         cmocka_unit_test(test_downward_probes_do_not_ratchet),
         cmocka_unit_test(test_shift_to_cpu_bound), cmocka_unit_test(test_memory),
         cmocka_unit_test(test_decay),         cmocka_unit_test(test_min_instances_floor),
+        cmocka_unit_test(test_step_whole_groups),
         cmocka_unit_test(test_growth_judged_after_its_starts),         cmocka_unit_test(test_transient_waits_do_not_keep_a_growth),         cmocka_unit_test(test_without_proc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -305,6 +305,56 @@ static void test_should_fail(void **state) {
     assert_true(pool_policy_should_fail(11, 10));
 }
 
+/* preforkChildren (SPEC 4.9b): limits and starts in whole groups; N < 2 changes nothing. */
+static void test_group_limit(void **state) {
+    (void)state;
+    assert_int_equal(pool_policy_group_limit(7, 0), 7);
+    assert_int_equal(pool_policy_group_limit(7, 1), 7);
+    assert_int_equal(pool_policy_group_limit(8, 4), 8);
+    assert_int_equal(pool_policy_group_limit(11, 4), 8);  /* whole groups only */
+    assert_int_equal(pool_policy_group_limit(3, 4), 4);   /* at least one group */
+    assert_int_equal(pool_policy_group_limit(1, 4), 4);
+    assert_int_equal(pool_policy_group_limit(12, 4), 12);
+}
+
+static void test_groups_to_start(void **state) {
+    (void)state;
+    assert_int_equal(pool_policy_groups_to_start(3, 0, 8, 0), 3); /* ordinary pool: as asked */
+    assert_int_equal(pool_policy_groups_to_start(0, 0, 8, 4), 0);
+    assert_int_equal(pool_policy_groups_to_start(1, 0, 8, 4), 1);  /* one request: one group */
+    assert_int_equal(pool_policy_groups_to_start(5, 0, 8, 4), 2);
+    assert_int_equal(pool_policy_groups_to_start(20, 0, 8, 4), 2); /* the limit: 2 groups */
+    assert_int_equal(pool_policy_groups_to_start(20, 4, 8, 4), 1);
+    assert_int_equal(pool_policy_groups_to_start(20, 8, 8, 4), 0);
+    /* two busy children of a draining group still count: the new group may start */
+    assert_int_equal(pool_policy_groups_to_start(4, 2, 4, 4), 1);
+    assert_int_equal(pool_policy_groups_to_start(4, 6, 4, 4), 0);
+}
+
+static void test_group_request_limit(void **state) {
+    (void)state;
+    assert_int_equal(pool_policy_group_request_limit(500, 0), 500);
+    assert_int_equal(pool_policy_group_request_limit(500, 4), 2000);
+    assert_int_equal(pool_policy_group_request_limit(0, 4), 0); /* never stays never */
+    assert_int_equal(pool_policy_group_request_limit(UINT32_MAX / 2, 4), UINT32_MAX);
+}
+
+static void test_group_idle_ends(void **state) {
+    (void)state;
+    /* all idle, the last request ended 300 s ago, idleTimeout 300: it ends */
+    assert_true(pool_policy_group_idle_ends(true, 400000, 100000, 300, 8, 4, 0));
+    /* one connection busy (or its last request recent): it stays */
+    assert_false(pool_policy_group_idle_ends(false, 400000, 100000, 300, 8, 4, 0));
+    assert_false(pool_policy_group_idle_ends(true, 400000, 100001, 300, 8, 4, 0));
+    /* idleTimeout = 0: never */
+    assert_false(pool_policy_group_idle_ends(true, 400000, 0, 0, 8, 4, 0));
+    /* minInstances: 8 counted, a group of 4 may go while 4 stay for minInstances = 4 ... */
+    assert_true(pool_policy_group_idle_ends(true, 400000, 0, 300, 8, 4, 4));
+    /* ... not when fewer would stay (a minimum between groups keeps the whole group) */
+    assert_false(pool_policy_group_idle_ends(true, 400000, 0, 300, 8, 4, 5));
+    assert_false(pool_policy_group_idle_ends(true, 400000, 0, 300, 4, 4, 1));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_limit),
@@ -317,6 +367,8 @@ int main(void) {
         cmocka_unit_test(test_idle_expired),     cmocka_unit_test(test_is_rapid_fail),
         cmocka_unit_test(test_failwin_window),   cmocka_unit_test(test_failwin_simulated),
         cmocka_unit_test(test_should_fail),
+        cmocka_unit_test(test_group_limit),      cmocka_unit_test(test_groups_to_start),
+        cmocka_unit_test(test_group_request_limit), cmocka_unit_test(test_group_idle_ends),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
