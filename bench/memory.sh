@@ -42,7 +42,7 @@ PAGE="/index.php?title=Main_Page"
 require_fcgihost
 require_tools php php-cgi php-fpm8.2 nginx
 [ -f "$MW/maintenance/install.php" ] || die "no MediaWiki in $MW (scripts/deps.sh bench installs it)"
-php -m | grep -qi '^pdo_sqlite$' || die "php has no pdo_sqlite (scripts/deps.sh bench installs php-sqlite3)"
+grep -qix pdo_sqlite <<<"$(php -m)" || die "php has no pdo_sqlite (scripts/deps.sh bench installs php-sqlite3)"
 [ "$(id -u)" = 0 ] || die "run as root (smaps_rollup of www-data's processes, php-fpm, nginx)"
 PHP_CGI=$(command -v php-cgi)
 
@@ -150,7 +150,7 @@ http {
     listen 127.0.0.1:$port reuseport;
     root $MW;
     location ~ \.php\$ { include /etc/nginx/fastcgi_params; fastcgi_param SCRIPT_FILENAME \$document_root\$fastcgi_script_name; fastcgi_keep_conn on; fastcgi_pass php; }
-    location = /fpm-status { include /etc/nginx/fastcgi_params; fastcgi_keep_conn on; fastcgi_pass php; }
+    location = /fpm-status { include /etc/nginx/fastcgi_params; fastcgi_param SCRIPT_FILENAME \$document_root\$fastcgi_script_name; fastcgi_keep_conn on; fastcgi_pass php; }
   }
 }
 C
@@ -255,7 +255,8 @@ preforkChildren = ${cfg#prefork}" ;;
         tail -20 "$dir"/*.log >&2 2>/dev/null
         die "$cfg does not answer 200 for $url"
     fi
-    curl -s -m 30 "$url" | grep -q 'Bench Wiki' || die "$cfg: $url is not MediaWiki's main page"
+    out=$(curl -s -m 30 "$url")
+    grep -q 'Bench Wiki' <<<"$out" || die "$cfg: $url is not MediaWiki's main page: $(head -c 300 <<<"$out")"
     wrk -t1 -c"$C" -d"${WARM}s" "$url" >/dev/null 2>&1
     read -r workers others <<<"$(expected "$cfg")"
     want=$((workers + others))
@@ -312,10 +313,10 @@ cold_one() {   # MODE ROUND: one fresh fcgihost with one php-cgi; "first median-
 minInstances = 1
 $args"
     for i in $(seq 100); do
-        ctl_json "$dir" | grep -q '"idle": *1[,}]' && break
+        grep -q '"idle": *1[,}]' <<<"$(ctl_json "$dir")" && break
         sleep 0.1
     done
-    ctl_json "$dir" | grep -q '"idle": *1[,}]' || die "cold start: no idle process (see $dir/error.log)"
+    grep -q '"idle": *1[,}]' <<<"$(ctl_json "$dir")" || die "cold start: no idle process (see $dir/error.log)"
     first=$(curl -s -o /dev/null -m 60 -w '%{http_code} %{time_total}' "$url")
     [ "${first%% *}" = 200 ] || die "cold start ($mode): GET $url answered ${first%% *}"
     for i in 1 2 3 4 5; do next="$next $(curl -s -o /dev/null -m 60 -w '%{time_total}' "$url")"; done
