@@ -76,9 +76,10 @@ chmod -R a+rX "$TMP"
 MWVER=$(dpkg-query -W -f='${Version}' mediawiki 2>/dev/null || echo '?')
 INI=$(for b in "$PHP_CGI" php-fpm8.2; do
           printf '%s: ' "$(basename "$b")"
-          "$b" -i 2>/dev/null | tr -d '\r' | sed 's/<[^>]*>/ /g' | awk '
+          # php-cgi -i prints HTML, php-fpm -i text ("name => local => master"): the local value
+          "$b" -i 2>/dev/null | tr -d '\r' | sed 's/<[^>]*>/ /g; s/=>/ /g' | awk '
               $1 ~ /^opcache\.(enable|memory_consumption|interned_strings_buffer|max_accelerated_files|validate_timestamps|file_cache)$/ {
-                  printf "%s=%s ", $1, ($3 == "" || $3 ~ /^no$/ ? "(none)" : $3) }'
+                  printf "%s=%s ", $1, ($2 == "no" && $3 == "value" ? "(none)" : $2) }'
           echo
       done)
 grep -q 'opcache.enable=On' <<<"$INI" || log "warning: opcache may be off: $INI"
@@ -362,7 +363,8 @@ names = {"fpm": f"nginx + php-fpm (pm static {N})", "cgi": f"fcgihost, {N} php-c
 for c in configs + not_measured:
     if c.startswith("prefork"):
         k = int(c[7:])
-        names[c] = f"fcgihost, {N} php-cgi, preforkChildren = {k} ({(int(N) + k - 1) // k} leaders)"
+        g = (int(N) + k - 1) // k
+        names[c] = f"fcgihost, {N} php-cgi, preforkChildren = {k} ({g} leader{'s' if g > 1 else ''})"
 out = ["## PHP memory on MediaWiki (bench/memory.sh)\n",
        f"{info}; at the end {end_load}  ",
        f"{version}; MediaWiki {mwver} (Debian) on SQLite, installed by maintenance/install.php; "
