@@ -31,6 +31,7 @@
 #   bench/memory.sh                  # needs build/fcgihost (make build) and scripts/deps.sh bench; root
 #   D=10 R=3 C=16 WARM=15 COLD=5 PREFORK="4 8" PORT=8120 bench/memory.sh     # the defaults (~8 min)
 #   D=5 R=1 WARM=8 COLD=2 bench/memory.sh                                   # a quick look
+#   FCGIHOST_BIN=/path/to/fcgihost BUILD_NOTE="branch h-prefork 291d200" bench/memory.sh   # another build
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -235,8 +236,11 @@ if "pools" in d:
     procs = [p for p in d["pools"][0]["process_list"]]
 else:
     procs = d.get("processes", [])
-# php-fpm counts the status request itself as one served by the worker that answers it
-r = [p.get("requests") for p in procs if isinstance(p.get("requests"), int)]
+# php-fpm counts the status request itself as one served by the worker that answers it. With
+# preforkChildren fcgihost counts requests per connection (N per group, each accepted and kept by
+# one child) and lists the children themselves apart (state "child", no count): those are skipped.
+r = [p.get("requests") for p in procs
+     if isinstance(p.get("requests"), int) and p.get("state") != "child"]
 print(f"{min(r)} {max(r)}" if r else "? ?")'
 }
 
@@ -336,10 +340,10 @@ done
 END_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 
 section=$(python3 - "$RAW" "$COLD_RAW" "$PROCS" "$INFO" "$END_LOAD" "$D" "$R" "$C" "$WARM" "$N" "$CONFIGS" \
-    "$NOT_MEASURED" "$MWVER" "$INI" "$FC_FILES" "$FC_KB" "$PAGE" "$("$FCGIHOST_BIN" -v 2>&1 | head -1)" <<'PY'
+    "$NOT_MEASURED" "$MWVER" "$INI" "$FC_FILES" "$FC_KB" "$PAGE" "$("$FCGIHOST_BIN" -v 2>&1 | head -1)" "$FCGIHOST_BIN${BUILD_NOTE:+, $BUILD_NOTE}" <<'PY'
 import statistics, sys
 (raw, cold_raw, procs, info, end_load, D, R, C, WARM, N, configs, not_measured, mwver, ini,
- fc_files, fc_kb, page, version) = sys.argv[1:19]
+ fc_files, fc_kb, page, version, binary) = sys.argv[1:20]
 configs, not_measured = configs.split(), not_measured.split()
 rows = {}
 for line in open(raw):
@@ -367,7 +371,7 @@ for c in configs + not_measured:
         names[c] = f"fcgihost, {N} php-cgi, preforkChildren = {k} ({g} leader{'s' if g > 1 else ''})"
 out = ["## PHP memory on MediaWiki (bench/memory.sh)\n",
        f"{info}; at the end {end_load}  ",
-       f"{version}; MediaWiki {mwver} (Debian) on SQLite, installed by maintenance/install.php; "
+       f"{version} ({binary}); MediaWiki {mwver} (Debian) on SQLite, installed by maintenance/install.php; "
        f"GET {page} (the parser cache of the page is warm). Opcache as Debian's php.ini sets it:  ",
        "`" + "`  \n`".join(l.strip() for l in ini.strip().splitlines()) + "`\n",
        f"Each configuration runs alone (the PSS of a page shared by several programs is divided among "
@@ -376,7 +380,10 @@ out = ["## PHP memory on MediaWiki (bench/memory.sh)\n",
        f"and workers; fcgihost: every php-cgi, leaders and children). Medians of {R} rounds, the "
        "configurations in turn in each round; ratios against php-fpm of the same round. "
        "*private*: Private_Clean + Private_Dirty (what the process alone holds, as "
-       "privateMemoryLimit counts it). *server*: PSS of nginx (master and worker) or of fcgihost.\n",
+       "privateMemoryLimit counts it). *server*: PSS of nginx (master and worker) or of fcgihost. "
+       "*requests per worker*: at the end, from php-fpm's `?full` status and `fcgihost ctl status "
+       "mw --json` (with preforkChildren fcgihost counts per connection, each accepted and kept by "
+       "one child).\n",
        "| configuration | PHP processes | PHP PSS MiB | ÷ php-fpm | private MiB | RSS MiB | "
        "PSS per worker MiB | private per worker MiB | master/leaders PSS MiB | server PSS MiB | "
        "req/s | ÷ php-fpm | p99 ms | non-2xx/errors | requests per worker (min-max) |",
