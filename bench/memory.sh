@@ -288,9 +288,9 @@ preforkChildren = ${cfg#prefork}" ;;
         srv_pss=$(kb Pss "$FCGIHOST_PID")
     fi
     # round config req/s p99 bad | PHP: processes pss private rss | workers: n pss private |
-    # masters/leaders: n pss | server pss | min-max requests per process at the end
+    # masters/leaders: n pss | server pss | min-max requests per process at the end | load average (1 min)
     read -r a b <<<"$(served "$cfg" "$port" "$dir")"
-    echo "$round $cfg $figs $((nw + nl)) $pss $uss $rss $nw $wpss $wuss $nl $lpss $srv_pss $a $b" |
+    echo "$round $cfg $figs $((nw + nl)) $pss $uss $rss $nw $wpss $wuss $nl $lpss $srv_pss $a $b $(cut -d' ' -f1 /proc/loadavg)" |
         tee -a "$RAW" >&2
     if [ "$cfg" = fpm ]; then fpm_stop; else fcgihost_stop; fi
 }
@@ -439,7 +439,7 @@ if cold:
     out.append("")
 out.append("<details><summary>raw rounds: round config req/s p99 bad | PHP processes, PSS, private, "
            "RSS (KiB) | workers n, PSS, private | masters/leaders n, PSS | server PSS | requests per "
-           "worker min max</summary>\n")
+           "worker min max | load average (1 min) after the run, its own 8 busy workers and wrk included</summary>\n")
 out.append("```")
 out.append(open(raw).read().strip())
 out.append("```\n")
