@@ -14,14 +14,16 @@ test=(libcmocka-dev python3 python3-pytest python3-requests python3-brotli php-c
 # Chromium driven over the DevTools protocol (--remote-debugging-pipe: no other package needed).
 # wp-cli is not in Debian 12: WordPress installs over HTTP. dbconfig-no-thanks: phpMyAdmin's package
 # then sets up no database of its own at install time.
-apps=(php-cli php-sqlite3 php-mysql php-intl php-mbstring php-xml mediawiki dokuwiki dbconfig-no-thanks
+# bench/memory.sh measures PHP's memory on MediaWiki: the bench goal installs that part of them.
+mediawiki=(php-cli php-sqlite3 php-intl php-mbstring php-xml mediawiki)
+apps=("${mediawiki[@]}" php-mysql dokuwiki dbconfig-no-thanks
       phpmyadmin wordpress wordpress-theme-twentytwentythree mariadb-server chromium)
 case "$goal" in
   build)    want=("${build[@]}" php-cgi) ;;
   test)     want=("${build[@]}" "${test[@]}" "${apps[@]}") ;;
   sanitize) want=("${build[@]}" "${test[@]}" "${apps[@]}" clang libclang-rt-14-dev) ;;
   fuzz)     want=("${build[@]}" libcmocka-dev clang libclang-rt-14-dev) ;;
-  bench)    want=("${build[@]}" "${test[@]}" wrk nginx lighttpd lighttpd-mod-openssl apache2 libapache2-mod-fcgid h2o caddy php-fpm spawn-fcgi nghttp2-client) ;;
+  bench)    want=("${build[@]}" "${test[@]}" wrk nginx lighttpd lighttpd-mod-openssl apache2 libapache2-mod-fcgid h2o caddy php-fpm spawn-fcgi nghttp2-client "${mediawiki[@]}") ;;
   *) echo "usage: $0 build|test|sanitize|fuzz|bench" >&2; exit 2 ;;
 esac
 missing=()
