@@ -9,12 +9,13 @@
 # steady p99, and below every anchor's.
 #
 #   bench/recycle.sh                 # needs build/fcgihost; run as root
-#   D=10 R=3 C=16 PORT=8090 MODES="warm immediate" bench/recycle.sh
+#   D=10 R=3 C=16 PORT=8090 MODES="warm immediate" STARTS=1 bench/recycle.sh
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
 D=${D:-10}; R=${R:-3}; C=${C:-16}; PORT=${PORT:-8090}; EVERY=${EVERY:-2}
 PAGES=${PAGES:-hello.php cpu.php}
+STARTS=${STARTS:-} # maxConcurrentStarts of the fcgihost pools (empty: the default, 4)
 N=4
 require_fcgihost
 require_tools php-cgi php-fpm8.2
@@ -23,9 +24,12 @@ INFO=$(machine_info)
 TMP=$(mktemp -d /tmp/bench-recycle.XXXXXX)
 chmod 755 "$TMP"
 TOUCHER=
+declare -A PIDS=()
 cleanup() {
     [ -n "$TOUCHER" ] && kill "$TOUCHER" 2>/dev/null
-    fcgihost_stop; anchors_stop; rm -rf "$TMP"
+    local pid
+    for pid in "${PIDS[@]}"; do FCGIHOST_PID=$pid; fcgihost_stop; done # one server per mode
+    anchors_stop; rm -rf "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -47,7 +51,7 @@ anchors_start
 FPM_PID=$(cat "$RUN/fpm/fpm.pid") || die "no php-fpm pid in $RUN/fpm/fpm.pid"
 
 # One fcgihost per mode, each on its own port and monitored file.
-declare -A URL PIDS TOUCH
+declare -A URL TOUCH
 port=$PORT
 for m in $MODES; do
     d="$TMP/$m"
@@ -60,6 +64,8 @@ env = PHP_FCGI_MAX_REQUESTS=0
 maxInstances = $N
 instanceMaxRequests = 0
 monitorChangesTo = $d/recycle.stamp"
+    [ -n "$STARTS" ] && extra="$extra
+maxConcurrentStarts = $STARTS"
     [ "$m" != default ] && extra="$extra
 recycleMode = $m"
     extra="$extra
@@ -132,9 +138,9 @@ for m in $MODES; do
 "
 done
 
-section=$(python3 - "$RAW" "$INFO" "$D" "$R" "$C" "$EVERY" "$MODES" "$LOGS" <<'PY'
+section=$(python3 - "$RAW" "$INFO" "$D" "$R" "$C" "$EVERY" "$MODES" "$LOGS" "${STARTS:-4 (default)}" <<'PY'
 import statistics, sys
-raw, info, D, R, C, every, modes, logs = sys.argv[1:9]
+raw, info, D, R, C, every, modes, logs, starts = sys.argv[1:10]
 rows = {}
 for line in open(raw):
     f = line.split()
@@ -153,7 +159,7 @@ out.append(f"{info}  ")
 out.append(f"wrk -t1 -c{C} --latency, {D} s per run, medians of {R} interleaved rounds. *recycle*: the "
            f"whole PHP pool replaced every {every} s during the run (fcgihost: its monitorChangesTo "
            "file touched; nginx: `kill -USR2` of the php-fpm master, pm static 4). fcgihost: 4 "
-           "php-cgi processes, one server per recycleMode.\n")
+           f"php-cgi processes, maxConcurrentStarts {starts}, one server per recycleMode.\n")
 out.append("| page | server | steady req/s | steady p99 ms | steady max ms | recycling req/s | "
            "recycling p99 ms | recycling max ms | p99 recycling ÷ steady | non-2xx |")
 out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")

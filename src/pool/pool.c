@@ -5,7 +5,7 @@
  * process (being ended, §4.4) does not: clients never wait for the grace period of a process the
  * pool no longer uses, so for up to signalBeforeTerminateSeconds there may be more than
  * maxInstances processes alive. EXITED and CLOSING workers have no process. During a warm recycle
- * the counted processes may reach maxInstances + maxConcurrentStarts (allowed()).
+ * the counted processes may reach maxInstances + one (allowed()).
  *
  * Re-entrancy: waiter callbacks run from inside the pool and may call back into it (acquire,
  * release, cancel, stop). maintain() is therefore guarded and loops until nothing changed, and the
@@ -309,12 +309,15 @@ static void check_stopped(pool_t *p) {
     if (p->done) p->done(p, p->done_arg); /* may free p */
 }
 
+/* A warm recycle starts its replacements one at a time (see "Warm recycling" below). */
+#define WARM_STARTS 1u
+
 /* The most instances that may count against the limit: maxInstances, and during a warm recycle
- * maxConcurrentStarts processes more (SPEC 4.9), for the replacements starting while the old ones
- * serve (with preforkChildren a started process is a group of N instances). */
+ * WARM_STARTS processes more (SPEC 4.9), for the replacement starting while the old ones serve
+ * (with preforkChildren a started process is a group of N instances). */
 static unsigned allowed(const pool_t *p) {
     unsigned n = pool_group_size(p);
-    return p->limit + (p->warm_active ? p->app.max_concurrent_starts * (n ? n : 1) : 0);
+    return p->limit + (p->warm_active ? WARM_STARTS * (n ? n : 1) : 0);
 }
 
 /* Instances counted against the limit that will go on serving: with preforkChildren, the
@@ -373,15 +376,19 @@ static void start_processes(pool_t *p) {
  * A whole-pool recycle (pool_recycle_for) with recycleMode = warm moves the pool to a new epoch.
  * Processes of an older epoch that serve ("old": idle, busy, or reconnecting) keep serving; those
  * still starting are ended at once (they serve nobody yet, and would load the old settings). For
- * each old process a replacement is started, no more than maxConcurrentStarts starting at a time;
+ * each old process a replacement is started, one at a time (WARM_STARTS, and not while other
+ * processes start, maxConcurrentStarts counting them all): nobody waits for the replacements, so
+ * the recycle spares the serving processes' CPU rather than hurrying. Measured with bench/recycle.sh
+ * (4 php-cgi on 2 CPUs, recycled every 2 s): starting the 4 at once tripled hello.php's p99 while
+ * one at a time kept it within 1.6 x (bench/RESULTS.md "recycle");
  * each process of the new epoch that becomes ready (connected and idle for the first time, after
  * FCGI_GET_VALUES) earns a credit that retires one old process: an idle one is ended at once (as
  * §4.4 says: SIGTERM, grace, SIGKILL), a busy one drains and ends after its request. New requests
  * prefer the new processes (the idle list is most recently used first, and a ready process joins
  * it at its head), and no client waits for a start that the old processes could have spared it.
  *
- * While old processes remain, serving or draining, the pool may count maxConcurrentStarts
- * processes above its limit (allowed()), and neither trim_surplus nor retire_if_due ends a process
+ * While old processes remain, serving or draining, the pool may count WARM_STARTS process
+ * above its limit (allowed()), and neither trim_surplus nor retire_if_due ends a process
  * for that. Once the new processes reach the limit, the old ones left are retired without waiting
  * for credits. If the pool fails (rapidFailsPerMinute: the replacements keep dying) or stops, the
  * recycle finishes as an immediate one. A second recycle during a warm one starts over from the
@@ -471,7 +478,7 @@ static void warm_step(pool_t *p) {
     c.new_coming = (new_ready % unit + c.new_coming + unit - 1) / unit;
     c.counted = (counted_n + unit - 1) / unit;
     c.unready = p->n_unready;
-    pool_warm_step_t step = pool_policy_warm_step(&c, p->limit / unit, p->app.max_concurrent_starts);
+    pool_warm_step_t step = pool_policy_warm_step(&c, p->limit / unit, WARM_STARTS);
     if (step.retire_all) {
         while (retire_one_old(p)) {
         }
