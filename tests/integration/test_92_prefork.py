@@ -98,6 +98,18 @@ def alive(pid):
         return False
 
 
+def kill_server_expect_group_gone(srv, master, kids):
+    """SIGKILL the server: the group's master gets SIGTERM (PDEATHSIG) and ends its children."""
+    srv.signal(signal.SIGKILL)
+    assert srv.wait_exit(5) == -signal.SIGKILL
+    try:
+        helpers.wait_until(lambda: not any(alive(p) for p in [master] + kids), 5,
+                           what="the master and every child gone")
+    except helpers.Timeout:
+        pytest.fail("processes outlived the SIGKILLed server: %r"
+                    % [p for p in [master] + kids if alive(p)])
+
+
 @needs_php
 def test_children_share_the_opcache_and_share_the_requests(start_server):
     srv = start(start_server)
@@ -246,14 +258,7 @@ def test_server_killed_leaves_no_child(start_server):
     busy = threading.Thread(target=lambda: get(srv, "/slow.php?ms=5000", 10))
     busy.start()
     helpers.wait_until(lambda: sleeping_child(kids) is not None, 5, what="a child in a request")
-    srv.signal(signal.SIGKILL)
-    assert srv.wait_exit(5) == -signal.SIGKILL
-    try:
-        helpers.wait_until(lambda: not any(alive(p) for p in [master] + kids), 5,
-                           what="the master and every child gone")
-    except helpers.Timeout:
-        pytest.fail("processes outlived the SIGKILLed server: %r"
-                    % [p for p in [master] + kids if alive(p)])
+    kill_server_expect_group_gone(srv, master, kids)
     busy.join(10)
 
 
@@ -343,14 +348,7 @@ def test_a_group_of_another_user_through_the_helper(serve, users):
     assert get(srv, "/pid.php")[0] == 200
     (master, kids), = wait_children(srv).items()
     # the server killed: the helper goes with it, the master gets SIGTERM and ends its children
-    srv.signal(signal.SIGKILL)
-    assert srv.wait_exit(5) == -signal.SIGKILL
-    try:
-        helpers.wait_until(lambda: not any(alive(p) for p in [master] + kids), 5,
-                           what="the master and every child gone")
-    except helpers.Timeout:
-        pytest.fail("processes outlived the SIGKILLed server: %r"
-                    % [p for p in [master] + kids if alive(p)])
+    kill_server_expect_group_gone(srv, master, kids)
 
 
 @needs_php
