@@ -925,16 +925,13 @@ static void finish(loader_t *ld) {
     }
     for (size_t i = 0; i < ld->n_sects; i++) {
         const section_t *sec = &ld->sects[i];
-        const char *key = NULL, *rule;
+        const char *key = NULL;
+        char rule[256];
         if (sec->kind != CFG_SECT_FASTCGI) continue;
         const cfg_app_t *app = &cfg->apps[sec->index];
-        if ((rule = cfg_app_check(app, &key)) == NULL) continue;
+        if (!cfg_app_check(app, &key, rule, sizeof(rule))) continue;
         int at = seen_at(sec, key);
-        if (strcmp(key, "preforkChildren") == 0)
-            error_at(ld, at ? at : sec->line, "%s", rule);
-        else
-            error_at(ld, at ? at : sec->line, "%s: %u %s (%u)", key, app->min_instances, rule,
-                     app->max_instances);
+        error_at(ld, at ? at : sec->line, "%s", rule);
     }
     size_t sp_row = (size_t)(cfg_key_find(CFG_SECT_HANDLER, "scriptProcessor") - cfg_keys);
     for (size_t i = 0; i < ld->n_sects; i++)
@@ -1144,28 +1141,29 @@ static bool env_sets(const cfg_app_t *app, const char *name) {
     return false;
 }
 
-const char *cfg_app_check(const cfg_app_t *app, const char **key) {
+bool cfg_app_check(const cfg_app_t *app, const char **key, char *msg, size_t len) {
+    const char *k = NULL;
     if (app->max_instances && app->min_instances > app->max_instances) {
-        if (key) *key = "minInstances";
-        return "is above maxInstances: at most maxInstances processes may run";
+        k = "minInstances";
+        snprintf(msg, len,
+                 "minInstances (%u) is above maxInstances (%u): at most maxInstances processes "
+                 "may run", app->min_instances, app->max_instances);
+    } else if (app->prefork_children == 1) {
+        k = "preforkChildren";
+        snprintf(msg, len, "preforkChildren = 1: 0 (one process per socket) or at least 2 "
+                           "(children per process)");
+    } else if (app->prefork_children >= 2 && env_sets(app, "PHP_FCGI_CHILDREN")) {
+        k = "preforkChildren";
+        snprintf(msg, len, "preforkChildren and env PHP_FCGI_CHILDREN together: the server sets "
+                           "PHP_FCGI_CHILDREN to preforkChildren itself; remove it from env");
     }
-    if (app->prefork_children == 1) {
-        if (key) *key = "preforkChildren";
-        return "preforkChildren = 1: 0 (one process per socket) or at least 2 (children per "
-               "process)";
-    }
-    if (app->prefork_children >= 2 && env_sets(app, "PHP_FCGI_CHILDREN")) {
-        if (key) *key = "preforkChildren";
-        return "preforkChildren and env PHP_FCGI_CHILDREN together: the server sets "
-               "PHP_FCGI_CHILDREN to preforkChildren itself; remove it from env";
-    }
-    return NULL;
+    if (key) *key = k;
+    return k != NULL;
 }
 
 int cfg_app_set_live(cfg_app_t *app, const char *key, const char *value, char *err, size_t errlen) {
     char msg[512];
     const cfg_key_t *k = cfg_key_find(CFG_SECT_FASTCGI, key);
-    const char *rule, *bad = "";
     if (k == NULL) {
         snprintf(msg, sizeof(msg), "unknown key '%s'", key);
     } else if (!(k->flags & CFG_KEY_LIVE)) {
@@ -1179,12 +1177,8 @@ int cfg_app_set_live(cfg_app_t *app, const char *key, const char *value, char *e
         memcpy(old, (char *)app + k->off, k->size < sizeof(old) ? k->size : sizeof(old));
         if (k->set(k, app, value, &ctx) != 0) {
             snprintf(msg, sizeof(msg), "%s: %s", k->name, why);
-        } else if ((rule = cfg_app_check(app, &bad)) != NULL) {
-            if (strcmp(bad, "preforkChildren") == 0)
-                snprintf(msg, sizeof(msg), "%s: '%s' refused: %s", k->name, value, rule);
-            else
-                snprintf(msg, sizeof(msg), "%s: '%s' refused: minInstances (%u) %s (%u)", k->name,
-                         value, app->min_instances, rule, app->max_instances);
+        } else if (cfg_app_check(app, NULL, why, sizeof(why))) {
+            snprintf(msg, sizeof(msg), "%s: '%s' refused: %s", k->name, value, why);
             /* live keys are scalars: putting the old bytes back undoes the change */
             memcpy((char *)app + k->off, old, k->size < sizeof(old) ? k->size : sizeof(old));
         } else {

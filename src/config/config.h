@@ -310,10 +310,10 @@ cfg_t *cfg_load_string(const char *text, const char *name, const char *dir, cfg_
 void cfg_free(cfg_t *cfg);
 
 /* The rules between an application's keys (minInstances <= maxInstances when maxInstances is not
- * 0; preforkChildren 0 or >= 2, and not with env PHP_FCGI_CHILDREN). Returns NULL when they hold,
- * else a static message naming the key to blame first; for preforkChildren the message is whole
- * (the minInstances one is completed by the caller with both values). */
-const char *cfg_app_check(const cfg_app_t *app, const char **key);
+ * 0; preforkChildren 0 or >= 2, and not with env PHP_FCGI_CHILDREN). Returns false when they hold;
+ * else true, the key to blame first in *key (static; key may be NULL) and the whole message, with
+ * the values, in msg. */
+bool cfg_app_check(const cfg_app_t *app, const char **key, char *msg, size_t len);
 
 /* Find an application by name; NULL if none. */
 cfg_app_t *cfg_find_app(const cfg_t *cfg, const char *name);

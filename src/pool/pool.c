@@ -102,10 +102,6 @@ static unsigned process_env_number(const pool_t *p, const char *name, bool *foun
     return v;
 }
 
-/* The request limit: instanceMaxRequests, lowered to PHP_FCGI_MAX_REQUESTS as the process will
- * see it (or php-cgi's default of 500 when fullPath is php-cgi and nothing sets it). php-cgi exits
- * by itself after that many requests; if the pool handed such a process one more request, that
- * request would race the exit. Ending the process ourselves first avoids the race. */
 unsigned pool_group_size(const pool_t *p) {
     return p->app.prefork_children >= 2 ? p->app.prefork_children : 0;
 }
@@ -117,18 +113,22 @@ static unsigned effective_limit(const pool_t *p) {
         pool_group_size(p));
 }
 
-/* With preforkChildren the process gets PHP_FCGI_MAX_REQUESTS=0 (worker.c): its children never
+/* The request limit: instanceMaxRequests, lowered to PHP_FCGI_MAX_REQUESTS as the process will
+ * see it (or php-cgi's default of 500 when fullPath is php-cgi and nothing sets it). php-cgi exits
+ * by itself after that many requests; if the pool handed such a process one more request, that
+ * request would race the exit. Ending the process ourselves first avoids the race.
+ * With preforkChildren the process gets PHP_FCGI_MAX_REQUESTS=0 (worker.c): its children never
  * end on their own, and the limit computed here, per instance, applies to the whole group as N
- * times it (retire_if_due). */
+ * times it (over_requests). */
 static void update_limits(pool_t *p) {
     bool found;
     unsigned php = process_env_number(p, "PHP_FCGI_MAX_REQUESTS", &found);
     if (!found && pool_policy_is_php_cgi(p->app.full_path)) php = POOL_PHP_CGI_DEFAULT_MAX_REQUESTS;
     p->request_limit = pool_policy_request_limit(p->app.instance_max_requests, php);
     /* minInstances: the automatic limit never goes below the processes kept started */
-    autotune_set_step(&p->at, pool_group_size(p));
     autotune_set_min(&p->at, p->app.min_instances);
-    autotune_set_step(&p->at, pool_group_size(p)); /* a minimum between groups: the next one */
+    /* after the minimum: a minimum between two multiples of N is raised to the next one */
+    autotune_set_step(&p->at, pool_group_size(p));
     if (p->app.max_instances == 0) p->auto_limit = p->at.limit;
     p->limit = effective_limit(p);
 }
@@ -561,10 +561,6 @@ void pool_on_worker_connect_failed(worker_t *wk) {
 
 static void describe_exit(char *out, size_t size, int64_t status, int sig);
 
-/* Logged once the process is gone and no longer leased (settle_exit): only then is it known
- * whether a request it had was completed, so an exit right after an answer (php-cgi after
- * PHP_FCGI_MAX_REQUESTS) is told apart from one in the middle of a request, whichever of the
- * exit and the end of the lease the loop sees first. */
 /* Requests the members of a prefork group completed, together. */
 static uint64_t group_completed(const pool_t *p, unsigned group) {
     uint64_t n = 0;
@@ -573,6 +569,10 @@ static uint64_t group_completed(const pool_t *p, unsigned group) {
     return n;
 }
 
+/* Logged once the process is gone and no longer leased (settle_exit): only then is it known
+ * whether a request it had was completed, so an exit right after an answer (php-cgi after
+ * PHP_FCGI_MAX_REQUESTS) is told apart from one in the middle of a request, whichever of the
+ * exit and the end of the lease the loop sees first. */
 static void log_exit(const worker_t *wk) {
     char how[80];
     describe_exit(how, sizeof(how), wk->exit_status, wk->exit_signal);
@@ -838,6 +838,7 @@ static bool over_memory(pool_t *p, worker_t *wk, char *why, size_t size) {
 /* Is the process (with preforkChildren: the group) due for recycling by its request count? */
 static bool over_requests(const pool_t *p, const worker_t *wk) {
     if (!wk->group) return pool_policy_recycle_after(wk->completed, p->request_limit);
+    if (p->request_limit == 0) return false; /* never: no need to sum the group's members */
     return pool_policy_recycle_after(group_completed(p, wk->group),
                                      pool_policy_group_request_limit(p->request_limit,
                                                                      pool_group_size(p)));
@@ -1081,14 +1082,12 @@ void pool_free(pool_t *p) {
 
 /* ---- maxInstances = 0: measure, then let the controller decide (autotune.h) ---- */
 
-/* CPU and run-queue time of a process and, for a prefork group, of its children now (a child
+/* CPU and run-queue time of a process and, for a prefork group, of its children `kids` now (a child
  * that ended since the last reading takes its time with it: the sum may fall, and the interval
  * then counts nothing for the group rather than a wrapped value). */
-static bool group_sched(const worker_t *wk, uint64_t *cpu, uint64_t *runq) {
+static bool group_sched(const worker_t *wk, const pid_t *kids, size_t nk, uint64_t *cpu,
+                        uint64_t *runq) {
     if (!procstat_sched(wk->pid, cpu, runq)) return false;
-    if (!wk->group) return true;
-    pid_t kids[POOL_CHILDREN_MAX];
-    size_t nk = procstat_children(wk->pid, kids, POOL_CHILDREN_MAX);
     for (size_t i = 0; i < nk; i++) {
         uint64_t c, q;
         if (!procstat_sched(kids[i], &c, &q)) continue;
@@ -1107,16 +1106,15 @@ static void measure_processes(pool_t *p, uint64_t interval_ms, autotune_sample_t
     for (worker_t *wk = p->workers; wk; wk = wk->next) {
         if (!wk->alive || wk->pid <= 0 || wk->slot) continue;
         uint64_t c, q, rss, priv;
-        if (wk->group) { /* a prefork group: its children do the work, each is an instance */
-            pid_t kids[POOL_CHILDREN_MAX];
-            size_t nk = procstat_children(wk->pid, kids, POOL_CHILDREN_MAX);
-            for (size_t i = 0; i < nk; i++) {
-                if (!procstat_rss(kids[i], &rss, &priv)) continue;
-                priv_sum += priv;
-                n_rss++;
-            }
+        /* a prefork group: its children do the work, each is an instance */
+        pid_t kids[POOL_CHILDREN_MAX];
+        size_t nk = wk->group ? procstat_children(wk->pid, kids, POOL_CHILDREN_MAX) : 0;
+        for (size_t i = 0; i < nk; i++) {
+            if (!procstat_rss(kids[i], &rss, &priv)) continue;
+            priv_sum += priv;
+            n_rss++;
         }
-        if (group_sched(wk, &c, &q)) {
+        if (group_sched(wk, kids, nk, &c, &q)) {
             any = true;
             /* a process started during the interval: all it used belongs to the interval */
             uint64_t c0 = wk->sched_seen ? wk->cpu_ns : 0, q0 = wk->sched_seen ? wk->runq_ns : 0;

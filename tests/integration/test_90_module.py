@@ -168,7 +168,8 @@ def test_min_instances_above_max_instances_is_an_error_at_its_line(tmp_path):
     cp = check_config(tmp_path, "[fastcgi:a]\nfullPath = /bin/cat\nmaxInstances = 2\n"
                       "minInstances = 3\n")
     assert cp.returncode == 1
-    assert re.search(r"t\.conf:6: minInstances: 3 is above maxInstances", cp.stderr), cp.stderr
+    assert re.search(r"t\.conf:6: minInstances \(3\) is above maxInstances \(2\)",
+                     cp.stderr), cp.stderr
     cp = check_config(tmp_path, "[fastcgi:a]\nfullPath = /bin/cat\nminInstances = 10001\n"
                       "maxConcurrentStarts = 0\n")
     assert cp.returncode == 1

@@ -1244,7 +1244,7 @@ static void test_set_live(void **state) {
     /* minInstances at most a non-zero maxInstances, from either side; refused changes undone */
     assert_int_equal(cfg_app_set_live(a, "minInstances", "18", err, sizeof(err)), -1);
     assert_string_equal(err, "minInstances: '18' refused: minInstances (18) is above "
-                             "maxInstances: at most maxInstances processes may run (17)");
+                             "maxInstances (17): at most maxInstances processes may run");
     assert_int_equal(a->min_instances, 3);
     assert_int_equal(cfg_app_set_live(a, "maxInstances", "2", err, sizeof(err)), -1);
     assert_int_equal(a->max_instances, 17);
