@@ -52,12 +52,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         free(path);
         return 0;
     }
+    path[dlen] = '\0';
     unsigned count = 0;
     rewrite_io_t io;
-    rewrite_io_init(&io, &count);
-    buf_append(&io.path, path, dlen);
-    if (qm) buf_append(&io.query, qm + 1, size - plen - 1);
-    io.has_query = qm != NULL;
+    rewrite_io_init(&io, &count, path, dlen, qm ? (const char *)qm + 1 : NULL,
+                    qm ? size - plen - 1 : 0);
     rewrite_outcome_t out = rewrite_run(cfg, &cfg->sites[0], &io, probe, NULL);
     CHECK(out != REWRITE_LOOP);
     if (out == REWRITE_DONE) {

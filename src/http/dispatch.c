@@ -142,10 +142,8 @@ static bool run_rewrites(request_t *r) {
     const cfg_site_t *site = r->site->cfg;
     if (site->n_rewrites == 0) return true;
     rewrite_io_t io;
-    rewrite_io_init(&io, &r->reroutes);
-    buf_append(&io.path, r->path, r->path_len);
-    if (r->has_query) buf_append(&io.query, r->query.p, r->query.len);
-    io.has_query = r->has_query;
+    rewrite_io_init(&io, &r->reroutes, r->path, r->path_len, r->has_query ? r->query.p : NULL,
+                    r->query.len);
     rewrite_outcome_t out = rewrite_run(r->gen->cfg, site, &io, probe_cb, r);
     bool go_on = true;
     switch (out) {

@@ -7,14 +7,21 @@
 #include <string.h>
 
 #include "http/path.h"
+#include "util/str.h"
 #include "util/xalloc.h"
 
-void rewrite_io_init(rewrite_io_t *io, unsigned *count) {
+void rewrite_io_init(rewrite_io_t *io, unsigned *count, const char *path, size_t path_len,
+                     const char *query, size_t query_len) {
     memset(io, 0, sizeof(*io));
     buf_init(&io->path);
     buf_init(&io->query);
     buf_init(&io->location);
     io->count = count;
+    io->in_path = path;
+    io->in_path_len = path_len;
+    io->in_query = query;
+    io->in_query_len = query ? query_len : 0;
+    io->has_query = query != NULL;
 }
 
 void rewrite_io_dispose(rewrite_io_t *io) {
@@ -89,10 +96,17 @@ static int set_path(rewrite_io_t *io, const char *p, size_t n) {
     return rc;
 }
 
+/* The query as it stands: a rule's, else the client's. */
+static str_t cur_query(const rewrite_io_t *io) {
+    if (io->query_set) return str_make(io->query.data, io->query.len);
+    return str_make(io->in_query, io->in_query_len);
+}
+
 static void append_client_query(buf_t *b, const rewrite_io_t *io, bool have_q) {
-    if (!io->has_query || io->query.len == 0) return;
+    str_t q = cur_query(io);
+    if (!io->has_query || q.len == 0) return;
     buf_append(b, have_q ? "&" : "?", 1);
-    buf_append(b, io->query.data, io->query.len);
+    buf_append(b, q.p, q.len);
 }
 
 /* One match block for every call: the loop is single-threaded and a match's captures are used
@@ -108,24 +122,23 @@ rewrite_outcome_t rewrite_run(const cfg_t *cfg, const cfg_site_t *site, rewrite_
     rewrite_outcome_t out = REWRITE_NONE;
     buf_t res;
     buf_init(&res);
+    /* The path the rules see: the client's (borrowed) until a rule rewrites it into io->path. */
+    const char *cur = io->in_path;
+    size_t cur_len = io->in_path_len;
     /* The path's UTF-8 is checked once, not by every pattern (PCRE2_NO_UTF_CHECK); a path that is
      * not UTF-8 matches no pattern, as PCRE2 would have it. */
     int utf = -1;
     for (size_t k = 0; k < site->n_rewrites; k++) {
         const cfg_rewrite_t *rw = &cfg->rewrites[site->rewrites[k]];
-        if (rw->prefix && (io->path.len < rw->prefix_len ||
-                           memcmp(io->path.data, rw->prefix, rw->prefix_len) != 0))
+        if (rw->prefix && (cur_len < rw->prefix_len || memcmp(cur, rw->prefix, rw->prefix_len) != 0))
             continue; /* cannot match: the pattern does not run */
-        if (utf < 0) utf = utf8_valid((const unsigned char *)io->path.data, io->path.len);
+        if (utf < 0) utf = utf8_valid((const unsigned char *)cur, cur_len);
         if (!utf) continue;
         pcre2_match_data *md = match_data();
-        buf_append(&io->path, "", 1); /* NUL-terminate for the probes */
-        io->path.len--;
-        int rc = pcre2_match(rw->re, (PCRE2_SPTR)io->path.data, io->path.len, 0, PCRE2_NO_UTF_CHECK,
-                             md, NULL);
+        int rc = pcre2_match(rw->re, (PCRE2_SPTR)cur, cur_len, 0, PCRE2_NO_UTF_CHECK, md, NULL);
         if (rc < 0) continue; /* no match (or a match limit hit: treated as no match) */
         if ((rw->unless_file || rw->unless_dir) && probe) {
-            int is = probe(arg, io->path.data);
+            int is = probe(arg, cur);
             if ((rw->unless_file && (is & REWRITE_IS_FILE)) ||
                 (rw->unless_dir && (is & REWRITE_IS_DIR)))
                 continue;
@@ -138,7 +151,7 @@ rewrite_outcome_t rewrite_run(const cfg_t *cfg, const cfg_site_t *site, rewrite_
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
         res.len = 0;
         size_t qpos;
-        expand(rw->to, io->path.data, ov, pairs, rw->redirect != 0, &res, &qpos);
+        expand(rw->to, cur, ov, pairs, rw->redirect != 0, &res, &qpos);
         if (rw->redirect) {
             io->location.len = 0;
             buf_append(&io->location, res.data, res.len);
@@ -155,6 +168,7 @@ rewrite_outcome_t rewrite_run(const cfg_t *cfg, const cfg_site_t *site, rewrite_
             append_client_query(&q, io, true);
             io->query.len = 0;
             buf_append(&io->query, q.data ? q.data : "", q.len);
+            io->query_set = true;
             io->has_query = true;
             buf_dispose(&q);
         }
@@ -164,12 +178,18 @@ rewrite_outcome_t rewrite_run(const cfg_t *cfg, const cfg_site_t *site, rewrite_
             out = REWRITE_BAD;
             break;
         }
+        cur = io->path.data;
+        cur_len = io->path.len;
         out = REWRITE_DONE;
         utf = -1; /* a new path: checked again if a pattern runs on it */
         if (rw->last) break;
     }
     buf_dispose(&res);
-    buf_append(&io->query, "", 1);
-    io->query.len--;
+    if (out == REWRITE_DONE) {
+        if (!io->query_set && io->in_query_len)
+            buf_append(&io->query, io->in_query, io->in_query_len);
+        buf_append(&io->query, "", 1);
+        io->query.len--;
+    }
     return out;
 }

@@ -33,15 +33,23 @@ typedef enum rewrite_outcome {
 typedef int (*rewrite_probe_fn)(void *arg, const char *path);
 
 typedef struct rewrite_io {
-    buf_t path;          /* in/out: the decoded path (NUL-terminated) */
-    buf_t query;         /* in/out: the query string (NUL-terminated; empty = none) */
-    bool has_query;
+    const char *in_path; /* in: the decoded path (NUL-terminated), borrowed: copied only when a
+                          * rule applies, so that a request no rule changes costs no allocation */
+    size_t in_path_len;
+    const char *in_query; /* in: the client's query string (borrowed), when has_query */
+    size_t in_query_len;
+    bool has_query;      /* in/out */
+    buf_t path;          /* out, REWRITE_DONE: the new decoded path (NUL-terminated) */
+    buf_t query;         /* out, REWRITE_DONE: the query string (NUL-terminated; empty = none) */
+    bool query_set;      /* a rule has set the query (else it is the client's) */
     unsigned *count;     /* in/out: rewrites so far for the request */
     int status;          /* REWRITE_REDIRECT: 301/302/307/308; REWRITE_BAD: 400/403 */
     buf_t location;      /* REWRITE_REDIRECT: the Location value */
 } rewrite_io_t;
 
-void rewrite_io_init(rewrite_io_t *io, unsigned *count);
+/* `path` and `query` are borrowed for the life of `io`; `query` NULL when the request has none. */
+void rewrite_io_init(rewrite_io_t *io, unsigned *count, const char *path, size_t path_len,
+                     const char *query, size_t query_len);
 void rewrite_io_dispose(rewrite_io_t *io);
 
 rewrite_outcome_t rewrite_run(const cfg_t *cfg, const cfg_site_t *site, rewrite_io_t *io,

@@ -44,14 +44,16 @@ typedef struct result {
 static result_t run(const cfg_t *cfg, const char *path, const char *query, unsigned count) {
     result_t res = {.count = count};
     rewrite_io_t io;
-    rewrite_io_init(&io, &res.count);
-    buf_append(&io.path, path, strlen(path));
-    if (query) buf_append(&io.query, query, strlen(query));
-    io.has_query = query != NULL;
+    rewrite_io_init(&io, &res.count, path, strlen(path), query, query ? strlen(query) : 0);
     res.out = rewrite_run(cfg, &cfg->sites[0], &io, probe, NULL);
-    snprintf(res.path, sizeof(res.path), "%.*s", (int)io.path.len, io.path.data ? io.path.data : "");
-    snprintf(res.query, sizeof(res.query), "%.*s", (int)io.query.len,
-             io.query.data ? io.query.data : "");
+    if (res.out == REWRITE_DONE) {
+        snprintf(res.path, sizeof(res.path), "%.*s", (int)io.path.len, io.path.data);
+        snprintf(res.query, sizeof(res.query), "%.*s", (int)io.query.len, io.query.data);
+    } else { /* untouched: the request keeps its own */
+        assert_int_equal(io.path.len, 0);
+        snprintf(res.path, sizeof(res.path), "%s", path);
+        snprintf(res.query, sizeof(res.query), "%s", query ? query : "");
+    }
     snprintf(res.location, sizeof(res.location), "%.*s", (int)io.location.len,
              io.location.data ? io.location.data : "");
     res.has_query = io.has_query;
