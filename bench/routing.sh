@@ -165,12 +165,19 @@ for s in "${servers[@]}"; do
     done
 done | tee "$TMP/warm.txt" >&2
 
+# One bench.py round at a time, plain and routed swapping places every round (a fixed order biased
+# the first runs' figures by a few per cent on this machine), so that each round gives a paired
+# routed ÷ plain ratio measured minutes apart at most: the table shows the median of those ratios.
 for page in $PAGES; do
-    targets=(); for s in "${servers[@]}"; do targets+=("${s%%=*}=http://127.0.0.1:${s#*=}/$page"); done
     for c in $CONNS; do
-        log "$page: bench.py -d $D -r $R -c $c (about $((D * R * ${#targets[@]})) s)"
-        "$ANCHORS/bench.py" -d "$D" -r "$R" -c "$c" "${targets[@]}" | tee "$TMP/$page-c$c.txt"
-        [ "${PIPESTATUS[0]}" = 0 ] || die "bench.py failed for $page at -c $c"
+        log "$page: $R rounds of bench.py -d $D -r 1 -c $c (about $((D * R * ${#servers[@]})) s)"
+        for round in $(seq "$R"); do
+            if [ $((round % 2)) = 1 ]; then order=("${servers[@]}")
+            else order=("${servers[1]}" "${servers[0]}" "${servers[@]:2}"); fi
+            targets=(); for s in "${order[@]}"; do targets+=("${s%%=*}=http://127.0.0.1:${s#*=}/$page"); done
+            "$ANCHORS/bench.py" -d "$D" -r 1 -c "$c" "${targets[@]}" | sed "s/^/$round /" ||
+                die "bench.py failed for $page at -c $c"
+        done | tee "$TMP/$page-c$c.txt"
     done
 done
 
@@ -181,7 +188,9 @@ done
 TCK=$(getconf CLK_TCK)
 for page in $PAGES; do
     for i in $(seq "$R"); do
-        for s in "${servers[@]:0:2}"; do # plain and routed
+        pair=("${servers[@]:0:2}") # plain and routed, swapping places every round
+        [ $((i % 2)) = 0 ] && pair=("${servers[1]}" "${servers[0]}")
+        for s in "${pair[@]}"; do
             t0=$(cpu_ticks "$ROUTED_PID")
             n=$(wrk -t1 -c16 -d"${D}s" "http://127.0.0.1:${s#*=}/$page" | awk '/requests in/ {print $1}')
             t1=$(cpu_ticks "$ROUTED_PID")
@@ -195,35 +204,40 @@ done | tee "$TMP/cpu.txt" >&2
     echo "## Routing cost: 3 sites, 10 rewrite rules, 5 header rules (bench/routing.sh)"
     echo
     echo "$INFO  "
-    echo "wrk -t1 through anchors/bench.py -d $D -r $R: median req/s and median p99 of $R interleaved" \
-         "rounds of ${D} s. plain and routed are two listeners of one server ($FCGIHOST_BIN, $(git -C "$TOP" rev-parse --short HEAD 2>/dev/null))" \
+    echo "wrk -t1 through anchors/bench.py -d $D -r 1, $R rounds of ${D} s per server, plain and routed" \
+         "swapping places every round: median req/s, median p99, and the median of the $R paired" \
+         "routed ÷ plain ratios. plain and routed are two listeners of one server ($FCGIHOST_BIN, $(git -C "$TOP" rev-parse --short HEAD 2>/dev/null))" \
          "sharing its applications (as bench/fastcgi.sh: $N processes each, accessLog off): plain is a" \
          "site of its own without rules; routed goes through the 3 sites (an exact-name and a wildcard" \
          "miss, then the default site), 10 rewrite rules and 5 header rules of the script, none of" \
          "which changes the answer. nginx (1 worker, php-fpm pm static $N) is the anchor."
     echo
     python3 - "$TMP" "$PAGES" $CONNS <<'PY'
-import re, sys
+import re, statistics, sys
 tmp, pages, conns = sys.argv[1], sys.argv[2].split(), sys.argv[3:]
-line = re.compile(r"^(\S+)\s+(\d+) req/s\s+p99\s+([\d.na]+) ms.*non2xx (\d+)\s*(.*)$")
-print("| page | -c | plain req/s | routed req/s | **routed ÷ plain** | plain ÷ nginx | routed ÷ nginx | p99 ms plain / routed | non-2xx |")
+line = re.compile(r"^(\d+) (\S+)\s+(\d+) req/s\s+p99\s+([\d.na]+) ms.*non2xx (\d+)\s*(.*)$")
+print("| page | -c | plain req/s | routed req/s | **routed ÷ plain** (median of rounds) | plain ÷ nginx | routed ÷ nginx | p99 ms plain / routed | non-2xx |")
 print("|---|---:|---:|---:|---:|---:|---:|---|---:|")
 worst = None
 for page in pages:
     for c in conns:
-        rows = {m.group(1): m.groups() for m in map(line.match, open(f"{tmp}/{page}-c{c}.txt")) if m}
-        p, r, n = (float(rows[k][1]) for k in ("plain", "routed", "nginx"))
-        ratio = r / p
+        runs = {}  # server -> {round: (req/s, p99, non-2xx)}
+        for m in map(line.match, open(f"{tmp}/{page}-c{c}.txt")):
+            if m:
+                runs.setdefault(m.group(2), {})[int(m.group(1))] = (float(m.group(3)), float(m.group(4)), int(m.group(5)))
+        med = lambda k, i: statistics.median(v[i] for v in runs[k].values())
+        p, r, n = (med(k, 0) for k in ("plain", "routed", "nginx"))
+        ratio = statistics.median(runs["routed"][i][0] / runs["plain"][i][0] for i in runs["plain"] if i in runs["routed"])
         worst = ratio if worst is None else min(worst, ratio)
-        bad = sum(int(rows[k][3]) for k in rows)
+        bad = sum(v[2] for k in runs for v in runs[k].values())
         print(f"| {page} | {c} | {p:.0f} | {r:.0f} | **{ratio:.3f}** | {p / n:.2f} | {r / n:.2f} "
-              f"| {rows['plain'][2]} / {rows['routed'][2]} | {bad} |")
+              f"| {med('plain', 1):.2f} / {med('routed', 1):.2f} | {bad} |")
 print()
 print(f"Lowest routed ÷ plain: **{worst:.3f}** (Done means: at least 0.97).")
 PY
     echo
     echo "The server process's CPU time per request (utime + stime of /proc/PID/stat around wrk -t1 -c16" \
-         "-d $D, $R rounds alternating plain and routed; median), which does not depend on how the" \
+         "-d $D, $R rounds, plain and routed swapping places every round; median), which does not depend on how the" \
          "kernel shares the cores between wrk, the server and the application processes:"
     echo
     python3 - "$TMP/cpu.txt" "$PAGES" "$TCK" <<'PY'
@@ -240,7 +254,7 @@ for page in pages:
     print(f"| {page} | {p:.2f} | {r:.2f} | **{r / p:.3f}** |")
 PY
     echo
-    echo '<details><summary>raw bench.py output and warm-up</summary>'
+    echo '<details><summary>raw bench.py output (round server ...) and warm-up</summary>'
     echo
     for page in $PAGES; do for c in $CONNS; do
         echo '```'; echo "$page -c $c"; cat "$TMP/$page-c$c.txt"; echo '```'

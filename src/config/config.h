@@ -242,6 +242,7 @@ typedef struct cfg_rewrite {
     char *name;
     char *match;                 /* the PCRE2 pattern as written */
     void *re;                    /* pcre2_code *, compiled (with JIT when available) at load */
+    bool jit;                    /* re has JIT code: matched through pcre2_jit_match */
     char *prefix;                /* a literal every match starts with ("/wiki/" for ^/wiki/(.*)),
                                     compared before the pattern runs; NULL when none is known */
     size_t prefix_len;

@@ -318,7 +318,7 @@ int cfg_set_regex(const cfg_key_t *key, void *obj, const char *value, cfg_setctx
         pcre2_get_error_message(err, msg, sizeof(msg));
         return cfg_fail(ctx, "'%s': %s at offset %zu", value, (const char *)msg, (size_t)off);
     }
-    (void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* fails only without JIT support */
+    rw->jit = pcre2_jit_compile(re, PCRE2_JIT_COMPLETE) == 0; /* fails only without JIT support */
     if (rw->re) pcre2_code_free(rw->re);
     rw->re = re;
     free(rw->match);

@@ -130,12 +130,18 @@ rewrite_outcome_t rewrite_run(const cfg_t *cfg, const cfg_site_t *site, rewrite_
     int utf = -1;
     for (size_t k = 0; k < site->n_rewrites; k++) {
         const cfg_rewrite_t *rw = &cfg->rewrites[site->rewrites[k]];
-        if (rw->prefix && (cur_len < rw->prefix_len || memcmp(cur, rw->prefix, rw->prefix_len) != 0))
-            continue; /* cannot match: the pattern does not run */
+        if (rw->prefix && (cur_len < rw->prefix_len || cur[rw->prefix_len - 1] !=
+                           rw->prefix[rw->prefix_len - 1] ||
+                           memcmp(cur, rw->prefix, rw->prefix_len) != 0))
+            continue; /* cannot match: the pattern does not run (its last byte compared first) */
         if (utf < 0) utf = utf8_valid((const unsigned char *)cur, cur_len);
         if (!utf) continue;
         pcre2_match_data *md = match_data();
-        int rc = pcre2_match(rw->re, (PCRE2_SPTR)cur, cur_len, 0, PCRE2_NO_UTF_CHECK, md, NULL);
+        /* pcre2_jit_match: the JIT code without pcre2_match's argument checks (same results) */
+        int rc = rw->jit ? pcre2_jit_match(rw->re, (PCRE2_SPTR)cur, cur_len, 0, PCRE2_NO_UTF_CHECK,
+                                           md, NULL)
+                         : pcre2_match(rw->re, (PCRE2_SPTR)cur, cur_len, 0, PCRE2_NO_UTF_CHECK, md,
+                                       NULL);
         if (rc < 0) continue; /* no match (or a match limit hit: treated as no match) */
         if ((rw->unless_file || rw->unless_dir) && probe) {
             int is = probe(arg, cur);

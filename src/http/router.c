@@ -2,7 +2,6 @@
 
 #include <fnmatch.h>
 #include <string.h>
-#include <strings.h>
 
 static bool verb_allowed(const cfg_handler_t *h, str_t method) {
     if (h->any_verb) return true;
@@ -24,6 +23,18 @@ static bool match_prefix(const char *prefix, const char *path, size_t len, size_
     return true;
 }
 
+/* ASCII case-insensitive equality of n bytes, from the last: a suffix such as ".css" against
+ * ".txt" fails on its first comparison (no call, no locale). */
+static bool suffix_eq(const char *s, const char *suffix, size_t n) {
+    while (n--) {
+        unsigned char x = (unsigned char)s[n], y = (unsigned char)suffix[n];
+        if (x == y) continue;
+        x |= 0x20; /* letters differing only in case */
+        if (x != (y | 0x20) || x < 'a' || x > 'z') return false;
+    }
+    return true;
+}
+
 static bool match_segments(const char *pattern, const char *path, size_t len, size_t *script_len) {
     char seg[256];
     size_t start = 1;
@@ -35,7 +46,7 @@ static bool match_segments(const char *pattern, const char *path, size_t len, si
         if (i < len && path[i] != '/') continue;
         size_t n = i - start;
         if (suffix && n > 0 && n < sizeof(seg)) {
-            if (n >= slen && strncasecmp(path + i - slen, suffix, slen) == 0) {
+            if (n >= slen && suffix_eq(path + i - slen, suffix, slen)) {
                 *script_len = i;
                 return true;
             }

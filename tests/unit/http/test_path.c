@@ -125,6 +125,10 @@ static void test_router(void **state) {
         {__LINE__, "/a/b.php/x/y", "GET", 0, 8},
         {__LINE__, "/upload/x.jpg/y.php", "GET", 0, 19},  /* never x.jpg */
         {__LINE__, "/X.PHP", "GET", 0, 6},                /* case-insensitive, as IIS */
+        {__LINE__, "/x.pHp", "GET", 0, 6},
+        {__LINE__, "/x.qhp", "GET", -1, 0},
+        {__LINE__, "/x.php", "POST", 0, 6},
+        {__LINE__, "/php", "GET", -1, 0},                 /* shorter than the suffix */
         {__LINE__, "/a.php.txt", "GET", -1, 0},
         {__LINE__, "/api", "GET", 1, 4},
         {__LINE__, "/api/users/7", "GET", 1, 4},
