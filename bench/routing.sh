@@ -181,6 +181,23 @@ for page in $PAGES; do
     done
 done
 
+# plain and routed at the same time: two wrk -t1 -c8, one per listener, for D s, R rounds. Both
+# share the same moments of the machine (a 5 s run alone moves by ±15 % from one run to the next
+# here), and the server's loop serves both: routed gets fewer requests through exactly to the
+# extent that its requests cost the server more.
+for page in $PAGES; do
+    for i in $(seq "$R"); do
+        wrk -t1 -c8 -d"${D}s" "http://127.0.0.1:$PORT/$page" >"$TMP/cc-plain.txt" 2>&1 &
+        wp=$!
+        wrk -t1 -c8 -d"${D}s" "http://127.0.0.1:$((PORT + 1))/$page" >"$TMP/cc-routed.txt" 2>&1
+        wait "$wp"
+        p=$(awk '/requests in/ {print $1}' "$TMP/cc-plain.txt")
+        r=$(awk '/requests in/ {print $1}' "$TMP/cc-routed.txt")
+        [ "${p:-0}" -gt 0 ] && [ "${r:-0}" -gt 0 ] || die "wrk answered no request for $page (concurrent)"
+        echo "$page $p $r"
+    done
+done | tee "$TMP/concurrent.txt" >&2
+
 # The server's own CPU time per request, plain and routed in alternation (what routing adds is
 # work of the server process; its throughput with FastCGI also depends on how the kernel schedules
 # wrk, the server and 4 application processes on the machine's cores, which moves req/s by several
@@ -254,6 +271,22 @@ for page in pages:
     print(f"| {page} | {p:.2f} | {r:.2f} | **{r / p:.3f}** |")
 PY
     echo
+    echo "plain and routed at the same time (one wrk -t1 -c8 per listener for $D s, $R rounds; what" \
+         "each got through while both ran): the most direct measure of what routing costs, as both" \
+         "share the same moments of the machine:"
+    echo
+    python3 - "$TMP/concurrent.txt" "$PAGES" <<'PY'
+import statistics, sys
+rows, pages = [l.split() for l in open(sys.argv[1]) if l.strip()], sys.argv[2].split()
+print("| page | plain requests | routed requests | **routed ÷ plain** (median of rounds) | lowest / highest round |")
+print("|---|---:|---:|---:|---|")
+for page in pages:
+    rs = [(int(p), int(r)) for pg, p, r in rows if pg == page]
+    ratios = [r / p for p, r in rs]
+    print(f"| {page} | {statistics.median(p for p, _ in rs):.0f} | {statistics.median(r for _, r in rs):.0f} "
+          f"| **{statistics.median(ratios):.3f}** | {min(ratios):.3f} / {max(ratios):.3f} |")
+PY
+    echo
     echo '<details><summary>raw bench.py output (round server ...) and warm-up</summary>'
     echo
     for page in $PAGES; do for c in $CONNS; do
@@ -261,6 +294,7 @@ PY
     done; done
     echo '```'; echo "warm-up: server url requests non-2xx"; cat "$TMP/warm.txt"; echo '```'
     echo '```'; echo "CPU per request: listener page requests ticks"; cat "$TMP/cpu.txt"; echo '```'
+    echo '```'; echo "concurrent: page plain-requests routed-requests"; cat "$TMP/concurrent.txt"; echo '```'
     echo '</details>'
 } | results_section routing
 log "wrote the 'routing' section of $RESULTS"
