@@ -26,12 +26,8 @@ static bool match_prefix(const char *prefix, const char *path, size_t len, size_
 /* ASCII case-insensitive equality of n bytes, from the last: a suffix such as ".css" against
  * ".txt" fails on its first comparison (no call, no locale). */
 static bool suffix_eq(const char *s, const char *suffix, size_t n) {
-    while (n--) {
-        unsigned char x = (unsigned char)s[n], y = (unsigned char)suffix[n];
-        if (x == y) continue;
-        x |= 0x20; /* letters differing only in case */
-        if (x != (y | 0x20) || x < 'a' || x > 'z') return false;
-    }
+    while (n--)
+        if (ascii_lower(s[n]) != ascii_lower(suffix[n])) return false;
     return true;
 }
 
