@@ -15,6 +15,7 @@
 #include "http/request_int.h"
 #include "http/site.h"
 #include "util/log.h"
+#include "util/str.h"
 #include "util/xalloc.h"
 
 #define MAX_HEADERS 256
@@ -55,7 +56,9 @@ typedef struct h2_stream {
     /* The request head, gathered from HEADERS/CONTINUATION */
     buf_t fields;          /* "name: value\r\n" for the regular fields */
     buf_t cookie;          /* cookie crumbs joined with "; " (RFC 9113 §8.2.3) */
-    char *method, *path, *authority;
+    buf_t pseudo;          /* :method, :path and :authority, each NUL-terminated */
+    buf_t resp;            /* the response head that HEADERS refers to (see submit_head) */
+    int method_at, path_at, authority_at; /* their offsets in pseudo, or -1 */
     size_t head_bytes;
     int refuse;            /* a status to answer instead of starting a request (431) */
     bool started;          /* the request head was complete: later HEADERS are trailers */
@@ -102,6 +105,86 @@ int h2_preface(const char *p, size_t n) {
 
 /* ---- pieces and streams ---- */
 
+/* Streams and pieces let go of are kept for the next ones (a stream's buffers keep their room):
+ * at 32 streams per connection a request would otherwise cost a dozen mallocs here alone. The
+ * loop is single-threaded. */
+#define CACHE_MAX 256u
+#define CACHED_BUF_MAX 4096u /* a buffer that grew past this is given back */
+static h2_stream_t *stream_cache;
+static piece_t *piece_cache;
+static unsigned stream_cached, piece_cached;
+
+static piece_t *piece_new(void) {
+    piece_t *p = piece_cache;
+    if (p == NULL) return xcalloc(1, sizeof(*p));
+    piece_cache = p->next;
+    piece_cached--;
+    memset(p, 0, sizeof(*p));
+    return p;
+}
+
+static void piece_free(piece_t *p) {
+    if (piece_cached >= CACHE_MAX) {
+        free(p);
+        return;
+    }
+    p->next = piece_cache;
+    piece_cache = p;
+    piece_cached++;
+}
+
+static void buf_keep(buf_t *b) {
+    if (b->cap > CACHED_BUF_MAX) buf_dispose(b);
+    b->len = 0;
+}
+
+static h2_stream_t *stream_new(void) {
+    h2_stream_t *st = stream_cache;
+    if (st == NULL) {
+        st = xcalloc(1, sizeof(*st));
+        buf_init(&st->fields);
+        buf_init(&st->cookie);
+        buf_init(&st->pseudo);
+        buf_init(&st->resp);
+        buf_init(&st->in);
+    } else {
+        stream_cache = st->next;
+        stream_cached--;
+        buf_t keep[5] = {st->fields, st->cookie, st->pseudo, st->resp, st->in};
+        memset(st, 0, sizeof(*st));
+        st->fields = keep[0], st->cookie = keep[1], st->pseudo = keep[2], st->resp = keep[3];
+        st->in = keep[4];
+    }
+    st->method_at = st->path_at = st->authority_at = -1;
+    st->out_tail = &st->out;
+    return st;
+}
+
+static void stream_free(h2_stream_t *st) {
+    if (stream_cached >= CACHE_MAX) {
+        buf_dispose(&st->fields);
+        buf_dispose(&st->cookie);
+        buf_dispose(&st->pseudo);
+        buf_dispose(&st->resp);
+        buf_dispose(&st->in);
+        free(st);
+        return;
+    }
+    buf_keep(&st->fields);
+    buf_keep(&st->cookie);
+    buf_keep(&st->pseudo);
+    buf_keep(&st->resp);
+    buf_keep(&st->in);
+    st->next = stream_cache;
+    stream_cache = st;
+    stream_cached++;
+}
+
+/* A pseudo-header field's value, or NULL when the client sent none. */
+static const char *pseudo(const h2_stream_t *st, int at) {
+    return at < 0 ? NULL : st->pseudo.data + at;
+}
+
 static void piece_done(h2_conn_t *h, piece_t *p, int status) {
     p->status = status;
     p->next = NULL;
@@ -122,18 +205,8 @@ static void run_done(h2_conn_t *h) {
             p->r->pending_writes--;
             request_unref(p->r);
         }
-        free(p);
+        piece_free(p);
     }
-}
-
-static void stream_free(h2_stream_t *st) {
-    buf_dispose(&st->fields);
-    buf_dispose(&st->cookie);
-    buf_dispose(&st->in);
-    free(st->method);
-    free(st->path);
-    free(st->authority);
-    free(st);
 }
 
 /* Free what nothing refers to any more (called from the top of our own passes). */
@@ -285,7 +358,7 @@ static void enqueue(h2_stream_t *st, request_t *r, const uv_buf_t *bufs, unsigne
                     resp_write_cb cb, void *ctx) {
     size_t total = 0;
     for (unsigned i = 0; i < n; i++) total += bufs[i].len;
-    piece_t *p = xcalloc(1, sizeof(*p));
+    piece_t *p = piece_new();
     p->r = r;
     if (r) {
         request_ref(r);
@@ -316,46 +389,65 @@ static void enqueue(h2_stream_t *st, request_t *r, const uv_buf_t *bufs, unsigne
     resume_output(st);
 }
 
-static bool skip_field(const char *name, size_t n) {
-    static const char *const hop[] = {"connection", "keep-alive", "transfer-encoding", "upgrade",
-                                      "proxy-connection"};
-    for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
-        if (strlen(hop[i]) == n && strncasecmp(hop[i], name, n) == 0) return true;
-    return false;
+static bool name_is(const char *name, size_t n, const char *lower, size_t ln) {
+    if (n != ln) return false;
+    for (size_t i = 0; i < n; i++)
+        if (ascii_lower(name[i]) != lower[i]) return false;
+    return true;
 }
 
-/* HEADERS from an HTTP/1.1-style head block ("HTTP/1.1 200 OK\r\nName: value\r\n...\r\n"). */
+/* Connection-specific fields, which HTTP/2 forbids (RFC 9113 §8.2.2). */
+static bool skip_field(const char *name, size_t n) {
+    switch (n) {
+    case 7: return name_is(name, n, "upgrade", 7);
+    case 10: return name_is(name, n, "connection", 10) || name_is(name, n, "keep-alive", 10);
+    case 16: return name_is(name, n, "proxy-connection", 16);
+    case 17: return name_is(name, n, "transfer-encoding", 17);
+    default: return false;
+    }
+}
+
+/* HEADERS from an HTTP/1.1-style head block ("HTTP/1.1 200 OK\r\nName: value\r\n...\r\n").
+ * The block is copied into the stream's `resp` buffer and its names lowered there: nghttp2 is
+ * given the fields without copying them (NO_COPY), as they stay in place until the stream is
+ * freed, and nghttp2 reads them only while it prepares the HEADERS frame of an open stream. A
+ * stream submits one head at most (`responded`). */
 static int submit_head(h2_stream_t *st, const char *head, size_t len, bool with_body) {
-    size_t cap = 8;
-    for (size_t i = 0; i < len; i++) cap += head[i] == '\n';
-    nghttp2_nv *nva = xmalloc(cap * sizeof(*nva));
-    char *lower = xmalloc(len + 1);
-    size_t nv = 0;
-    const char *end = head + len;
-    const char *eol = memchr(head, '\n', len);
-    char status[4] = "500";
-    if (len > 12 && memcmp(head, "HTTP/1.1 ", 9) == 0) memcpy(status, head + 9, 3);
-    nva[nv++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)status, 7, 3, NGHTTP2_NV_FLAG_NONE};
-    char *lp = lower;
-    for (const char *s = eol ? eol + 1 : end; s < end;) {
-        const char *e = memchr(s, '\n', (size_t)(end - s));
+    static nghttp2_nv nva_scratch[128]; /* nghttp2 copies the array: the loop is single-threaded */
+    const uint8_t nocopy = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
+    st->resp.len = 0;
+    buf_append(&st->resp, head, len);
+    char *h = st->resp.data, *end = h + len;
+    size_t cap = sizeof(nva_scratch) / sizeof(nva_scratch[0]), nv = 0;
+    nghttp2_nv *nva = nva_scratch;
+    const char *status = "500";
+    if (len > 12 && memcmp(h, "HTTP/1.1 ", 9) == 0) status = h + 9;
+    nva[nv++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)status, 7, 3, nocopy};
+    char *eol = memchr(h, '\n', len);
+    for (char *s = eol ? eol + 1 : end; s < end;) {
+        char *e = memchr(s, '\n', (size_t)(end - s));
         if (e == NULL) break;
-        const char *le = e > s && e[-1] == '\r' ? e - 1 : e;
-        const char *colon = memchr(s, ':', (size_t)(le - s));
+        char *le = e > s && e[-1] == '\r' ? e - 1 : e;
+        char *colon = memchr(s, ':', (size_t)(le - s));
         if (le > s && colon && colon > s && !skip_field(s, (size_t)(colon - s))) {
             size_t nl = (size_t)(colon - s);
-            for (size_t i = 0; i < nl; i++) lp[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] + 32 : s[i]);
-            const char *v = colon + 1;
+            for (size_t i = 0; i < nl; i++) s[i] = ascii_lower(s[i]);
+            char *v = colon + 1;
             while (v < le && (*v == ' ' || *v == '\t')) v++;
-            nva[nv++] = (nghttp2_nv){(uint8_t *)lp, (uint8_t *)v, nl, (size_t)(le - v), NGHTTP2_NV_FLAG_NONE};
-            lp += nl;
+            if (nv == cap) { /* a head of more than 127 fields */
+                cap *= 2;
+                nghttp2_nv *grown = xmalloc(cap * sizeof(*grown));
+                memcpy(grown, nva, nv * sizeof(*grown));
+                if (nva != nva_scratch) free(nva);
+                nva = grown;
+            }
+            nva[nv++] = (nghttp2_nv){(uint8_t *)s, (uint8_t *)v, nl, (size_t)(le - v), nocopy};
         }
         s = e + 1;
     }
     nghttp2_data_provider prd = {.source.ptr = st, .read_callback = read_body};
     int rc = nghttp2_submit_response(st->h->ng, st->id, nva, nv, with_body ? &prd : NULL);
-    free(nva);
-    free(lower);
+    if (nva != nva_scratch) free(nva);
     return rc;
 }
 
@@ -523,20 +615,24 @@ static void start_request(h2_stream_t *st, bool end_stream) {
         answer_simple(st, st->refuse);
         return;
     }
-    if (st->method == NULL || st->path == NULL) { /* nghttp2 refuses these; CONNECT has no :path */
-        answer_simple(st, st->method && strcmp(st->method, "CONNECT") == 0 ? 405 : 400);
+    const char *method = pseudo(st, st->method_at), *path = pseudo(st, st->path_at);
+    const char *authority = pseudo(st, st->authority_at);
+    if (method == NULL || path == NULL) { /* nghttp2 refuses these; CONNECT has no :path */
+        answer_simple(st, method && strcmp(method, "CONNECT") == 0 ? 405 : 400);
         return;
     }
-    /* The head as HTTP/1.1 would have it, checked by the same parser: one set of rules. */
-    buf_t t;
-    buf_init(&t);
-    buf_append_str(&t, st->method); /* no printf on the per-request path */
+    /* The head as HTTP/1.1 would have it, checked by the same parser: one set of rules. It is
+     * built in a scratch buffer (the loop is single-threaded): the request keeps its own copy. */
+    static buf_t head;
+    buf_t t = head;
+    t.len = 0;
+    buf_append_str(&t, method); /* no printf on the per-request path */
     buf_append(&t, " ", 1);
-    buf_append_str(&t, st->path);
+    buf_append_str(&t, path);
     buf_append(&t, " HTTP/1.1\r\n", 11);
-    if (st->authority) {
+    if (authority) {
         buf_append(&t, "host: ", 6);
-        buf_append_str(&t, st->authority);
+        buf_append_str(&t, authority);
         buf_append(&t, "\r\n", 2);
     }
     buf_append(&t, st->fields.data, st->fields.len);
@@ -550,7 +646,7 @@ static void start_request(h2_stream_t *st, bool end_stream) {
     http_request_t hr;
     int rc = http_parse_request(t.data, t.len, &hr, header_scratch, MAX_HEADERS, &lim);
     if (rc < 0) {
-        buf_dispose(&t);
+        head = t;
         answer_simple(st, rc == HTTP_PARSE_AGAIN ? 400 : -rc);
         return;
     }
@@ -559,12 +655,13 @@ static void start_request(h2_stream_t *st, bool end_stream) {
     const http_site_t *site = http_site_for(s->gen->sites, hr.host, c->listen_id);
     uint64_t max = site ? site->cfg->max_body_bytes : sc->site.max_body_bytes;
     if (max && hr.content_length > 0 && (uint64_t)hr.content_length > max) {
-        buf_dispose(&t);
+        head = t;
         answer_simple(st, 413);
         return;
     }
     request_t *r = conn_new_request(c, &hr, t.data, rc, site);
-    buf_dispose(&t);
+    head = t;
+    if (head.cap > 64u * 1024u) buf_dispose(&head); /* a rare large head: not kept */
     r->http2 = true;
     r->h2s = st;
     st->r = r;
@@ -587,13 +684,9 @@ static void start_request(h2_stream_t *st, bool end_stream) {
 static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *ud) {
     h2_conn_t *h = ud;
     if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-    h2_stream_t *st = xcalloc(1, sizeof(*st));
+    h2_stream_t *st = stream_new();
     st->h = h;
     st->id = f->hd.stream_id;
-    st->out_tail = &st->out;
-    buf_init(&st->fields);
-    buf_init(&st->cookie);
-    buf_init(&st->in);
     st->next = h->streams;
     if (h->streams) h->streams->prev = st;
     h->streams = st;
@@ -652,11 +745,15 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
     }
     if (st->refuse) return 0;
     if (nl && name[0] == ':') {
-        char **slot = is_name(name, nl, ":method")      ? &st->method
-                      : is_name(name, nl, ":path")      ? &st->path
-                      : is_name(name, nl, ":authority") ? &st->authority
-                                                        : NULL;
-        if (slot && *slot == NULL) *slot = xstrndup((const char *)value, vl);
+        int *slot = is_name(name, nl, ":method")      ? &st->method_at
+                    : is_name(name, nl, ":path")      ? &st->path_at
+                    : is_name(name, nl, ":authority") ? &st->authority_at
+                                                      : NULL;
+        if (slot && *slot < 0) {
+            *slot = (int)st->pseudo.len;
+            buf_append(&st->pseudo, value, vl);
+            buf_append(&st->pseudo, "", 1); /* its NUL (the buffer's own moves on) */
+        }
         return 0;
     }
     if (is_name(name, nl, "cookie")) {
@@ -664,7 +761,7 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
         buf_append(&st->cookie, value, vl);
         return 0;
     }
-    if (is_name(name, nl, "host") && st->authority) return 0; /* :authority wins (RFC 9113 §8.3.1) */
+    if (is_name(name, nl, "host") && st->authority_at >= 0) return 0; /* :authority wins (RFC 9113 §8.3.1) */
     buf_append(&st->fields, name, nl);
     buf_append(&st->fields, ": ", 2);
     buf_append(&st->fields, value, vl);
@@ -808,6 +905,9 @@ void h2_start(conn_t *c) {
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, STREAM_WINDOW},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)sc->max_header_bytes},
         {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+        /* RFC 9218 priorities (urgency, incremental) instead of RFC 7540's dependency tree: the
+         * session keeps no closed streams for the tree, which costs every stream a little. */
+        {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
     };
     nghttp2_submit_settings(h->ng, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
     nghttp2_session_set_local_window_size(h->ng, NGHTTP2_FLAG_NONE, 0, CONN_WINDOW);
