@@ -623,8 +623,7 @@ static void start_request(h2_stream_t *st, bool end_stream) {
     }
     /* The head as HTTP/1.1 would have it, checked by the same parser: one set of rules. It is
      * built in a scratch buffer (the loop is single-threaded): the request keeps its own copy. */
-    static buf_t head;
-    buf_t t = head;
+    static buf_t t;
     t.len = 0;
     buf_append_str(&t, method); /* no printf on the per-request path */
     buf_append(&t, " ", 1);
@@ -646,7 +645,6 @@ static void start_request(h2_stream_t *st, bool end_stream) {
     http_request_t hr;
     int rc = http_parse_request(t.data, t.len, &hr, header_scratch, MAX_HEADERS, &lim);
     if (rc < 0) {
-        head = t;
         answer_simple(st, rc == HTTP_PARSE_AGAIN ? 400 : -rc);
         return;
     }
@@ -655,13 +653,11 @@ static void start_request(h2_stream_t *st, bool end_stream) {
     const http_site_t *site = http_site_for(s->gen->sites, hr.host, c->listen_id);
     uint64_t max = site ? site->cfg->max_body_bytes : sc->site.max_body_bytes;
     if (max && hr.content_length > 0 && (uint64_t)hr.content_length > max) {
-        head = t;
         answer_simple(st, 413);
         return;
     }
     request_t *r = conn_new_request(c, &hr, t.data, rc, site);
-    head = t;
-    if (head.cap > 64u * 1024u) buf_dispose(&head); /* a rare large head: not kept */
+    if (t.cap > 64u * 1024u) buf_dispose(&t); /* a rare large head: not kept */
     r->http2 = true;
     r->h2s = st;
     st->r = r;
