@@ -12,7 +12,7 @@
 # steady p99, and below every anchor's.
 #
 #   bench/recycle.sh                 # needs build/fcgihost; run as root
-#   D=10 R=3 C=16 PORT=8090 MODES="warm immediate" STARTS=1 bench/recycle.sh
+#   D=10 R=3 C=16 PORT=8090 MODES="warm warm+prefork immediate" STARTS=1 PREFORK=4 bench/recycle.sh
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -20,6 +20,7 @@ D=${D:-10}; R=${R:-3}; C=${C:-16}; PORT=${PORT:-8090}; EVERY=${EVERY:-2}
 PAGES=${PAGES:-hello.php cpu.php}
 ANCHOR_SERVERS=${ANCHOR_SERVERS:-nginx lighttpd h2o}
 STARTS=${STARTS:-} # maxConcurrentStarts of the fcgihost pools (empty: the default, 4)
+PREFORK=${PREFORK:-4} # preforkChildren of the "+prefork" modes (the others: one php-cgi per instance)
 N=4
 require_fcgihost
 require_tools php-cgi php-fpm8.2
@@ -48,6 +49,10 @@ mode_ok() {
 MODES=${MODES:-}
 if [ -z "$MODES" ]; then
     for m in warm immediate; do mode_ok "$m" && MODES="$MODES $m"; done
+    # warm+prefork: one php-cgi parent whose PREFORK children share its opcache (SPEC 4.9b),
+    # replaced as a group: a recycle starts one PHP and forks the rest.
+    mode_ok "warm
+preforkChildren = $PREFORK" && MODES="$MODES warm+prefork"
     [ -n "$MODES" ] || MODES=" default"
 fi
 
@@ -70,8 +75,10 @@ instanceMaxRequests = 0
 monitorChangesTo = $d/recycle.stamp"
     [ -n "$STARTS" ] && extra="$extra
 maxConcurrentStarts = $STARTS"
+    [[ $m == *+prefork ]] && extra="$extra
+preforkChildren = $PREFORK"
     [ "$m" != default ] && extra="$extra
-recycleMode = $m"
+recycleMode = ${m%+prefork}"
     extra="$extra
 
 [handler:php]
@@ -146,9 +153,9 @@ for m in $MODES; do
 "
 done
 
-section=$(python3 - "$RAW" "$INFO" "$D" "$R" "$C" "$EVERY" "$MODES" "$LOGS" "${STARTS:-4 (default)}" "$ANCHOR_SERVERS" <<'PY'
+section=$(python3 - "$RAW" "$INFO" "$D" "$R" "$C" "$EVERY" "$MODES" "$LOGS" "${STARTS:-4 (default)}" "$ANCHOR_SERVERS" "$PREFORK" <<'PY'
 import statistics, sys
-raw, info, D, R, C, every, modes, logs, starts, anchor_servers = sys.argv[1:11]
+raw, info, D, R, C, every, modes, logs, starts, anchor_servers, prefork = sys.argv[1:12]
 rows = {}
 for line in open(raw):
     f = line.split()
@@ -173,7 +180,9 @@ out.append(f"{info}  ")
 out.append(f"wrk -t1 -c{C} --latency, {D} s per run, medians of {R} interleaved rounds. *recycle*: the "
            f"whole PHP pool replaced every {every} s during the run (fcgihost: its monitorChangesTo "
            "file touched; " + "; ".join(restart[a] for a in anchors) + "). fcgihost: 4 "
-           f"php-cgi processes, maxConcurrentStarts {starts}, one server per recycleMode. "
+           f"php-cgi processes, maxConcurrentStarts {starts}, one server per recycleMode (*warm+prefork*: "
+           f"recycleMode warm with preforkChildren {prefork}, the 4 processes being the children of "
+           "one php-cgi that share its opcache, replaced as a group). "
            "wrk --timeout 30s: every request counts in the percentiles, however long it waited.\n")
 out.append("| page | server | steady req/s | steady p99 ms | steady max ms | recycling req/s | "
            "recycling mean ms | recycling p99 ms | recycling max ms | p99 recycling ÷ steady | "
