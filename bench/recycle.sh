@@ -39,11 +39,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# The modes this binary accepts (recycleMode is SPEC 4.9; a binary without it has immediate only).
+# mode_ok MODE [KEY=VALUE LINE]: whether this binary accepts recycleMode MODE (SPEC 4.9; a binary
+# without it has immediate only), with the extra line of the [fastcgi:php] section if given.
 mode_ok() {
     mkdir -p "$TMP/probe/www"
-    printf '[server]\nroot = %s/probe/www\n[fastcgi:php]\nfullPath = %s\nrecycleMode = %s\n' \
-        "$TMP" "$(command -v php-cgi)" "$1" >"$TMP/probe/c.conf"
+    printf '[server]\nroot = %s/probe/www\n[fastcgi:php]\nfullPath = %s\nrecycleMode = %s\n%s\n' \
+        "$TMP" "$(command -v php-cgi)" "$1" "${2:-}" >"$TMP/probe/c.conf"
     "$FCGIHOST_BIN" -t -c "$TMP/probe/c.conf" >/dev/null 2>&1
 }
 MODES=${MODES:-}
@@ -51,8 +52,7 @@ if [ -z "$MODES" ]; then
     for m in warm immediate; do mode_ok "$m" && MODES="$MODES $m"; done
     # warm+prefork: one php-cgi parent whose PREFORK children share its opcache (SPEC 4.9b),
     # replaced as a group: a recycle starts one PHP and forks the rest.
-    mode_ok "warm
-preforkChildren = $PREFORK" && MODES="$MODES warm+prefork"
+    mode_ok warm "preforkChildren = $PREFORK" && MODES="$MODES warm+prefork"
     [ -n "$MODES" ] || MODES=" default"
 fi
 

@@ -389,20 +389,14 @@ static void enqueue(h2_stream_t *st, request_t *r, const uv_buf_t *bufs, unsigne
     resume_output(st);
 }
 
-static bool name_is(const char *name, size_t n, const char *lower, size_t ln) {
-    if (n != ln) return false;
-    for (size_t i = 0; i < n; i++)
-        if (ascii_lower(name[i]) != lower[i]) return false;
-    return true;
-}
-
 /* Connection-specific fields, which HTTP/2 forbids (RFC 9113 §8.2.2). */
 static bool skip_field(const char *name, size_t n) {
+    str_t f = str_make(name, n);
     switch (n) {
-    case 7: return name_is(name, n, "upgrade", 7);
-    case 10: return name_is(name, n, "connection", 10) || name_is(name, n, "keep-alive", 10);
-    case 16: return name_is(name, n, "proxy-connection", 16);
-    case 17: return name_is(name, n, "transfer-encoding", 17);
+    case 7: return STR_IEQ(f, "upgrade");
+    case 10: return STR_IEQ(f, "connection") || STR_IEQ(f, "keep-alive");
+    case 16: return STR_IEQ(f, "proxy-connection");
+    case 17: return STR_IEQ(f, "transfer-encoding");
     default: return false;
     }
 }
@@ -624,6 +618,7 @@ static void start_request(h2_stream_t *st, bool end_stream) {
     /* The head as HTTP/1.1 would have it, checked by the same parser: one set of rules. It is
      * built in a scratch buffer (the loop is single-threaded): the request keeps its own copy. */
     static buf_t t;
+    if (t.cap > 64u * 1024u) buf_dispose(&t); /* the last head was a rare large one: not kept */
     t.len = 0;
     buf_append_str(&t, method); /* no printf on the per-request path */
     buf_append(&t, " ", 1);
@@ -657,7 +652,6 @@ static void start_request(h2_stream_t *st, bool end_stream) {
         return;
     }
     request_t *r = conn_new_request(c, &hr, t.data, rc, site);
-    if (t.cap > 64u * 1024u) buf_dispose(&t); /* a rare large head: not kept */
     r->http2 = true;
     r->h2s = st;
     st->r = r;

@@ -131,6 +131,7 @@ FILES = {
     "hop.php": PHP_HOP,
     "bighead.php": b"<?php header('X-Big: ' . str_repeat('a', (int)$_GET['n']));\n"
                    b"header('X-Two: ' . str_repeat('b', (int)$_GET['n'])); echo 'ok';\n",
+    "manyhead.php": b"<?php for ($i = 0; $i < 125; $i++) header(\"X-H$i: v$i\"); echo 'ok';\n",
     "wait.sphp": PHP_WAIT,
     "go/.keep": b"",
     "t.fcgi": b"", "s.sfcgi": b"", "b.bfcgi": b"",
@@ -567,6 +568,12 @@ def test_fastcgi(srv, transport):
         st = ok(c.get("/bighead.php?n=30000"))
         assert st.header("x-big") == "a" * 30000 and st.header("x-two") == "b" * 30000
         assert c.frames_in.get(h2.CONTINUATION), "a 60 KB head in one frame?"
+        # more fields than the server's scratch array holds (128 with :status; an application
+        # may send 128 at most): every one, in order
+        st = ok(c.get("/manyhead.php"))
+        assert len(st.headers) + 1 > 128, len(st.headers)
+        assert [(k, v) for k, v in st.headers if k.startswith("x-h")] == \
+            [("x-h%d" % i, "v%d" % i) for i in range(125)], st.headers[:10]
         go = go_name()
         release(srv, go)
         st = ok(c.get("/wait.sphp?n=5&go=" + go))
