@@ -218,6 +218,15 @@ typedef enum cfg_resource_type {
     CFG_RESOURCE_UNSPECIFIED,
 } cfg_resource_type_t;
 
+/* A handler's or header rule's path, classified once at load so that a request compares bytes
+ * (http/router.c): "*" (every path), a URL prefix ("/app/"), "*" and a literal ("*.php": a segment
+ * ending with it), or another file-name pattern (fnmatch against each segment). */
+typedef enum { CFG_PATH_GLOB, CFG_PATH_ANY, CFG_PATH_PREFIX, CFG_PATH_SUFFIX } cfg_path_kind_t;
+
+/* The kind of a path as written; *n: for a prefix, its length without trailing slashes (at least
+ * 1); for "*literal", the literal's length. */
+cfg_path_kind_t cfg_path_kind(const char *path, size_t *n);
+
 /* Verb bits for the common methods; a handler's `verb` list becomes a mask plus extra names. */
 #define CFG_VERB_ALL 0xffffffffu
 
@@ -226,6 +235,8 @@ typedef struct cfg_handler {
     char *name;
     char *path;                  /* as written: "*.php", "/app/", "*" ... */
     bool path_is_prefix;         /* path starts with '/': a URL prefix; else a file-name pattern */
+    cfg_path_kind_t path_kind;   /* cfg_path_kind(path, &path_n) */
+    size_t path_n;
     bool any_verb;               /* verb = * */
     char **verbs;                /* upper-case method names when not any_verb */
     size_t n_verbs;
@@ -265,6 +276,8 @@ typedef struct cfg_headers {
     char *name;
     char *path;                  /* as a handler's path */
     bool path_is_prefix;
+    cfg_path_kind_t path_kind;
+    size_t path_n;
     cfg_header_set_t *set;
     size_t n_set;
     cfg_strv_t sites;

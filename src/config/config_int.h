@@ -121,7 +121,8 @@ size_t cfg_next_token(const char **p, const char *seps);
 void cfg_strv_push(char ***v, size_t *n, char *s);
 char *cfg_where(const cfg_setctx_t *ctx, int pos);
 /* A handler's or header rule's path: a file-name pattern or a URL prefix. */
-int cfg_parse_rule_path(const char *value, cfg_setctx_t *ctx, char **path, bool *prefix);
+int cfg_parse_rule_path(const char *value, cfg_setctx_t *ctx, char **path, bool *prefix,
+                        cfg_path_kind_t *kind, size_t *n);
 /* Free what a site owns (not the site itself). */
 void cfg_site_dispose(cfg_site_t *s);
 void cfg_listen_dispose(cfg_listen_t *l);

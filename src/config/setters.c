@@ -645,7 +645,24 @@ int cfg_set_arguments(const cfg_key_t *key, void *obj, const char *value, cfg_se
 /* Handler mappings */
 
 /* path: a URL prefix starting with '/', or a file-name pattern ("*.php", "*", "index.php"). */
-int cfg_parse_rule_path(const char *value, cfg_setctx_t *ctx, char **path, bool *prefix) {
+cfg_path_kind_t cfg_path_kind(const char *path, size_t *n) {
+    size_t len = strlen(path);
+    if (path[0] == '/') {
+        while (len > 1 && path[len - 1] == '/') len--; /* "/app/" and "/app" mean the same mount */
+        *n = len;
+        return CFG_PATH_PREFIX;
+    }
+    *n = len;
+    if (strcmp(path, "*") == 0) return CFG_PATH_ANY;
+    if (path[0] == '*' && !strpbrk(path + 1, "*?[\\")) {
+        *n = len - 1;
+        return CFG_PATH_SUFFIX;
+    }
+    return CFG_PATH_GLOB;
+}
+
+int cfg_parse_rule_path(const char *value, cfg_setctx_t *ctx, char **path, bool *prefix,
+                        cfg_path_kind_t *kind, size_t *n) {
     if (*value == '\0') return fail(ctx, "a file-name pattern or a URL prefix is required");
     bool pfx = value[0] == '/';
     for (const char *p = value; *p; p++)
@@ -656,12 +673,14 @@ int cfg_parse_rule_path(const char *value, cfg_setctx_t *ctx, char **path, bool 
                         value);
     replace_string(path, xstrdup(value));
     *prefix = pfx;
+    *kind = cfg_path_kind(value, n);
     return 0;
 }
 
 int cfg_set_handler_path(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx) {
     cfg_handler_t *h = obj;
-    return cfg_parse_rule_path(value, ctx, &h->path, &h->path_is_prefix);
+    return cfg_parse_rule_path(value, ctx, &h->path, &h->path_is_prefix, &h->path_kind,
+                               &h->path_n);
 }
 
 /* An HTTP method token (RFC 9110 tchar). */

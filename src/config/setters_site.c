@@ -380,7 +380,8 @@ int cfg_set_redirect(const cfg_key_t *key, void *obj, const char *value, cfg_set
 
 int cfg_set_headers_path(const cfg_key_t *key, void *obj, const char *value, cfg_setctx_t *ctx) {
     cfg_headers_t *h = obj;
-    return cfg_parse_rule_path(value, ctx, &h->path, &h->path_is_prefix);
+    return cfg_parse_rule_path(value, ctx, &h->path, &h->path_is_prefix, &h->path_kind,
+                               &h->path_n);
 }
 
 static bool is_tchar(unsigned char c) {

@@ -62,7 +62,7 @@ static bool deny_one(const cfg_deny_t *d, const char *path, size_t len) {
     }
     case CFG_DENY_NAME: { /* a file-name pattern against each segment, as a handler's */
         size_t script_len;
-        return router_path_matches(d->pattern, false, path, len, &script_len);
+        return router_path_matches(d->pattern, path, len, &script_len);
     }
     }
     return false;
@@ -363,7 +363,8 @@ uint64_t dispatch_header_rules(const request_t *r) {
     size_t script_len;
     for (size_t k = 0; k < site->n_headers && k < 64; k++) {
         const cfg_headers_t *h = &cfg->headers[site->headers[k]];
-        if (router_path_matches(h->path, h->path_is_prefix, r->path, r->path_len, &script_len))
+        if (router_rule_matches(h->path, h->path_kind, h->path_n, r->path, r->path_len,
+                                &script_len))
             mask |= 1ull << k;
     }
     return mask;

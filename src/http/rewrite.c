@@ -12,22 +12,19 @@
 
 void rewrite_io_init(rewrite_io_t *io, unsigned *count, const char *path, size_t path_len,
                      const char *query, size_t query_len) {
-    memset(io, 0, sizeof(*io));
-    buf_init(&io->path);
-    buf_init(&io->query);
-    buf_init(&io->location);
-    io->count = count;
-    io->in_path = path;
-    io->in_path_len = path_len;
-    io->in_query = query;
-    io->in_query_len = query ? query_len : 0;
-    io->has_query = query != NULL;
+    /* the buffers zeroed are empty (buf_init): nothing is allocated until a rule applies */
+    *io = (rewrite_io_t){.count = count,
+                         .in_path = path,
+                         .in_path_len = path_len,
+                         .in_query = query,
+                         .in_query_len = query ? query_len : 0,
+                         .has_query = query != NULL};
 }
 
 void rewrite_io_dispose(rewrite_io_t *io) {
-    buf_dispose(&io->path);
-    buf_dispose(&io->query);
-    buf_dispose(&io->location);
+    if (io->path.data) buf_dispose(&io->path); /* most requests: no rule applied, nothing to free */
+    if (io->query.data) buf_dispose(&io->query);
+    if (io->location.data) buf_dispose(&io->location);
 }
 
 /* Bytes kept as they are in a query string or a URL built from decoded text. */
@@ -190,7 +187,7 @@ rewrite_outcome_t rewrite_run(const cfg_t *cfg, const cfg_site_t *site, rewrite_
         utf = -1; /* a new path: checked again if a pattern runs on it */
         if (rw->last) break;
     }
-    buf_dispose(&res);
+    if (res.data) buf_dispose(&res);
     if (out == REWRITE_DONE) {
         if (!io->query_set && io->in_query_len)
             buf_append(&io->query, io->in_query, io->in_query_len);

@@ -10,9 +10,9 @@ static bool verb_allowed(const cfg_handler_t *h, str_t method) {
     return false;
 }
 
-static bool match_prefix(const char *prefix, const char *path, size_t len, size_t *script_len) {
-    size_t n = strlen(prefix);
-    while (n > 1 && prefix[n - 1] == '/') n--; /* "/app/" and "/app" mean the same mount */
+/* A URL prefix of n bytes (trailing slashes already dropped): "/app" and everything below it. */
+static bool match_prefix(const char *prefix, size_t n, const char *path, size_t len,
+                         size_t *script_len) {
     if (n == 1) { /* "/" mounts everything: the script is empty, PATH_INFO the whole path */
         *script_len = 0;
         return true;
@@ -31,22 +31,31 @@ static bool suffix_eq(const char *s, const char *suffix, size_t n) {
     return true;
 }
 
-static bool match_segments(const char *pattern, const char *path, size_t len, size_t *script_len) {
+/* "*.php", "*.css": the first segment that ends with the literal suffix (n bytes) and is longer
+ * than nothing; compared without fnmatch (the common case, run for every request and rule). */
+static bool match_suffix(const char *suffix, size_t n, const char *path, size_t len,
+                         size_t *script_len) {
+    size_t start = 1;
+    for (size_t i = 1; i <= len; i++) {
+        if (i < len && path[i] != '/') continue;
+        size_t seg = i - start;
+        if (seg > 0 && seg < 256 && seg >= n && suffix_eq(path + i - n, suffix, n)) {
+            *script_len = i;
+            return true;
+        }
+        start = i + 1;
+    }
+    return false;
+}
+
+/* Any other file-name pattern: fnmatch against each segment from the left. */
+static bool match_glob(const char *pattern, const char *path, size_t len, size_t *script_len) {
     char seg[256];
     size_t start = 1;
-    /* "*.php", "*.css": a segment ending with a literal suffix, compared without fnmatch (the
-     * common case, run for every request and every mapping). */
-    const char *suffix = pattern[0] == '*' && !strpbrk(pattern + 1, "*?[\\") ? pattern + 1 : NULL;
-    size_t slen = suffix ? strlen(suffix) : 0;
     for (size_t i = 1; i <= len; i++) {
         if (i < len && path[i] != '/') continue;
         size_t n = i - start;
-        if (suffix && n > 0 && n < sizeof(seg)) {
-            if (n >= slen && suffix_eq(path + i - slen, suffix, slen)) {
-                *script_len = i;
-                return true;
-            }
-        } else if (n > 0 && n < sizeof(seg)) {
+        if (n > 0 && n < sizeof(seg)) {
             memcpy(seg, path + start, n);
             seg[n] = '\0';
             if (fnmatch(pattern, seg, FNM_CASEFOLD) == 0) {
@@ -59,18 +68,25 @@ static bool match_segments(const char *pattern, const char *path, size_t len, si
     return false;
 }
 
-bool router_path_matches(const char *pattern, bool is_prefix, const char *path, size_t len,
-                         size_t *script_len) {
-    if (strcmp(pattern, "*") == 0) {
-        *script_len = len;
-        return true;
+bool router_rule_matches(const char *pattern, cfg_path_kind_t kind, size_t n, const char *path,
+                         size_t len, size_t *script_len) {
+    switch (kind) {
+    case CFG_PATH_ANY: *script_len = len; return true;
+    case CFG_PATH_PREFIX: return match_prefix(pattern, n, path, len, script_len);
+    case CFG_PATH_SUFFIX: return match_suffix(pattern + 1, n, path, len, script_len);
+    case CFG_PATH_GLOB: break;
     }
-    if (is_prefix) return match_prefix(pattern, path, len, script_len);
-    return match_segments(pattern, path, len, script_len);
+    return match_glob(pattern, path, len, script_len);
+}
+
+bool router_path_matches(const char *pattern, const char *path, size_t len, size_t *script_len) {
+    size_t n;
+    cfg_path_kind_t kind = cfg_path_kind(pattern, &n);
+    return router_rule_matches(pattern, kind, n, path, len, script_len);
 }
 
 static bool path_matches(const cfg_handler_t *h, const char *path, size_t len, size_t *script_len) {
-    return router_path_matches(h->path, h->path_is_prefix, path, len, script_len);
+    return router_rule_matches(h->path, h->path_kind, h->path_n, path, len, script_len);
 }
 
 int router_match(const cfg_t *cfg, const cfg_site_t *site, const char *path, size_t len,

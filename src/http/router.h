@@ -18,9 +18,12 @@
  *     prefix without its trailing slash and the rest is PATH_INFO. */
 int router_match(const cfg_t *cfg, const cfg_site_t *site, const char *path, size_t len,
                  str_t method, size_t *script_len);
-/* The same path rule for one pattern (handlers, header rules). */
-bool router_path_matches(const char *pattern, bool is_prefix, const char *path, size_t len,
-                         size_t *script_len);
+/* The same path rule for one pattern classified at load (handlers, header rules: their path,
+ * path_kind and path_n). */
+bool router_rule_matches(const char *pattern, cfg_path_kind_t kind, size_t n, const char *path,
+                         size_t len, size_t *script_len);
+/* The same for a pattern classified now (a deny name pattern). */
+bool router_path_matches(const char *pattern, const char *path, size_t len, size_t *script_len);
 
 /* When router_match found nothing: does any handler's path match, whatever its verbs? Then the
  * file is a script and must never be served as a static file (SPEC §6 Verbs): the answer is 405

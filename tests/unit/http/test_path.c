@@ -90,6 +90,7 @@ static cfg_t *make_cfg(const char *const *paths, const char *const *verbs, size_
         cfg_handler_t *h = &cfg->handlers[i];
         h->path = (char *)paths[i];
         h->path_is_prefix = paths[i][0] == '/';
+        h->path_kind = cfg_path_kind(paths[i], &h->path_n);
         h->any_verb = verbs[i] == NULL;
         if (verbs[i]) {
             h->verbs = calloc(1, sizeof(char *));
