@@ -23,7 +23,7 @@ case "$goal" in
   test)     want=("${build[@]}" "${test[@]}" "${apps[@]}") ;;
   sanitize) want=("${build[@]}" "${test[@]}" "${apps[@]}" clang libclang-rt-14-dev) ;;
   fuzz)     want=("${build[@]}" libcmocka-dev clang libclang-rt-14-dev) ;;
-  bench)    want=("${build[@]}" "${test[@]}" wrk nginx lighttpd lighttpd-mod-openssl apache2 libapache2-mod-fcgid h2o caddy php-fpm spawn-fcgi nghttp2-client "${mediawiki[@]}") ;;
+  bench)    want=("${build[@]}" "${test[@]}" wrk linux-perf nginx lighttpd lighttpd-mod-openssl apache2 libapache2-mod-fcgid h2o caddy php-fpm spawn-fcgi nghttp2-client "${mediawiki[@]}") ;;
   *) echo "usage: $0 build|test|sanitize|fuzz|bench" >&2; exit 2 ;;
 esac
 missing=()
