@@ -43,6 +43,22 @@
 #define CLIENT_LOW (256u * 1024u)
 #define STDERR_KEEP (64u * 1024u)      /* stderr bytes kept and logged per request */
 #define MAX_ATTEMPTS 3 /* SPEC 4.11: a request goes to at most this many processes */
+#define RBUF_CACHE 64  /* READ_BUF buffers kept for the next requests */
+
+/* Read buffers go back to a short free list: a fresh 64 KiB buffer for every FastCGI request made
+ * glibc grow and trim the top of the heap (brk) every few requests under load. The server has one
+ * loop: the list needs no lock. */
+static char *rbuf_cache[RBUF_CACHE];
+static unsigned n_rbuf_cache;
+
+static char *rbuf_get(void) {
+    return n_rbuf_cache ? rbuf_cache[--n_rbuf_cache] : xmalloc(READ_BUF);
+}
+
+static void rbuf_put(char *b) {
+    if (b && n_rbuf_cache < RBUF_CACHE) rbuf_cache[n_rbuf_cache++] = b;
+    else free(b);
+}
 #define MAX_CGI_HEADERS 128
 
 typedef struct blk {
@@ -905,7 +921,7 @@ static void maybe_free(fcgi_req_t *fr) {
     buf_dispose(&fr->errtext);
     free(fr->what);
     if (fr->spill_fd >= 0) close(fr->spill_fd);
-    free(fr->rbuf);
+    rbuf_put(fr->rbuf);
     gen_unref(fr->gen);
     free(fr);
 }
@@ -1118,7 +1134,7 @@ void fcgi_serve(request_t *r, size_t handler_index, size_t script_len) {
     fr->spill_fd = -1;
     fr->app_len = -1;
     fr->replayable = true;
-    fr->rbuf = xmalloc(READ_BUF);
+    fr->rbuf = rbuf_get();
     fr->t_arrived = uv_now(r->loop);
     if (fr->app->slow_request_seconds) /* named in its slow-request line */
         fr->what = xasprintf("%.*s %.*s", (int)r->http.method.len, r->http.method.p,
